@@ -1,0 +1,94 @@
+"""What a person sees on the terminal: progress while running, a matrix at the end."""
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .model import Identity, Scenario, ScenarioVerdict
+from .runner import Listener
+from .targets.base import Target
+
+STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
+
+
+def verdict_cell(verdict: str) -> str:
+    return f"[{STYLE[verdict]}]{verdict}[/]"
+
+
+class ConsoleListener(Listener):
+    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._lock = threading.Lock()
+        self._tasks: dict[str, int] = {}
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True,
+        )
+
+    def __enter__(self) -> "ConsoleListener":
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def target_started(self, target: Target, total: int) -> None:
+        with self._lock:
+            self._tasks[target.name] = self.progress.add_task(f"{target.name}: starting", total=total)
+
+    def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
+        text = ident.label() if ident else f"unavailable: {reason}"
+        self.progress.update(self._tasks[target.name], description=f"{target.name} ({text})")
+        if not self.live:
+            self.console.print(f"{target.name}: {text}", highlight=False)
+
+    def verdict(self, verdict: ScenarioVerdict) -> None:
+        self.progress.advance(self._tasks[verdict.target])
+        if verdict.verdict in ("fail", "error") or not self.live:
+            line = f"{verdict_cell(verdict.verdict):>18} {verdict.target} {verdict.scenario.id}"
+            if verdict.reason and verdict.verdict != "pass":
+                line += f": {verdict.reason}"
+            self.console.print(line, highlight=False, markup=True)
+
+    def target_finished(self, target: Target) -> None:
+        pass
+
+
+def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: list[ScenarioVerdict],
+                  identities: dict[str, Optional[Identity]]) -> Table:
+    """Scenarios down, targets across: the same shape as the HTML report's matrix."""
+    table = Table(title="harness results", show_lines=False)
+    table.add_column("scenario", no_wrap=True)
+    for t in targets:
+        ident = identities.get(t.name)
+        head = t.name + (f"\n{ident.family} {ident.version}" if ident else "")
+        if ident and ident.emulated:
+            head += " (emulated)"
+        table.add_column(head, justify="center")
+    cells = {(v.scenario.id, v.target): v.verdict for v in verdicts}
+    for sc in scenarios:
+        row = [cells.get((sc.id, t.name)) for t in targets]
+        table.add_row(sc.id, *[verdict_cell(c) if c else "-" for c in row])
+    return table
+
+
+def counts(verdicts: list[ScenarioVerdict]) -> dict[str, int]:
+    out = dict.fromkeys(STYLE, 0)
+    for v in verdicts:
+        out[v.verdict] += 1
+    return out
+
+
+def counts_line(verdicts: list[ScenarioVerdict]) -> str:
+    """`N passed, N failed, N skipped` plus errors: the plain closing line CI logs read."""
+    c = counts(verdicts)
+    return f"{c['pass']} passed, {c['fail']} failed, {c['skipped']} skipped, {c['error']} errors"

@@ -1,0 +1,219 @@
+"""Plain data that flows through the harness: scenario -> plan -> observation -> verdict.
+
+Everything here is a dataclass without behaviour beyond small derived views, so
+the pure core (loader, selectors, verdicts) can be tested without any target.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+
+@dataclass(frozen=True)
+class Pos:
+    """Where something was written: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Selector:
+    """`family[op version]`, e.g. `linux<3.9`; family `default` matches all."""
+
+    family: str
+    op: Optional[str] = None
+    version: Optional[tuple[int, ...]] = None
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text or self.family
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An expected outcome.
+
+    kind is one of: ok, errno, unsupported, timeout, any, spread, single, each,
+    none, value.  `arg` holds the errno name, the socket of `single:<sock>` or
+    the integer of `{value: N}`.
+    """
+
+    kind: str
+    arg: Union[str, int, None] = None
+
+    def __str__(self) -> str:
+        if self.kind == "errno":
+            return str(self.arg)
+        if self.kind == "single" and self.arg is not None:
+            return f"single:{self.arg}"
+        if self.kind == "value":
+            return f"value={self.arg}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Rule:
+    selector: Selector
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Rules tried in written order; the first whose selector matches wins."""
+
+    rules: tuple[Rule, ...]
+    pos: Optional[Pos] = None
+
+
+@dataclass
+class Step:
+    index: int  # 1-based, as a reader counts steps
+    op: str
+    args: dict[str, Any]  # the op's fields, defaults filled in
+    actor: str  # the actor that executes it (owner of its socket)
+    expect: Expectation
+    note: Optional[str]
+    pos: Pos
+
+    def describe(self) -> str:
+        """`bind a 127.0.0.1:P`-style one-liner for messages and reports."""
+        a = self.args
+        parts = [self.op]
+        if "sock" in a:
+            parts.append(str(a["sock"]))
+        if "opt" in a:
+            parts.append(a["opt"] + (f"={a['value']}" if "value" in a else ""))
+        if "addr" in a:
+            parts.append(_hostport(a["addr"], a["port"]))
+        if self.op == "listen":
+            parts.append(f"backlog={a['backlog']}")
+        if self.op == "accept" and a.get("as"):
+            parts.append(f"as {a['as']}")
+        if self.op == "sleep":
+            parts.append(f"{a['ms']}ms")
+        if self.op == "shutdown":
+            parts.append(a["how"])
+        if self.op == "distribute":
+            dest = a["to"]
+            parts.append(
+                f"{a['count']}x {a['type']} to {_hostport(dest['addr'], dest['port'])} over {','.join(a['over'])}"
+            )
+        return " ".join(parts)
+
+
+def _hostport(addr: str, port: Any) -> str:
+    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+
+
+@dataclass
+class Actor:
+    name: str
+    user: Optional[str] = None
+
+
+@dataclass
+class Scenario:
+    suite: str
+    name: str
+    description: Optional[str]
+    tags: list[str]
+    only: list[Selector]
+    actors: dict[str, Actor]
+    steps: list[Step]
+    pos: Pos
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+
+@dataclass
+class Suite:
+    name: str
+    description: Optional[str]
+    path: str
+    scenarios: list[Scenario]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a target is, as its agent observed it (or as it emulates).
+
+    `family`/`version` are what selectors compare; for an emulated target they
+    are the emulated ones and `emulated_on` names the real kernel underneath.
+    """
+
+    system: str
+    release: str
+    version: str
+    family: str
+    machine: str = ""
+    python: str = ""
+    hostname: str = ""
+    emulated_on: Optional[str] = None
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulated_on is not None
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        out = []
+        for piece in self.version.split("."):
+            digits = "".join(ch for ch in piece if ch.isdigit())
+            if not digits:
+                break
+            out.append(int(digits))
+        return tuple(out)
+
+    def label(self) -> str:
+        base = f"{self.family} {self.version}"
+        return f"{base}, emulated on {self.emulated_on}" if self.emulated_on else f"{base} ({self.release})"
+
+
+@dataclass
+class StepRun:
+    """What the agent observed for one step (see docs/agent-protocol.md)."""
+
+    outcome: str
+    ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # value, histogram, data, errno, detail...
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario as the agent returned it, or the reason it did not run."""
+
+    status: str  # ran | error | skipped
+    steps: list[StepRun]
+    reason: Optional[str] = None
+    ports: dict[str, int] = field(default_factory=dict)
+    ms: float = 0.0
+
+
+@dataclass
+class StepVerdict:
+    step: Step
+    expected: Optional[Outcome]
+    selector: Optional[Selector]
+    observed: Optional[StepRun]
+    ok: bool
+
+
+@dataclass
+class ScenarioVerdict:
+    scenario: Scenario
+    target: str
+    verdict: str  # pass | fail | error | skipped
+    reason: Optional[str]
+    steps: list[StepVerdict]
+    run: Optional[ScenarioRun] = None
+
+    @property
+    def mismatches(self) -> list[StepVerdict]:
+        return [s for s in self.steps if not s.ok]

@@ -1,0 +1,137 @@
+"""The run's results document (schema: docs/results.md), written as the run goes.
+
+The file is replaced atomically (write aside, then rename), at most every
+FLUSH_INTERVAL seconds and at the end, so a run killed half way leaves a valid
+document holding every scenario that finished, marked `"complete": false`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from . import __version__
+from .model import Identity, ScenarioVerdict, Step, StepVerdict
+from .runner import Listener
+from .targets.base import Target
+
+SCHEMA = "harness-results/1"
+FLUSH_INTERVAL = 0.5
+VERDICTS = ("pass", "fail", "error", "skipped")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def identity_dict(ident: Identity) -> dict[str, Any]:
+    return {**asdict(ident), "emulated": ident.emulated, "label": ident.label()}
+
+
+def _step_dict(step: Step, sv: Optional[StepVerdict]) -> dict[str, Any]:
+    observed = None
+    if sv is not None and sv.observed is not None:
+        observed = {"outcome": sv.observed.outcome, "ms": sv.observed.ms, **sv.observed.extra}
+    return {
+        "index": step.index,
+        "op": step.op,
+        "actor": step.actor,
+        "args": step.args,
+        "text": step.describe(),
+        "line": step.pos.line,
+        "note": step.note,
+        "expect": [{"selector": str(r.selector), "outcome": str(r.outcome)} for r in step.expect.rules],
+        "expected": str(sv.expected) if sv and sv.expected else None,
+        "selector": str(sv.selector) if sv and sv.selector else None,
+        "observed": observed,
+        "match": sv.ok if sv and sv.observed is not None else None,
+    }
+
+
+def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
+    by_index = {sv.step.index: sv for sv in v.steps}
+    sc = v.scenario
+    return {
+        "target": v.target,
+        "suite": sc.suite,
+        "scenario": sc.name,
+        "id": sc.id,
+        "file": sc.pos.file,
+        "line": sc.pos.line,
+        "description": sc.description,
+        "tags": sc.tags,
+        "verdict": v.verdict,
+        "reason": v.reason,
+        "ms": v.run.ms if v.run else None,
+        "ports": v.run.ports if v.run else {},
+        "steps": [_step_dict(step, by_index.get(step.index)) for step in sc.steps],
+    }
+
+
+class ResultsWriter(Listener):
+    """Collects targets and verdicts from any thread and keeps the file current."""
+
+    def __init__(self, path: Path, command: Sequence[str], files: Sequence[str]) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._last_flush = 0.0
+        self.doc: dict[str, Any] = {
+            "schema": SCHEMA,
+            "harness": __version__,
+            "started": _now(),
+            "finished": None,
+            "complete": False,
+            "interrupted": False,
+            "command": list(command),
+            "files": list(files),
+            "targets": [],
+            "results": [],
+            "summary": dict.fromkeys(VERDICTS, 0),
+        }
+
+    def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
+        info = target.info
+        entry = {
+            "name": info.name,
+            "provider": info.provider,
+            "description": info.description,
+            "emulated": info.emulated,
+            "details": info.details,
+            "ran": ident is not None,
+            "reason": reason,
+            "identity": identity_dict(ident) if ident else None,
+        }
+        with self._lock:
+            targets = [t for t in self.doc["targets"] if t["name"] != info.name]
+            self.doc["targets"] = targets + [entry]
+        self.flush()
+
+    def verdict(self, verdict: ScenarioVerdict) -> None:
+        with self._lock:
+            self.doc["results"].append(verdict_dict(verdict))
+            self.doc["summary"][verdict.verdict] += 1
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        with self._lock:
+            if not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL:
+                return
+            self._last_flush = time.monotonic()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self.doc, out, indent=1, ensure_ascii=False)
+            os.replace(tmp, self.path)
+
+    def finish(self, interrupted: bool) -> None:
+        with self._lock:
+            self.doc["finished"] = _now()
+            self.doc["complete"] = not interrupted
+            self.doc["interrupted"] = interrupted
+        self.flush(force=True)

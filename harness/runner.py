@@ -1,0 +1,195 @@
+"""Drive targets: start each agent, send the plan, judge results as they stream in.
+
+Side effects stay here and in the targets; judging is verdict.py's pure code.
+Targets run side by side (up to `jobs` at once); a target whose agent fails
+gets `error` verdicts and the others carry on.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .model import Identity, Scenario, ScenarioRun, ScenarioVerdict, StepRun
+from .plan import PROTOCOL, RunOptions, agent_input
+from .targets.base import AgentError, AgentSession, Target
+from .verdict import errored, judge, not_applicable, skipped
+
+IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    jobs: int = 4
+    step_timeout_ms: int = 5000
+    scenario_timeout_ms: int = 60000
+    hello_timeout_s: float = 60.0
+
+    @property
+    def idle_timeout_s(self) -> float:
+        """How long without a line from the agent before the harness gives up on it."""
+        return self.scenario_timeout_ms / 1000 + 15
+
+
+class Listener:
+    """What the runner reports as it goes; the CLI shows it, tests may record it."""
+
+    def target_started(self, target: Target, total: int) -> None: ...
+
+    def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None: ...
+
+    def verdict(self, verdict: ScenarioVerdict) -> None: ...
+
+    def target_finished(self, target: Target) -> None: ...
+
+
+class Broadcast(Listener):
+    """Hands every event to each listener in turn (console, results file...)."""
+
+    def __init__(self, listeners: list[Listener]) -> None:
+        self.listeners = listeners
+
+    def target_started(self, target: Target, total: int) -> None:
+        for listener in self.listeners:
+            listener.target_started(target, total)
+
+    def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
+        for listener in self.listeners:
+            listener.target_ready(target, ident, reason)
+
+    def verdict(self, verdict: ScenarioVerdict) -> None:
+        for listener in self.listeners:
+            listener.verdict(verdict)
+
+    def target_finished(self, target: Target) -> None:
+        for listener in self.listeners:
+            listener.target_finished(target)
+
+
+def identity_from_hello(event: dict[str, Any]) -> Identity:
+    if event.get("event") != "hello":
+        raise AgentError(f"agent did not greet first: {str(event)[:200]}")
+    if event.get("protocol") != PROTOCOL:
+        raise AgentError(f"agent speaks protocol {event.get('protocol')}, the harness {PROTOCOL}")
+    ident = event.get("identity") or {}
+    return Identity(**{k: str(ident.get(k, "")) for k in IDENTITY_FIELDS})
+
+
+def scenario_run(event: dict[str, Any]) -> ScenarioRun:
+    steps = [
+        StepRun(outcome=str(s.get("outcome")), ms=float(s.get("ms") or 0),
+                extra={k: v for k, v in s.items() if k not in ("outcome", "ms")})
+        for s in event.get("steps") or []
+    ]
+    return ScenarioRun(status=str(event.get("status")), steps=steps, reason=event.get("reason"),
+                       ports=event.get("ports") or {}, ms=float(event.get("ms") or 0))
+
+
+class Runner:
+    """One run of many scenarios over many targets."""
+
+    def __init__(self, scenarios: list[Scenario], config: RunConfig, listeners: list[Listener]) -> None:
+        self.scenarios = scenarios
+        self.config = config
+        self.listener = Broadcast(listeners)
+        self.verdicts: list[ScenarioVerdict] = []
+        self.stopping = threading.Event()
+        self._sessions: set[AgentSession] = set()
+        self._lock = threading.Lock()
+        self.identities: dict[str, Optional[Identity]] = {}
+
+    def _emit(self, verdict: ScenarioVerdict) -> None:
+        if not self.stopping.is_set():  # after Ctrl-C only what finished is recorded
+            with self._lock:
+                self.verdicts.append(verdict)
+            self.listener.verdict(verdict)
+
+    def run(self, targets: list[Target]) -> None:
+        """Run every target; on KeyboardInterrupt stop all agents, then re-raise."""
+        pool = ThreadPoolExecutor(max_workers=max(1, self.config.jobs), thread_name_prefix="target")
+        futures = [pool.submit(self.run_target, t) for t in targets]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for f in done:
+                    f.result()
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def stop(self) -> None:
+        """Kill every running agent (and its scenario processes)."""
+        self.stopping.set()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.close()
+
+    def run_target(self, target: Target) -> None:
+        if self.stopping.is_set():
+            return
+        self.listener.target_started(target, len(self.scenarios))
+        try:
+            avail = target.availability()
+            if not avail.available:
+                self.identities[target.name] = None
+                self.listener.target_ready(target, None, avail.reason)
+                for sc in self.scenarios:
+                    self._emit(skipped(sc, target.name, f"target unavailable: {avail.reason}"))
+                return
+            self._run_agent(target)
+        finally:
+            self.listener.target_finished(target)
+
+    def _run_agent(self, target: Target) -> None:
+        pending: dict[str, Scenario] = {sc.id: sc for sc in self.scenarios}
+        reason: Optional[str] = None
+        try:
+            session = target.launch()
+        except AgentError as exc:
+            self.listener.target_ready(target, None, str(exc))
+            for sc in self.scenarios:
+                self._emit(errored(sc, target.name, str(exc)))
+            return
+        with self._lock:
+            self._sessions.add(session)
+        try:
+            ident = target.identity(identity_from_hello(session.read_event(self.config.hello_timeout_s) or {}))
+            self.identities[target.name] = ident
+            self.listener.target_ready(target, ident, None)
+            for sc in self.scenarios:
+                why = not_applicable(sc, ident)
+                if why:
+                    del pending[sc.id]
+                    self._emit(skipped(sc, target.name, why))
+            options = RunOptions(netns=target.netns(), step_timeout_ms=self.config.step_timeout_ms,
+                                 scenario_timeout_ms=self.config.scenario_timeout_ms)
+            session.send(json.dumps(agent_input(list(pending.values()), options)).encode("utf-8"))
+            self._collect(session, target, ident, pending)
+        except AgentError as exc:
+            reason = str(exc)
+        finally:
+            status = session.close()
+            with self._lock:
+                self._sessions.discard(session)
+        if pending:
+            tail = session.stderr_tail()
+            why = reason or f"agent exited with status {status} before finishing"
+            why += f"; agent stderr: {tail}" if tail else ""
+            for sc in pending.values():
+                self._emit(errored(sc, target.name, why))
+
+    def _collect(self, session: AgentSession, target: Target, ident: Identity, pending: dict[str, Scenario]) -> None:
+        while pending:
+            event = session.read_event(self.config.idle_timeout_s)
+            if event is None or event.get("event") == "end":
+                return
+            if event.get("event") != "scenario" or event.get("id") not in pending:
+                raise AgentError(f"agent sent an unexpected event: {str(event)[:200]}")
+            sc = pending.pop(event["id"])
+            self._emit(judge(sc, target.name, ident, scenario_run(event)))

@@ -1,0 +1,96 @@
+"""The one small interface every provider implements (local, emulated, Vagrant...).
+
+A target says whether it can run here and why not, starts the agent somewhere
+and hands back an AgentSession: a line-oriented pipe to that agent which the
+runner drives the same way whatever carries it (a subprocess, an SSH channel).
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ..model import Identity
+
+AGENT_PATH = Path(__file__).resolve().parent.parent / "agent.py"
+
+
+class AgentError(Exception):
+    """The agent or its transport failed: an infrastructure error, never behaviour."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str = ""
+
+
+@dataclass
+class TargetInfo:
+    """What reports say about a target besides the agent's identity."""
+
+    name: str
+    provider: str
+    description: str
+    emulated: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # box name, version...
+
+
+class AgentSession(ABC):
+    """A running agent: first a hello line, then our plan in, then result lines out."""
+
+    @abstractmethod
+    def read_line(self, timeout: float) -> Optional[str]:
+        """The next line of the agent's stdout; None at end of output; AgentError on timeout."""
+
+    @abstractmethod
+    def send(self, data: bytes) -> None:
+        """Write the plan to the agent's stdin and close it."""
+
+    @abstractmethod
+    def close(self) -> int:
+        """Stop the agent (and everything it started) if still running; its exit status."""
+
+    @abstractmethod
+    def stderr_tail(self, limit: int = 2000) -> str:
+        """The end of what the agent wrote to stderr, for error messages."""
+
+    def read_event(self, timeout: float) -> Optional[dict[str, Any]]:
+        line = self.read_line(timeout)
+        if line is None:
+            return None
+        try:
+            event = json.loads(line)
+        except ValueError as exc:
+            raise AgentError(f"agent wrote a line that is not JSON ({exc}): {line[:200]!r}") from None
+        if not isinstance(event, dict) or "event" not in event:
+            raise AgentError(f"agent wrote an unexpected line: {line[:200]!r}")
+        return event
+
+
+class Target(ABC):
+    """A place scenarios run: knows if it is usable here and how to start the agent."""
+
+    info: TargetInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Cheap check, no side effects: can this target run on this machine now?"""
+
+    @abstractmethod
+    def launch(self) -> AgentSession:
+        """Start the agent; raises AgentError if it cannot be started."""
+
+    def identity(self, observed: Identity) -> Identity:
+        """The identity selectors see; emulated targets override the observed one."""
+        return observed
+
+    def netns(self) -> bool:
+        """Whether the agent should isolate each scenario in a network namespace."""
+        return False

@@ -1,0 +1,116 @@
+"""`local` (this machine's kernel) and `local-legacy` (Linux < 3.9, emulated on it).
+
+Both run the agent as a subprocess; on Linux every scenario gets a fresh network
+namespace, which needs CAP_SYS_ADMIN (root).  The legacy emulation is a seccomp
+filter, installed through libseccomp's own Python binding, that makes
+SOL_SOCKET/SO_REUSEPORT fail with ENOPROTOOPT exactly as a 3.8 kernel does.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import sys
+from ..model import Identity
+from .base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
+from .process import ProcessSession
+
+# Linux's numbers (asm-generic/socket.h): these are what a 3.8 kernel rejects.
+SOL_SOCKET = 1
+SO_REUSEPORT = 15
+LEGACY_VERSION = "3.8"
+
+
+def agent_python() -> str:
+    """The interpreter that runs the agent locally (HARNESS_AGENT_PYTHON overrides)."""
+    return os.environ.get("HARNESS_AGENT_PYTHON") or sys.executable
+
+
+def _is_linux() -> bool:
+    return sys.platform.startswith("linux")
+
+
+class LocalTarget(Target):
+    """The kernel the harness runs on, each scenario in its own network namespace."""
+
+    def __init__(self) -> None:
+        self.info = TargetInfo(
+            name="local",
+            provider="local",
+            description=f"this machine ({platform.system()} {platform.release()})",
+        )
+
+    def availability(self) -> Availability:
+        if _is_linux() and os.geteuid() != 0:
+            return Availability(False, "needs root: each scenario runs in its own network namespace (CAP_SYS_ADMIN)")
+        return Availability(True)
+
+    def netns(self) -> bool:
+        return _is_linux()
+
+    def launch(self) -> AgentSession:
+        return ProcessSession([agent_python(), str(AGENT_PATH)])
+
+
+def install_legacy_filter() -> None:
+    """Runs in the agent's child process before exec: SO_REUSEPORT -> ENOPROTOOPT.
+
+    getsockopt is filtered too, as a 3.8 kernel rejects reading the option as well.
+    The filter is inherited by everything the agent forks.
+    """
+    import seccomp  # libseccomp's binding (Debian: python3-seccomp)
+
+    filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for call in ("setsockopt", "getsockopt"):
+        filt.add_rule(
+            seccomp.ERRNO(errno.ENOPROTOOPT),
+            call,
+            seccomp.Arg(1, seccomp.EQ, SOL_SOCKET),
+            seccomp.Arg(2, seccomp.EQ, SO_REUSEPORT),
+        )
+    filt.load()
+
+
+class LegacyTarget(LocalTarget):
+    """Linux before 3.9, emulated: the host kernel with SO_REUSEPORT taken away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = TargetInfo(
+            name="local-legacy",
+            provider="local",
+            description=f"Linux {LEGACY_VERSION}, emulated on {platform.system()} {platform.release()} (seccomp)",
+            emulated=True,
+            details={"emulates": f"linux {LEGACY_VERSION}", "method": "seccomp: SO_REUSEPORT -> ENOPROTOOPT"},
+        )
+
+    def availability(self) -> Availability:
+        if not _is_linux():
+            return Availability(False, "the emulation uses seccomp, which only Linux has")
+        try:
+            import seccomp  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, f"libseccomp's Python binding is missing ({exc}); run scripts/setup.sh")
+        return super().availability()
+
+    def launch(self) -> AgentSession:
+        # Import in the parent so the forked child only has to build and load the filter.
+        import seccomp  # noqa: F401
+
+        return ProcessSession([agent_python(), str(AGENT_PATH)], preexec=install_legacy_filter)
+
+    def identity(self, observed: Identity) -> Identity:
+        return Identity(
+            system="Linux",
+            release=f"{LEGACY_VERSION} (emulated)",
+            version=LEGACY_VERSION,
+            family="linux",
+            machine=observed.machine,
+            python=observed.python,
+            hostname=observed.hostname,
+            emulated_on=f"{observed.system} {observed.release}",
+        )
+
+
+def local_targets() -> list[Target]:
+    return [LocalTarget(), LegacyTarget()]

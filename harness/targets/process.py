@@ -1,0 +1,81 @@
+"""An AgentSession over a local subprocess (used by `local` and `local-legacy`)."""
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from typing import Callable, Optional, Sequence
+
+from .base import AgentError, AgentSession
+
+
+class ProcessSession(AgentSession):
+    """The agent as a child process in its own process group.
+
+    stderr goes to a temporary file, so a chatty agent can never block on a full
+    pipe while we wait for stdout; stopping kills the whole group, which takes
+    the agent's per-scenario supervisors and actors with it.
+    """
+
+    def __init__(self, argv: Sequence[str], preexec: Optional[Callable[[], None]] = None) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+        except OSError as exc:
+            raise AgentError(f"cannot start agent {argv[0]}: {exc}") from None
+        self._buffer = b""
+        self._eof = False
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._proc.stdout, selectors.EVENT_READ)
+
+    def read_line(self, timeout: float) -> Optional[str]:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            if self._eof:
+                if not self._buffer:
+                    return None
+                line, self._buffer = self._buffer, b""
+                return line.decode("utf-8", "replace")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._selector.select(remaining):
+                raise AgentError(f"agent produced no output for {timeout:.0f} s")
+            chunk = os.read(self._proc.stdout.fileno(), 65536)
+            self._eof = not chunk
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._proc.stdin.write(data)
+            self._proc.stdin.close()
+        except (BrokenPipeError, OSError) as exc:
+            raise AgentError(f"agent closed its input early: {exc}; stderr: {self.stderr_tail()}") from None
+
+    def close(self) -> int:
+        try:  # also when the agent already exited: its scenario processes may not have
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        status = self._proc.wait()
+        self._selector.close()
+        self._proc.stdout.close()
+        if self._proc.stdin and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        return status
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - limit))
+        return self._stderr.read().decode("utf-8", "replace").strip()

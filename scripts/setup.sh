@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything harness needs on a Debian 12 machine, idempotently:
+# Debian packages (python3-seccomp is libseccomp's own binding, used to emulate
+# Linux < 3.9), then a virtualenv in .venv that sees those system packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
+apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+if ! .venv/bin/python -c "import harness, pytest, vermin" 2>/dev/null \
+        || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+    touch .venv/.installed
+fi
+echo "setup: done (.venv/bin/harness)"

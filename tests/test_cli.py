@@ -1,0 +1,153 @@
+"""The `harness` command end to end, on this machine's real kernel."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "scenarios" / "reuseport.yaml"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="local targets need root for network namespaces")
+
+
+def harness(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def results(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+@needs_root
+def test_seed_file_passes_on_local_and_local_legacy(tmp_path):
+    proc = harness("run", str(SEED), "--targets", "local,local-legacy", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = results(tmp_path)
+    assert doc["complete"] and doc["summary"]["fail"] == doc["summary"]["error"] == 0
+    by = {(r["target"], r["scenario"]): r for r in doc["results"]}
+    assert all(r["verdict"] == "pass" for r in by.values())
+
+    spread = by[("local", "distribute-tcp-four-listeners")]["steps"][-1]["observed"]
+    assert sum(1 for n in spread["histogram"].values() if n > 0) >= 2
+    assert sum(spread["histogram"].values()) == 32
+
+    legacy = by[("local-legacy", "setsockopt-exists")]["steps"][1]["observed"]
+    assert legacy["outcome"] == "ENOPROTOOPT"
+    targets = {t["name"]: t for t in doc["targets"]}
+    assert targets["local-legacy"]["emulated"] and targets["local-legacy"]["identity"]["emulated"]
+    assert targets["local-legacy"]["identity"]["label"].startswith("linux 3.8, emulated on Linux ")
+    assert targets["local"]["identity"]["release"] == os.uname().release
+    assert "emulated" in proc.stdout  # the terminal matrix says so too
+
+
+@needs_root
+def test_a_wrong_expectation_exits_1_naming_step_expected_and_observed(tmp_path):
+    text = SEED.read_text().replace("expect: {linux<3.9: EADDRINUSE, default: ok}", "expect: {linux<3.9: EADDRINUSE, default: EACCES}", 1)
+    bad = tmp_path / "reuseport.yaml"
+    bad.write_text(text)
+    proc = harness("run", str(bad), "--targets", "local", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL local reuseport/duplicate-bind-tcp-both" in proc.stdout
+    assert "step 6 (bind b 127.0.0.1:P)" in proc.stdout or "step 6 (bind b loopback:P)" in proc.stdout
+    assert "expected EACCES [default], observed ok" in proc.stdout
+
+
+BROKEN = {
+    "unknown-op.yaml": "suite: s\nscenarios:\n  - name: a\n    steps:\n      - {op: bnd, sock: a}\n",
+    "undefined-socket.yaml": "suite: s\nscenarios:\n  - name: a\n    steps:\n      - {op: listen, sock: nope}\n",
+    "bad-selector.yaml": (
+        "suite: s\nscenarios:\n  - name: a\n    steps:\n      - {op: socket, sock: a, type: tcp,\n"
+        "         expect: {linux<<3: ok}}\n"
+    ),
+    "wrong-type.yaml": "suite: s\nscenarios:\n  - name: a\n    steps:\n      - {op: socket, sock: a, type: 7}\n",
+    "duplicate-names.yaml": (
+        "suite: s\nscenarios:\n  - name: a\n    steps: [{op: sleep, ms: 1}]\n"
+        "  - name: a\n    steps: [{op: sleep, ms: 1}]\n"
+    ),
+    "syntax.yaml": "suite: s\nscenarios: [\n",
+    "empty.yaml": "",
+    "garbage.yaml": b"\x00\xff\xfe\x89PNG\r\n\x1a\n\x00\x00",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_validate_rejects_broken_files_with_positions_and_exit_2(tmp_path, name):
+    path = tmp_path / name
+    content = BROKEN[name]
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "out")]):
+        proc = harness(*command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.startswith(str(path) + ":")]
+        assert lines, proc.stderr
+        for line in lines:
+            line_no, col = line[len(str(path)) + 1:].split(":")[:2]
+            assert line_no.isdigit() and col.isdigit(), line
+    assert not (tmp_path / "out").exists()  # bad input: nothing written
+
+
+def test_validate_accepts_the_shipped_scenarios():
+    proc = harness("validate", str(ROOT / "scenarios"))
+    assert proc.returncode == 0, proc.stderr
+    assert "ok:" in proc.stdout
+
+
+def test_unknown_target_is_bad_input(tmp_path):
+    proc = harness("run", str(SEED), "--targets", "local,plan9", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "unknown target plan9" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_targets_lists_local_and_emulated_legacy():
+    proc = harness("targets")
+    assert proc.returncode == 0
+    assert "local-legacy" in proc.stdout and "emulated" in proc.stdout
+
+
+@needs_root
+def test_an_agent_that_cannot_start_is_an_infrastructure_error(tmp_path):
+    proc = harness("run", str(SEED), "--targets", "local", "--out", str(tmp_path),
+                   env={"HARNESS_AGENT_PYTHON": "/bin/false"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    doc = results(tmp_path)
+    assert {r["verdict"] for r in doc["results"]} == {"error"}
+    assert doc["summary"]["fail"] == 0  # never reported as behaviour
+
+
+SLOW = """suite: slow
+scenarios:
+  - name: quick
+    steps: [{op: sleep, ms: 1}]
+  - name: slow
+    steps: [{op: sleep, ms: 20000}]
+"""
+
+
+@needs_root
+def test_interrupt_stops_agents_and_keeps_what_finished(tmp_path):
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--targets", "local", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if (out / "results.json").exists() and results(out)["results"]:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130, stdout + stderr
+    doc = results(out)
+    assert doc["interrupted"] and not doc["complete"]
+    assert [(r["scenario"], r["verdict"]) for r in doc["results"]] == [("quick", "pass")]
+    leftovers = subprocess.run(["pgrep", "-f", "harness/agent.py"], capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"agent processes left behind: {leftovers}"

@@ -1,0 +1,92 @@
+"""Verdicts: comparison of observed outcomes with the resolved expectation."""
+from harness.model import Expectation, Identity, Outcome, Pos, Rule, Scenario, ScenarioRun, Step, StepRun
+from harness.selectors import parse_selector
+from harness.verdict import judge, not_applicable
+
+LINUX = Identity(system="Linux", release="6.1.0", version="6.1.0", family="linux")
+LEGACY = Identity(system="Linux", release="3.8", version="3.8", family="linux", emulated_on="Linux 6.1.0")
+FREEBSD = Identity(system="FreeBSD", release="14.0-RELEASE", version="14.0", family="freebsd")
+
+
+def expect(*rules) -> Expectation:
+    """expect(("linux<3.9", "errno", "ENOPROTOOPT"), ...) in written order."""
+    return Expectation(tuple(Rule(parse_selector(sel), Outcome(kind, arg)) for sel, kind, arg in rules))
+
+
+def step(index, op, exp, **args) -> Step:
+    return Step(index=index, op=op, args=args, actor="main", expect=exp, note=None, pos=Pos("t.yaml", index + 3, 9))
+
+
+def scenario(*steps, only=()) -> Scenario:
+    return Scenario(suite="s", name="n", description=None, tags=[], only=[parse_selector(o) for o in only],
+                    actors={}, steps=list(steps), pos=Pos("t.yaml", 3, 5))
+
+
+SETSOCKOPT = step(1, "setsockopt", expect(("linux<3.9", "errno", "ENOPROTOOPT"), ("default", "ok", None)),
+                  sock="a", opt="SO_REUSEPORT", value=1)
+DISTRIBUTE = step(2, "distribute", expect(("linux>=3.9", "spread", None), ("bsd", "single", None)),
+                  to={"addr": "loopback", "port": "P"}, over=["a", "b"], count=4, type="tcp")
+
+
+def ran(*steps: StepRun) -> ScenarioRun:
+    return ScenarioRun(status="ran", steps=list(steps))
+
+
+def test_pass_when_every_step_matches_the_selector_for_the_target():
+    sc = scenario(SETSOCKOPT)
+    assert judge(sc, "local", LINUX, ran(StepRun("ok"))).verdict == "pass"
+    assert judge(sc, "legacy", LEGACY, ran(StepRun("ENOPROTOOPT"))).verdict == "pass"
+
+
+def test_fail_names_the_step_the_expected_and_the_observed_outcome():
+    v = judge(scenario(SETSOCKOPT), "legacy", LEGACY, ran(StepRun("ok")))
+    assert v.verdict == "fail"
+    assert "step 1 (setsockopt a SO_REUSEPORT=1)" in v.reason
+    assert "expected ENOPROTOOPT [linux<3.9], observed ok" in v.reason
+
+
+def test_distribution_outcomes():
+    sc = scenario(DISTRIBUTE)
+    spread = StepRun("ok", extra={"histogram": {"a": 3, "b": 1}, "lost": 0})
+    single = StepRun("ok", extra={"histogram": {"a": 0, "b": 4}, "lost": 0})
+    assert judge(sc, "l", LINUX, ran(spread)).verdict == "pass"
+    assert judge(sc, "l", LINUX, ran(single)).verdict == "fail"
+    assert judge(sc, "f", FREEBSD, ran(single)).verdict == "pass"
+    assert judge(sc, "f", FREEBSD, ran(spread)).verdict == "fail"
+    lossy = StepRun("ok", extra={"histogram": {"a": 0, "b": 3}, "lost": 1})
+    assert judge(sc, "f", FREEBSD, ran(lossy)).verdict == "fail"  # "single" means it got everything
+
+
+def test_named_single_each_none_and_value():
+    from harness.verdict import outcome_matches
+    hist = StepRun("ok", extra={"histogram": {"a": 0, "b": 4}, "lost": 0})
+    assert outcome_matches(Outcome("single", "b"), DISTRIBUTE, hist)
+    assert not outcome_matches(Outcome("single", "a"), DISTRIBUTE, hist)
+    assert outcome_matches(Outcome("each"), DISTRIBUTE, StepRun("ok", extra={"histogram": {"a": 4, "b": 4}}))
+    assert not outcome_matches(Outcome("each"), DISTRIBUTE, hist)
+    assert outcome_matches(Outcome("none"), DISTRIBUTE, StepRun("ok", extra={"histogram": {"a": 0, "b": 0}, "lost": 4}))
+    assert outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ok", extra={"value": 1}))
+    assert not outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ok", extra={"value": 0}))
+    assert not outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ENOPROTOOPT"))
+    assert outcome_matches(Outcome("any"), SETSOCKOPT, StepRun("EWHATEVER"))
+
+
+def test_infrastructure_errors_are_never_behaviour():
+    sc = scenario(SETSOCKOPT)
+    err = judge(sc, "l", LINUX, ScenarioRun(status="error", steps=[StepRun("ok")], reason="step 1 timed out"))
+    assert (err.verdict, err.reason) == ("error", "step 1 timed out")
+    short = judge(sc, "l", LINUX, ScenarioRun(status="ran", steps=[]))
+    assert short.verdict == "error"
+    skip = judge(sc, "l", LINUX, ScenarioRun(status="skipped", steps=[], reason="no user nobody"))
+    assert (skip.verdict, skip.reason) == ("skipped", "no user nobody")
+
+
+def test_no_matching_expectation_is_an_error_naming_the_place():
+    v = judge(scenario(SETSOCKOPT, DISTRIBUTE), "x", Identity("Plan9", "4", "4", "plan9"), ran(StepRun("ok"), StepRun("ok")))
+    assert v.verdict == "error" and "t.yaml:5:9" in v.reason
+
+
+def test_only_excludes_targets_with_a_reason():
+    sc = scenario(SETSOCKOPT, only=["bsd"])
+    assert not_applicable(sc, FREEBSD) is None
+    assert "only for bsd" in not_applicable(sc, LINUX)
