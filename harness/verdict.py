@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .model import Identity, Outcome, Scenario, ScenarioRun, ScenarioVerdict, Step, StepRun, StepVerdict
-from .selectors import matches, resolve
+from .expectations import matches, resolve
 
 
 def not_applicable(scenario: Scenario, ident: Identity) -> Optional[str]:

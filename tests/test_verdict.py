@@ -1,6 +1,6 @@
 """Verdicts: comparison of observed outcomes with the resolved expectation."""
 from harness.model import Expectation, Identity, Outcome, Pos, Rule, Scenario, ScenarioRun, Step, StepRun
-from harness.selectors import parse_selector
+from harness.expectations import parse_selector
 from harness.verdict import judge, not_applicable
 
 LINUX = Identity(system="Linux", release="6.1.0", version="6.1.0", family="linux")

@@ -2,7 +2,7 @@
 import pytest
 
 from harness.model import Expectation, Identity, Outcome, Rule
-from harness.selectors import SelectorError, matches, parse_selector, resolve
+from harness.expectations import SelectorError, matches, parse_selector, resolve
 
 
 def ident(family: str, version: str, emulated_on=None) -> Identity:
