@@ -10,9 +10,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -79,12 +81,12 @@ def request(scenarios, **options):
     return {"protocol": 1, "options": opts, "scenarios": scenarios}
 
 
-def run_agent(doc, python=None, mark=None, timeout=60, preexec_fn=None):
+def run_agent(doc, python=None, mark=None, timeout=60, preexec_fn=None, agent=AGENT):
     """Run the agent on doc; (parsed stdout lines, CompletedProcess)."""
     env = dict(os.environ)
     if mark:
         env[MARK] = mark
-    proc = subprocess.run([python or sys.executable, AGENT], input=json.dumps(doc).encode(),
+    proc = subprocess.run([python or sys.executable, agent], input=json.dumps(doc).encode(),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           timeout=timeout, preexec_fn=preexec_fn)
     return [json.loads(line) for line in proc.stdout.decode().splitlines()], proc
@@ -516,17 +518,26 @@ def test_without_root_users_are_skipped_and_namespaces_fail():
         os.setgid(nobody.pw_gid)
         os.setuid(nobody.pw_uid)
 
+    # nobody may not be able to reach the checkout (a 0700 temp dir, say): run a
+    # copy of the agent from a world-readable folder with the real interpreter.
+    folder = tempfile.mkdtemp()
+    os.chmod(folder, 0o755)
+    agent = shutil.copy(AGENT, folder)
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else os.path.realpath(sys.executable)
     doc = request([scenario("as-root", tcp("a"), actors={"main": {"user": "root"}}),
                    scenario("plain", tcp("a"))], netns=False)
-    lines, proc = run_agent(doc, preexec_fn=become_nobody)
+    try:
+        lines, proc = run_agent(doc, python=python, preexec_fn=become_nobody, agent=agent)
+        doc["options"]["netns"] = True
+        lines_netns, _ = run_agent(doc, python=python, preexec_fn=become_nobody, agent=agent)
+    finally:
+        shutil.rmtree(folder)
     assert proc.returncode == 0, proc.stderr
     results = by_id(lines)
     assert results["as-root"]["status"] == "skipped"
     assert results["as-root"]["reason"] == "actor main: switching to user root needs root"
     assert results["plain"]["status"] == "ran"
-    doc["options"]["netns"] = True
-    lines, proc = run_agent(doc, preexec_fn=become_nobody)
-    for result in by_id(lines).values():
+    for result in by_id(lines_netns).values():
         assert result["status"] == "error"
         assert result["reason"] == "unshare(CLONE_NEWNET): EPERM"
 
