@@ -81,6 +81,7 @@ class ResultsWriter(Listener):
         self.path = path
         self._lock = threading.Lock()
         self._last_flush = 0.0
+        self._timer: Optional[threading.Timer] = None
         self.doc: dict[str, Any] = {
             "schema": SCHEMA,
             "harness": __version__,
@@ -119,15 +120,27 @@ class ResultsWriter(Listener):
         self.flush()
 
     def flush(self, force: bool = False) -> None:
+        """Write now if forced or due; otherwise make sure a write follows within FLUSH_INTERVAL."""
         with self._lock:
-            if not force and time.monotonic() - self._last_flush < FLUSH_INTERVAL:
+            wait = FLUSH_INTERVAL - (time.monotonic() - self._last_flush)
+            if not force and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self.flush, kwargs={"force": True})
+                    self._timer.daemon = True
+                    self._timer.start()
                 return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._last_flush = time.monotonic()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(self.doc, out, indent=1, ensure_ascii=False)
-            os.replace(tmp, self.path)
+            self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(self.doc, out, indent=1, ensure_ascii=False)
+        os.replace(tmp, self.path)
 
     def finish(self, interrupted: bool) -> None:
         with self._lock:
