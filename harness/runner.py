@@ -128,7 +128,7 @@ class Runner:
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
-            session.close()
+            session.kill()
 
     def run_target(self, target: Target) -> None:
         if self.stopping.is_set():

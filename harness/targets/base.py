@@ -50,8 +50,15 @@ class AgentSession(ABC):
         """Write the plan to the agent's stdin and close it."""
 
     @abstractmethod
+    def kill(self) -> None:
+        """Stop the agent and everything it started; safe from any thread.
+
+        The thread reading the session then sees end of output and closes it.
+        """
+
+    @abstractmethod
     def close(self) -> int:
-        """Stop the agent (and everything it started) if still running; its exit status."""
+        """Kill if still running, reap, release; its exit status.  Only the reading thread calls it."""
 
     @abstractmethod
     def stderr_tail(self, limit: int = 2000) -> str:

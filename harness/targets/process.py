@@ -62,11 +62,14 @@ class ProcessSession(AgentSession):
         except (BrokenPipeError, OSError) as exc:
             raise AgentError(f"agent closed its input early: {exc}; stderr: {self.stderr_tail()}") from None
 
-    def close(self) -> int:
-        try:  # also when the agent already exited: its scenario processes may not have
+    def kill(self) -> None:
+        try:
             os.killpg(self._proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def close(self) -> int:
+        self.kill()  # also when the agent already exited: its scenario processes may not have
         status = self._proc.wait()
         self._selector.close()
         self._proc.stdout.close()
