@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import __version__
+from .files import atomic_write
 from .model import Identity, ScenarioVerdict, Step, StepVerdict
 from .runner import Listener
 from .targets.base import Target
@@ -77,8 +76,12 @@ def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
 class ResultsWriter(Listener):
     """Collects targets and verdicts from any thread and keeps the file current."""
 
-    def __init__(self, path: Path, command: Sequence[str], files: Sequence[str]) -> None:
+    def __init__(self, path: Path, command: Sequence[str], files: Sequence[str],
+                 target_names: Sequence[str] = (), scenario_ids: Sequence[str] = ()) -> None:
+        """Targets and scenarios are kept in the order given, whatever order they finish in."""
         self.path = path
+        self._target_rank = {name: i for i, name in enumerate(target_names)}
+        self._scenario_rank = {sid: i for i, sid in enumerate(scenario_ids)}
         self._lock = threading.Lock()
         self._last_flush = 0.0
         self._timer: Optional[threading.Timer] = None
@@ -136,11 +139,11 @@ class ResultsWriter(Listener):
             self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(self.doc, out, indent=1, ensure_ascii=False)
-        os.replace(tmp, self.path)
+        last = len(self._target_rank)
+        self.doc["targets"].sort(key=lambda t: self._target_rank.get(t["name"], last))
+        self.doc["results"].sort(key=lambda r: (self._scenario_rank.get(r["id"], len(self._scenario_rank)),
+                                                self._target_rank.get(r["target"], last)))
+        atomic_write(self.path, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
 
     def finish(self, interrupted: bool) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
-apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2)
+apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2 chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,5 +27,17 @@ if ! .venv/bin/python -c "import harness, pytest, vermin" 2>/dev/null \
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
     touch .venv/.installed
+fi
+# The Jenkins JUnit schema (junit-10.xsd) the tests validate junit.xml against:
+# pytest's source distribution ships it; it is fetched, not committed.
+xsd=.venv/share/junit-10.xsd
+if [ ! -s "$xsd" ]; then
+    echo "setup: fetching the JUnit schema (junit-10.xsd, from pytest's sdist)"
+    tmp=$(mktemp -d)
+    .venv/bin/pip download -q --no-deps --no-binary :all: "pytest==8.3.5" -d "$tmp" >/dev/null
+    mkdir -p .venv/share
+    tar -xzf "$tmp"/pytest-8.3.5.tar.gz -O pytest-8.3.5/testing/example_scripts/junit-10.xsd > "$xsd.part"
+    mv "$xsd.part" "$xsd"
+    rm -rf "$tmp"
 fi
 echo "setup: done (.venv/bin/harness)"

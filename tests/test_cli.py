@@ -151,3 +151,14 @@ def test_interrupt_stops_agents_and_keeps_what_finished(tmp_path):
     assert [(r["scenario"], r["verdict"]) for r in doc["results"]] == [("quick", "pass")]
     leftovers = subprocess.run(["pgrep", "-f", "harness/agent.py"], capture_output=True, text=True).stdout.split()
     assert not leftovers, f"agent processes left behind: {leftovers}"
+
+
+@needs_root
+def test_run_writes_results_junit_and_html_where_asked(tmp_path):
+    paths = {"--json": tmp_path / "a" / "r.json", "--junit": tmp_path / "b" / "j.xml", "--html": tmp_path / "c" / "p.html"}
+    args = [item for flag, path in paths.items() for item in (flag, str(path))]
+    proc = harness("run", str(SEED), "--targets", "local", "--tags", "distribute", "--out", str(tmp_path / "d"), *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(p.exists() for p in paths.values())
+    assert not (tmp_path / "d").exists()  # every file went where it was asked to
+    assert json.loads(paths["--json"].read_text())["summary"]["pass"] == 3  # the three distribute scenarios

@@ -1,0 +1,96 @@
+"""JUnit XML for CI, written with the junit-xml package.
+
+One testsuite per target (its identity in the properties), one testcase per
+scenario. Behaviour that differs from the expectation is a failure; an
+infrastructure problem is an error, never a failure; skipped says why.
+
+junit-xml's pitfalls, handled here: a failure with neither message nor output
+is dropped, so every one gets a message; a second add_* on a case overwrites
+the first, so each case gets exactly one; its `disabled` attribute and
+six-decimal suite times are not in the Jenkins schema (junit-10.xsd), so the
+document is brought to it before writing; it is written as UTF-8.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Optional
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from .files import atomic_write
+from .matrix import Cell, Column, Matrix, Row, StepCell
+
+
+def _properties(column: Column) -> dict[str, str]:
+    ident = column.identity or {}
+    props = {
+        "target": column.name,
+        "provider": column.provider,
+        "os.family": ident.get("family", ""),
+        "os.release": ident.get("release", ""),
+        "os.version": ident.get("version", ""),
+        "emulated": "true" if column.emulated else "false",
+        "emulated_on": ident.get("emulated_on") or "",
+        "python": ident.get("python", ""),
+        "source": column.source,
+    }
+    if not column.ran:
+        props["unavailable"] = column.reason or "did not run"
+    props.update({f"detail.{k}": str(v) for k, v in column.details.items()})
+    return {k: v for k, v in props.items() if v != ""}
+
+
+def step_line(row: Row, index: int, cell: StepCell) -> str:
+    """`step 6 bind b loopback:P: expected EACCES [default], observed ok`."""
+    step = row.steps[index]
+    obs = cell.signature if cell.observed is not None else "(not run)"
+    if cell.observed and "histogram" in cell.observed:
+        hist = ", ".join(f"{s}={n}" for s, n in cell.observed["histogram"].items())
+        obs = f"{obs} ({hist}; lost {cell.observed.get('lost', 0)})"
+    return f"step {step.index} {step.text} (line {step.line}): expected {cell.expected} [{cell.selector}], observed {obs}"
+
+
+def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:
+    if cell.verdict is None:
+        return None
+    case = TestCase(name=row.scenario, classname=f"{row.suite}.{column.key}",
+                    elapsed_sec=round(cell.ms / 1000, 3) if cell.ms else None)
+    if cell.verdict == "fail":
+        lines = [step_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.match is False]
+        case.add_failure_info(message="; ".join(lines) or "behaviour differs from expectation",
+                              output="\n".join(lines + [f"scenario: {row.file}:{row.line}"]),
+                              failure_type="behaviour")
+    elif cell.verdict == "error":
+        case.add_error_info(message=cell.reason or "infrastructure error", error_type="infrastructure")
+    elif cell.verdict == "skipped":
+        case.add_skipped_info(message=cell.reason or "skipped")
+    return case
+
+
+def suites(matrix: Matrix) -> list[TestSuite]:
+    out = []
+    for i, column in enumerate(matrix.columns):
+        cases = [c for c in (test_case(row, column, row.cells[i]) for row in matrix.rows) if c is not None]
+        out.append(TestSuite(name=column.key, test_cases=cases, properties=_properties(column),
+                             hostname=(column.identity or {}).get("hostname") or None))
+    return out
+
+
+def _to_jenkins_schema(xml_text: str) -> ET.Element:
+    root = ET.fromstring(xml_text.encode("utf-8"))
+    for element in [root, *root.iter("testsuite")]:
+        element.attrib.pop("disabled", None)
+        if "time" in element.attrib:
+            element.set("time", f"{float(element.get('time')):.3f}")
+    return root
+
+
+def render(matrix: Matrix) -> bytes:
+    root = _to_jenkins_schema(to_xml_report_string(suites(matrix), prettyprint=False, encoding="utf-8"))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def write(matrix: Matrix, path: Path) -> None:
+    atomic_write(path, render(matrix))

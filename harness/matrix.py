@@ -1,0 +1,248 @@
+"""Results documents -> one matrix of scenarios x targets, the shape every report draws.
+
+Pure functions over the JSON of docs/results.md, so `harness report` can merge
+runs made on different machines (one CI job per OS) as easily as one run.
+A step *differs* when targets that ran it observed different outcomes; a
+*mismatch* is an observation that is not what the scenario expected. Reports
+mark the two separately.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .expectations import matches, parse_selector
+from .model import Identity
+
+VERDICTS = ("pass", "fail", "error", "skipped")
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be read or is not a harness results document."""
+
+
+@dataclass
+class Column:
+    key: str  # unique in the matrix: the target name, or name@host when two runs share a name
+    name: str
+    provider: str
+    description: str
+    emulated: bool
+    ran: bool
+    reason: Optional[str]
+    identity: Optional[dict[str, Any]]
+    details: dict[str, Any]
+    source: str
+
+    @property
+    def os_label(self) -> str:
+        if not self.identity:
+            return "not run"
+        return f"{self.identity['family']} {self.identity['version']}"
+
+    @property
+    def release(self) -> str:
+        return (self.identity or {}).get("release", "")
+
+
+@dataclass
+class StepCell:
+    observed: Optional[dict[str, Any]]
+    expected: Optional[str]  # the resolved outcome; for unresolved, every rule
+    selector: Optional[str]
+    match: Optional[bool]
+    signature: Optional[str]  # comparable reading of the observation
+
+    @property
+    def shown_as_expected(self) -> bool:
+        """No kernel answered here: what is shown is an expectation, never an observation."""
+        return self.observed is None
+
+
+@dataclass
+class Cell:
+    verdict: Optional[str]  # None: this target's run did not include the scenario
+    reason: Optional[str]
+    ms: Optional[float]
+    steps: list[StepCell]
+
+
+@dataclass
+class StepRow:
+    index: int
+    text: str
+    op: str
+    note: Optional[str]
+    expect: list[dict[str, str]]
+    line: int
+    differs: bool = False
+    mismatch: bool = False
+
+
+@dataclass
+class Row:
+    id: str
+    suite: str
+    scenario: str
+    description: Optional[str]
+    file: str
+    line: int
+    steps: list[StepRow]
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def differs(self) -> bool:
+        return any(s.differs for s in self.steps)
+
+    @property
+    def failing(self) -> bool:
+        return any(c.verdict in ("fail", "error") for c in self.cells)
+
+    def key_steps(self, limit: int = 3) -> list[tuple[int, StepRow]]:
+        """(position, step) of the steps that tell targets apart, for the matrix cells.
+
+        Distributions first (they are usually the point), and a step whose pattern
+        across targets repeats an earlier one's (four identical setsockopts) once.
+        """
+        seen, out = set(), []
+        differing = [(i, s) for i, s in enumerate(self.steps) if s.differs]
+        for i, s in sorted(differing, key=lambda item: item[1].op != "distribute"):
+            pattern = tuple(c.steps[i].signature for c in self.cells)
+            if pattern not in seen:
+                seen.add(pattern)
+                out.append((i, s))
+        return sorted(out[:limit])
+
+
+@dataclass
+class Matrix:
+    columns: list[Column]
+    rows: list[Row]
+    sources: list[str]
+    incomplete: list[str]  # sources whose run was cut short
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(VERDICTS, 0)
+        for row in self.rows:
+            for cell in row.cells:
+                if cell.verdict:
+                    out[cell.verdict] += 1
+        return out
+
+
+def load_results(path: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultsFileError(f"{path}: cannot read results: {exc}") from None
+    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("harness-results/"):
+        raise ResultsFileError(f"{path}: not a harness results document (no harness-results schema)")
+    return doc
+
+
+def signature(op: str, observed: Optional[dict[str, Any]]) -> Optional[str]:
+    """What two targets must share to count as behaving alike (histogram counts vary by chance)."""
+    if observed is None:
+        return None
+    if op == "distribute" and observed.get("outcome") == "ok":
+        hist = observed.get("histogram") or {}
+        receivers = [s for s, n in hist.items() if n > 0]
+        if not receivers:
+            return "none"
+        if len(receivers) == 1:
+            return f"single:{receivers[0]}"
+        return "spread"
+    if "value" in observed and observed.get("outcome") == "ok":
+        return f"ok value={observed['value']}"
+    return str(observed.get("outcome"))
+
+
+def _identity(ident: Optional[dict[str, Any]]) -> Optional[Identity]:
+    if not ident:
+        return None
+    return Identity(system=ident.get("system", ""), release=ident.get("release", ""),
+                    version=ident.get("version", ""), family=ident.get("family", ""))
+
+
+def expected_for(step: dict[str, Any], ident: Optional[Identity]) -> tuple[Optional[str], Optional[str]]:
+    """(outcome, selector) for a target; with no identity, every rule spelled out."""
+    if step.get("expected") is not None:
+        return step["expected"], step.get("selector")
+    rules = step.get("expect") or []
+    if ident is None:
+        return "; ".join(f"{r['selector']}: {r['outcome']}" for r in rules) or None, None
+    for rule in rules:
+        if matches(parse_selector(rule["selector"]), ident):
+            return rule["outcome"], rule["selector"]
+    return None, None
+
+
+def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
+    columns: list[Column] = []
+    for source, doc in docs:
+        for t in doc.get("targets") or []:
+            ident = t.get("identity")
+            key = t["name"]
+            if any(c.key == key for c in columns):
+                host = (ident or {}).get("hostname") or Path(source).stem
+                key = f"{t['name']}@{host}"
+                n = 2
+                while any(c.key == key for c in columns):
+                    key, n = f"{t['name']}@{host}#{n}", n + 1
+            columns.append(Column(
+                key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
+                emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
+                identity=ident, details=t.get("details") or {}, source=source,
+            ))
+    return columns
+
+
+def build(docs: list[tuple[str, dict[str, Any]]]) -> Matrix:
+    """Merge (source, results document) pairs into one matrix."""
+    columns = _columns(docs)
+    by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
+    rows: dict[str, Row] = {}
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for source, doc in docs:
+        for r in doc.get("results") or []:
+            col = by_source_target.get((source, r["target"]))
+            if col is None:
+                continue
+            if r["id"] not in rows:
+                rows[r["id"]] = Row(
+                    id=r["id"], suite=r["suite"], scenario=r["scenario"], description=r.get("description"),
+                    file=r.get("file", ""), line=r.get("line", 0),
+                    steps=[StepRow(index=s["index"], text=s["text"], op=s["op"], note=s.get("note"),
+                                   expect=s.get("expect") or [], line=s.get("line", 0)) for s in r["steps"]],
+                )
+            found[(r["id"], col)] = r
+    for row in rows.values():
+        row.cells = [_cell(row, found.get((row.id, i)), col) for i, col in enumerate(columns)]
+        _mark_steps(row)
+    return Matrix(columns=columns, rows=list(rows.values()), sources=[s for s, _ in docs],
+                  incomplete=[s for s, d in docs if not d.get("complete")])
+
+
+def _cell(row: Row, result: Optional[dict[str, Any]], column: Column) -> Cell:
+    ident = _identity(column.identity)
+    steps_by_index = {s["index"]: s for s in (result or {}).get("steps", [])}
+    cells = []
+    for step in row.steps:
+        raw = steps_by_index.get(step.index, {"expect": step.expect})
+        expected, selector = expected_for(raw, ident)
+        observed = raw.get("observed")
+        cells.append(StepCell(observed=observed, expected=expected, selector=selector, match=raw.get("match"),
+                              signature=signature(step.op, observed)))
+    if result is None:
+        return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
+    return Cell(verdict=result["verdict"], reason=result.get("reason"), ms=result.get("ms"), steps=cells)
+
+
+def _mark_steps(row: Row) -> None:
+    for i, step in enumerate(row.steps):
+        seen = {c.steps[i].signature for c in row.cells if c.steps[i].signature is not None}
+        step.differs = len(seen) > 1
+        step.mismatch = any(c.steps[i].match is False for c in row.cells)

@@ -1,0 +1,254 @@
+"""JUnit XML and HTML reports: schema validity, merging, contrast marks, escaping."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from harness import htmlreport, junit, matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "scenarios" / "reuseport.yaml"
+XSD = ROOT / ".venv" / "share" / "junit-10.xsd"
+HOSTILE = "<script>alert(1)</script>"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="local targets need root for network namespaces")
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Real runs of the seed file: both targets together, and one run per target."""
+    if os.geteuid() != 0:
+        pytest.skip("local targets need root for network namespaces")
+    base = tmp_path_factory.mktemp("runs")
+    out = {}
+    for name, targets in (("both", "local,local-legacy"), ("local", "local"), ("legacy", "local-legacy")):
+        proc = harness("run", str(SEED), "--targets", targets, "--out", str(base / name))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out[name] = base / name
+    return out
+
+
+def doc_with(results: list[dict], targets: list[dict]) -> dict:
+    return {"schema": "harness-results/1", "complete": True, "targets": targets, "results": results}
+
+
+def target(name: str, family="linux", version="6.1", ran=True, emulated=False, reason=None, host="h") -> dict:
+    ident = {"system": family, "release": version, "version": version, "family": family, "hostname": host,
+             "emulated_on": "Linux 6.1" if emulated else None} if ran else None
+    return {"name": name, "provider": "local", "description": name, "emulated": emulated, "ran": ran,
+            "reason": reason, "identity": ident, "details": {}}
+
+
+def step(observed: str | None, expected="ok", match=True, index=1) -> dict:
+    return {"index": index, "op": "bind", "text": "bind a loopback:P", "line": 9, "note": "why",
+            "expect": [{"selector": "linux<3.9", "outcome": "EADDRINUSE"}, {"selector": "default", "outcome": "ok"}],
+            "expected": expected if observed else None, "selector": "default" if observed else None,
+            "observed": {"outcome": observed, "ms": 0.1} if observed else None,
+            "match": match if observed else None}
+
+
+def result(tgt: str, verdict: str, steps: list[dict], scenario="s1", reason=None) -> dict:
+    return {"target": tgt, "suite": "suite", "scenario": scenario, "id": f"suite/{scenario}", "file": "f.yaml",
+            "line": 3, "description": "d", "tags": [], "verdict": verdict, "reason": reason, "ms": 1.5, "steps": steps}
+
+
+# --- JUnit -------------------------------------------------------------------------------------
+
+def test_junit_from_a_real_run_validates_against_the_jenkins_schema(runs):
+    assert XSD.exists(), "scripts/setup.sh fetches junit-10.xsd; run it"
+    xmlschema.XMLSchema(str(XSD)).validate(str(runs["both"] / "junit.xml"))
+    root = ET.parse(runs["both"] / "junit.xml").getroot()
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"local", "local-legacy"}
+    props = {p.get("name"): p.get("value") for p in suites["local-legacy"].iter("property")}
+    assert props["emulated"] == "true" and props["os.family"] == "linux" and props["os.version"] == "3.8"
+    assert props["provider"] == "local" and props["os.release"] == "3.8 (emulated)"
+    cases = list(suites["local"].iter("testcase"))
+    assert len(cases) == 9 and {c.get("classname") for c in cases} == {"reuseport.local"}
+
+
+def test_junit_failure_error_and_skipped_are_kept_apart(tmp_path):
+    doc = doc_with(
+        [result("a", "fail", [step("EACCES", expected="ok", match=False)], scenario="f"),
+         result("a", "error", [step(None)], scenario="e", reason="agent died: SIGKILL"),
+         result("a", "skipped", [step(None)], scenario="s", reason="only for bsd"),
+         result("b", "skipped", [step(None)], scenario="f", reason="target unavailable: no box")],
+        [target("a"), target("b", ran=False, reason="no box")],
+    )
+    m = matrix.build([("r.json", doc)])
+    xml = junit.render(m)
+    xmlschema.XMLSchema(str(XSD)).validate(xml.decode())
+    root = ET.fromstring(xml)
+    cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
+    failure = cases[("suite.a", "f")].find("failure")
+    assert failure is not None and "step 1 bind a loopback:P (line 9): expected ok [default], observed EACCES" in failure.get("message")
+    assert cases[("suite.a", "e")].find("failure") is None
+    assert cases[("suite.a", "e")].find("error").get("message") == "agent died: SIGKILL"
+    assert cases[("suite.a", "s")].find("skipped").get("message") == "only for bsd"
+    assert cases[("suite.b", "f")].find("skipped").get("message") == "target unavailable: no box"
+    suite_a = next(s for s in root.iter("testsuite") if s.get("name") == "a")
+    assert (suite_a.get("failures"), suite_a.get("errors"), suite_a.get("skipped")) == ("1", "1", "1")
+    assert xml.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+
+
+# --- merging -----------------------------------------------------------------------------------
+
+def test_report_merges_runs_from_separate_machines(runs, tmp_path):
+    proc = harness("report", str(runs["local"] / "results.json"), str(runs["legacy"] / "results.json"),
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert [s.get("name") for s in root.iter("testsuite")] == ["local", "local-legacy"]
+    html = (tmp_path / "report.html").read_text()
+    assert 'data-target="local"' in html and 'data-target="local-legacy"' in html
+
+
+def test_same_target_name_from_two_machines_gets_two_columns():
+    a = doc_with([result("local", "pass", [step("ok")])], [target("local", host="linuxbox")])
+    b = doc_with([result("local", "pass", [step("EADDRINUSE", expected="EADDRINUSE")])],
+                 [target("local", family="darwin", version="14.1", host="mac")])
+    m = matrix.build([("linux.json", a), ("mac.json", b)])
+    assert [c.key for c in m.columns] == ["local", "local@mac"]
+    assert m.rows[0].steps[0].differs and not m.rows[0].steps[0].mismatch
+
+
+def test_contrast_and_mismatch_are_marked_separately():
+    doc = doc_with(
+        [result("new", "pass", [step("ok")]), result("old", "fail", [step("ok", expected="EADDRINUSE", match=False)])],
+        [target("new"), target("old", version="3.8", emulated=True)],
+    )
+    row = matrix.build([("r.json", doc)]).rows[0]
+    assert not row.steps[0].differs  # both observed ok
+    assert row.steps[0].mismatch  # but one target expected otherwise
+    assert row.failing
+
+
+def test_unobserved_cells_show_the_expectation_resolved_for_the_target():
+    doc = doc_with(
+        [result("old", "skipped", [step(None)], reason="only for bsd"), result("gone", "skipped", [step(None)])],
+        [target("old", version="3.8"), target("gone", ran=False, reason="no box")],
+    )
+    row = matrix.build([("r.json", doc)]).rows[0]
+    old, gone = (c.steps[0] for c in row.cells)
+    assert old.shown_as_expected and (old.expected, old.selector) == ("EADDRINUSE", "linux<3.9")
+    assert gone.shown_as_expected and gone.expected == "linux<3.9: EADDRINUSE; default: ok"
+
+
+def test_not_a_results_file_is_bad_input(tmp_path):
+    bogus = tmp_path / "x.json"
+    bogus.write_text("[1, 2]")
+    proc = harness("report", str(bogus), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "not a harness results document" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+def hostile_doc() -> dict:
+    bad = result("a", "fail", [step("ok", expected="EACCES", match=False)], scenario=HOSTILE, reason=HOSTILE)
+    bad["description"] = HOSTILE
+    bad["steps"][0]["note"] = HOSTILE
+    bad["steps"][0]["text"] = HOSTILE
+    tgt = target("a")
+    tgt["identity"]["release"] = HOSTILE
+    return doc_with([bad], [tgt])
+
+
+def test_html_escapes_strings_from_scenarios_and_targets():
+    html = htmlreport.render(matrix.build([("r.json", hostile_doc())]))
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # in the server-rendered matrix
+    assert "\\u003cscript\\u003e" in html  # and escaped inside the JSON island
+    assert html.count("</script>") == 2  # only the page's own two scripts close
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html  # no CDN
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = "/usr/bin/chromium"
+    assert os.path.exists(chromium), "scripts/setup.sh installs Debian's chromium"
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def open_page(browser, path: Path):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    return page, dialogs, requests
+
+
+def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, tmp_path):
+    # A copy of the run with one expectation made wrong, so "only failures" has something to show.
+    doc = json.loads((runs["both"] / "results.json").read_text())
+    wrong = next(r for r in doc["results"] if r["target"] == "local" and r["scenario"] == "distribute-tcp-one-listener")
+    wrong["verdict"], wrong["steps"][-1]["match"] = "fail", False
+    path = tmp_path / "report.html"
+    htmlreport.write(matrix.build([("r.json", doc)]), path)
+    page, dialogs, requests = open_page(browser, path)
+
+    assert page.locator("tr.sc").count() == 9
+    heads = page.locator("th.col").all_inner_texts()
+    assert any("local-legacy" in h and "emulated" in h for h in heads)
+    row = page.locator("tr.sc", has_text="reuseport/setsockopt-exists")
+    assert row.locator(".v.pass").count() == 2
+    # The differing step is highlighted in the matrix cell: ok on local, ENOPROTOOPT on legacy.
+    marks = row.locator(".k .o").all_inner_texts()
+    assert "ok" in marks and "ENOPROTOOPT" in marks
+    color = row.locator(".k .o").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert color == "rgb(255, 224, 130)"
+    # distribute draws a bar per socket: several filled on local (spread), one on legacy (all to s0)
+    charts = page.locator("tr.sc", has_text="distribute-tcp-four-listeners").locator("svg.h")
+    assert charts.count() == 2
+    filled = [c.locator("path").first.get_attribute("d").count("M") for c in charts.all()]
+    stubs = [c.locator("path.z").get_attribute("d").count("M") for c in charts.all()]
+    assert filled[0] >= 2 and filled[1] == 1 and [f + z for f, z in zip(filled, stubs)] == [4, 4]
+
+    # Expanding a row shows every step with the note beside it.
+    details = page.locator("tr.det").nth(0)
+    assert not details.is_visible()
+    row.locator("button.tg").click()
+    assert details.is_visible() and "Linux added SO_REUSEPORT in 3.9" in details.inner_text()
+
+    # Filter: only failures hides passing rows, keeps the failing one.
+    page.check("#f-fail")
+    visible = [r for r in page.locator("tr.sc").all() if r.is_visible()]
+    assert [r.locator(".id").inner_text() for r in visible] == ["reuseport/distribute-tcp-one-listener"]
+    page.uncheck("#f-fail")
+    page.check("#f-diff")
+    visible_ids = [r.locator(".id").inner_text() for r in page.locator("tr.sc").all() if r.is_visible()]
+    assert "reuseport/setsockopt-exists" in visible_ids and "reuseport/distribute-tcp-one-listener" not in visible_ids
+    assert not dialogs
+    assert all(u.startswith("file://") for u in requests), requests
+
+
+def test_browser_shows_a_hostile_scenario_name_as_text(browser, tmp_path):
+    path = tmp_path / "hostile.html"
+    htmlreport.write(matrix.build([("r.json", hostile_doc())]), path)
+    page, dialogs, _ = open_page(browser, path)
+    assert page.locator("tr.sc .id").inner_text() == f"suite/{HOSTILE}"
+    page.locator("button.tg").click()
+    assert HOSTILE in page.locator("tr.det").inner_text()
+    page.wait_for_timeout(200)
+    assert dialogs == []
+    assert page.evaluate("document.querySelectorAll('script').length") == 2  # only the page's own
