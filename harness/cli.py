@@ -7,9 +7,11 @@ interrupted.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NoReturn, Optional, Sequence
@@ -24,7 +26,9 @@ from .loader import ScenarioFileError, load_files
 from .model import Scenario, ScenarioVerdict
 from .results import ResultsWriter
 from .runner import RunConfig, Runner
-from .targets import UnknownTarget, all_targets, select_targets
+from .targets import Lifecycle, Target, UnknownTarget, all_targets, select_targets
+from .targets.base import AgentError
+from .targets.vagrant import DESTROY_POLICIES, VagrantTarget, leftover_domains, remove_domain
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_TARGETS = "local,local-legacy"
@@ -84,6 +88,45 @@ def output_options(command: Callable) -> Callable:
     return command
 
 
+def lifecycle_options(command: Callable) -> Callable:
+    for option in reversed([
+        click.option("--keep", is_flag=True, help="Leave VMs running for the next run (running ones are reused)."),
+        click.option("--destroy", type=click.Choice(DESTROY_POLICIES), default="always", show_default=True,
+                     help="Destroy the VMs this run created: always, only if all passed, or never."),
+        click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take."),
+    ]):
+        command = option(command)
+    return command
+
+
+class LazyFileHandler(logging.FileHandler):
+    """Creates the file (and its folder) on the first line only: a run that logs nothing writes nothing."""
+
+    def _open(self):  # logging's hook for opening the stream
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def run_logger(path: Path) -> Callable[[str], None]:
+    """Vagrant commands and their stderr go to the run's log (created on first use)."""
+    logger = logging.getLogger("harness.run")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = LazyFileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    return logger.info
+
+
+def targets_or_exit(spec: str, lifecycle: Lifecycle, log_path: Path) -> list[Target]:
+    try:
+        return select_targets(spec, lifecycle, run_logger(log_path))
+    except UnknownTarget as exc:
+        bad_input(str(exc))
+
+
 def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
     junit.write(m, paths.junit)
     htmlreport.write(m, paths.html)
@@ -106,9 +149,10 @@ def cli() -> None:
               help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
 @click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds one scenario may take in all.")
+@lifecycle_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_dir: str, json_path: Optional[str],
         junit_path: Optional[str], html_path: Optional[str], jobs: int, step_timeout: float,
-        scenario_timeout: float) -> None:
+        scenario_timeout: float, keep: bool, destroy: str, boot_timeout: Optional[float]) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
     scenarios = load_or_exit(files)
     wanted = {t.strip() for group in tags for t in group.split(",") if t.strip()}
@@ -116,12 +160,9 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_di
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
         if not scenarios:
             bad_input(f"no scenario carries any of the tags {', '.join(sorted(wanted))}")
-    try:
-        targets = select_targets(targets_spec)
-    except UnknownTarget as exc:
-        bad_input(str(exc))
-
     paths = OutputPaths.choose(out_dir, json_path, junit_path, html_path)
+    targets = targets_or_exit(targets_spec, Lifecycle(keep, destroy, boot_timeout), paths.json.parent / "run.log")
+
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
@@ -191,15 +232,74 @@ def validate(files: tuple[str, ...]) -> None:
 
 @cli.command("targets")
 def list_targets() -> None:
-    """List every target, whether it can run here, and why not."""
+    """List every target, whether it can run here (and why not), its box and state."""
+    targets = list(all_targets().values())
+    with ThreadPoolExecutor(max_workers=8) as pool:  # vagrant status is slow; ask every machine at once
+        rows = list(pool.map(lambda t: (t, t.availability(), t.describe()), targets))
     table = Table()
-    for col in ("target", "provider", "description", "available"):
+    for col in ("target", "provider", "description", "box", "box present", "state", "available"):
         table.add_column(col)
-    for t in all_targets().values():
-        avail = t.availability()
+    for t, avail, facts in rows:
         state = "[green]yes[/]" if avail.available else f"[red]no[/]: {avail.reason}"
-        table.add_row(t.name, t.info.provider, t.info.description + (" [emulated]" if t.info.emulated else ""), state)
+        table.add_row(t.name, t.info.provider, t.info.description + (" [emulated]" if t.info.emulated else ""),
+                      facts.get("box", "-"), facts.get("box present", "-"), facts.get("state", "-"), state)
     out.print(table)
+
+
+def vagrant_or_exit(spec: str, lifecycle: Lifecycle) -> list[VagrantTarget]:
+    targets = targets_or_exit(spec, lifecycle, Path("reports") / "run.log")
+    vms = [t for t in targets if isinstance(t, VagrantTarget)]
+    if not vms:
+        bad_input("none of those targets is a Vagrant machine")
+    return vms
+
+
+@cli.command()
+@click.argument("targets_spec", metavar="TARGETS", default="all")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16), help="Machines started at once.")
+@click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take.")
+def up(targets_spec: str, jobs: int, boot_timeout: Optional[float]) -> None:
+    """Bring Vagrant machines up and leave them running (a later `run --keep` reuses them)."""
+    def bring_up(t: VagrantTarget) -> str:
+        avail = t.availability()
+        avail = t.prepare() if avail.available else avail
+        if not avail.available:
+            return f"unavailable: {avail.reason}"
+        try:
+            t.up()
+        except AgentError as exc:
+            return f"failed: {exc}"
+        return f"running (box {t.box})"
+
+    vms = vagrant_or_exit(targets_spec, Lifecycle(keep=True, boot_timeout=boot_timeout))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(bring_up, vms))
+    for t, result in zip(vms, results):
+        out.print(f"{t.name}: {result}", markup=False)
+    sys.exit(EXIT_OK if all(r.startswith("running") for r in results) else EXIT_INFRA)
+
+
+@cli.command()
+@click.argument("targets_spec", metavar="TARGETS", default="all")
+def down(targets_spec: str) -> None:
+    """Destroy Vagrant machines, including any a crashed run left behind."""
+    vms = vagrant_or_exit(targets_spec, Lifecycle())
+    failed = False
+    for t in vms:
+        if not t.availability().available:
+            continue
+        try:
+            state = t.state()
+            if state != "not_created":
+                t.destroy()
+                out.print(f"{t.name}: destroyed (was {state})")
+        except AgentError as exc:
+            failed = True
+            out.print(f"{t.name}: {exc}", markup=False)
+    for name in leftover_domains():
+        remove_domain(name)
+        out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
+    sys.exit(EXIT_INFRA if failed else EXIT_OK)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

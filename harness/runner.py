@@ -97,6 +97,7 @@ class Runner:
         self.verdicts: list[ScenarioVerdict] = []
         self.stopping = threading.Event()
         self._sessions: set[AgentSession] = set()
+        self._active: set[Target] = set()
         self._lock = threading.Lock()
         self.identities: dict[str, Optional[Identity]] = {}
 
@@ -126,36 +127,48 @@ class Runner:
         """Kill every running agent (and its scenario processes)."""
         self.stopping.set()
         with self._lock:
-            sessions = list(self._sessions)
+            sessions, active = list(self._sessions), list(self._active)
         for session in sessions:
             session.kill()
+        for target in active:
+            target.abort()
 
     def run_target(self, target: Target) -> None:
         if self.stopping.is_set():
             return
         self.listener.target_started(target, len(self.scenarios))
+        with self._lock:
+            self._active.add(target)
+        ok = False
         try:
             avail = target.availability()
+            if avail.available and not self.stopping.is_set():
+                avail = target.prepare()
             if not avail.available:
                 self.identities[target.name] = None
                 self.listener.target_ready(target, None, avail.reason)
                 for sc in self.scenarios:
                     self._emit(skipped(sc, target.name, f"target unavailable: {avail.reason}"))
                 return
-            self._run_agent(target)
+            ok = self._run_agent(target)
         finally:
+            with self._lock:
+                self._active.discard(target)
+            target.release(ok, interrupted=self.stopping.is_set())
             self.listener.target_finished(target)
 
-    def _run_agent(self, target: Target) -> None:
+    def _run_agent(self, target: Target) -> bool:
+        """Run every scenario on the target; True if each one passed or was skipped."""
         pending: dict[str, Scenario] = {sc.id: sc for sc in self.scenarios}
         reason: Optional[str] = None
+        needs_root = any(actor.user for sc in self.scenarios for actor in sc.actors.values())
         try:
-            session = target.launch()
+            session = target.launch(needs_root)
         except AgentError as exc:
             self.listener.target_ready(target, None, str(exc))
             for sc in self.scenarios:
                 self._emit(errored(sc, target.name, str(exc)))
-            return
+            return False
         with self._lock:
             self._sessions.add(session)
         try:
@@ -183,6 +196,8 @@ class Runner:
             why += f"; agent stderr: {tail}" if tail else ""
             for sc in pending.values():
                 self._emit(errored(sc, target.name, why))
+            return False
+        return all(v.verdict in ("pass", "skipped") for v in self.verdicts if v.target == target.name)
 
     def _collect(self, session: AgentSession, target: Target, ident: Identity, pending: dict[str, Scenario]) -> None:
         while pending:

@@ -90,9 +90,28 @@ class Target(ABC):
     def availability(self) -> Availability:
         """Cheap check, no side effects: can this target run on this machine now?"""
 
+    def prepare(self) -> Availability:
+        """Work that may be slow but decides availability (fetching a box); after availability()."""
+        return Availability(True)
+
     @abstractmethod
-    def launch(self) -> AgentSession:
-        """Start the agent; raises AgentError if it cannot be started."""
+    def launch(self, needs_root: bool = False) -> AgentSession:
+        """Start the agent (as root when asked); raises AgentError if it cannot be started."""
+
+    def release(self, ok: bool, interrupted: bool = False) -> None:
+        """After the run on this target (ok: every scenario passed); e.g. destroy a VM."""
+
+    def abort(self) -> None:
+        """Ctrl-C while preparing or launching: stop what is in flight, from any thread."""
+
+    @property
+    def opt_in(self) -> bool:
+        """Opt-in targets are never part of `--targets all`."""
+        return False
+
+    def describe(self) -> dict[str, str]:
+        """Provider facts for `harness targets` (box, state...); may be slow."""
+        return {}
 
     def identity(self, observed: Identity) -> Identity:
         """The identity selectors see; emulated targets override the observed one."""

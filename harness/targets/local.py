@@ -48,7 +48,7 @@ class LocalTarget(Target):
     def netns(self) -> bool:
         return _is_linux()
 
-    def launch(self) -> AgentSession:
+    def launch(self, needs_root: bool = False) -> AgentSession:
         return ProcessSession([agent_python(), str(AGENT_PATH)])
 
 
@@ -93,7 +93,7 @@ class LegacyTarget(LocalTarget):
             return Availability(False, f"libseccomp's Python binding is missing ({exc}); run scripts/setup.sh")
         return super().availability()
 
-    def launch(self) -> AgentSession:
+    def launch(self, needs_root: bool = False) -> AgentSession:
         # Import in the parent so the forked child only has to build and load the filter.
         import seccomp  # noqa: F401
 

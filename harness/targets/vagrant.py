@@ -1,0 +1,282 @@
+"""Vagrant targets: machines from vagrant/targets.yaml, reached over SSH on 127.0.0.1.
+
+The lifecycle per run: prepare (the box: present, downloadable, or built here
+from Debian packages; otherwise the target is unavailable), launch (`vagrant up`
+unless the machine already runs, checked live, then the agent over SSH),
+release (destroy what this run created, per --keep/--destroy). Every Vagrant
+call has a timeout; its stderr goes to the run's log and into errors.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import yaml
+
+from ..model import Identity
+from .base import AgentError, AgentSession, Availability, Target, TargetInfo
+from .ssh import SSHEndpoint, SSHSession
+from .vagrantcli import (
+    PROJECT_ROOT,
+    VAGRANT_DIR,
+    TimedVagrant,
+    VagrantCommandError,
+    domain_prefix,
+    vagrant_env,
+    vagrant_installed,
+)
+
+TARGETS_FILE = VAGRANT_DIR / "targets.yaml"
+BUILD_BOX = VAGRANT_DIR / "build-box.sh"
+DESTROY_POLICIES = ("always", "on-success", "never")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What happens to machines around a run (--keep, --destroy)."""
+
+    keep: bool = False
+    destroy: str = "always"
+    boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
+
+    def should_destroy(self, created: bool, ok: bool, interrupted: bool = False) -> bool:
+        """Only machines this run created; never with --keep; on-success keeps failing ones to look at,
+        but not after Ctrl-C, which destroys what the run created."""
+        if self.keep or not created or self.destroy == "never":
+            return False
+        return self.destroy == "always" or ok or interrupted
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One entry of vagrant/targets.yaml."""
+
+    name: str
+    box: Optional[str]
+    description: str
+    python: str
+    ssh_port: int
+    provider: str
+    boot_timeout: float
+    box_version: Optional[str] = None
+    local_box: Optional[str] = None
+    opt_in: bool = False
+    box_env: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env_suffix(self) -> str:
+        return self.name.upper().replace("-", "_")
+
+    def chosen_box(self) -> Optional[str]:
+        return os.environ.get(self.box_env) if self.box_env else self.box
+
+
+def load_machines() -> list[Machine]:
+    doc = yaml.safe_load(TARGETS_FILE.read_text())
+    defaults = doc.get("defaults") or {}
+    provider = os.environ.get("HARNESS_VAGRANT_PROVIDER") or defaults.get("provider", "libvirt")
+    boot = float(os.environ.get("HARNESS_BOOT_TIMEOUT") or defaults.get("boot_timeout", 600))
+    known = {"box", "description", "python", "ssh_port", "box_version", "local_box", "opt_in", "box_env"}
+    return [
+        Machine(name=name, box=spec.get("box"), description=spec.get("description", name),
+                python=spec.get("python", "python3"), ssh_port=int(spec["ssh_port"]), provider=provider,
+                boot_timeout=boot, box_version=spec.get("box_version"), local_box=spec.get("local_box"),
+                opt_in=bool(spec.get("opt_in")), box_env=spec.get("box_env"),
+                extra={k: v for k, v in spec.items() if k not in known})
+        for name, spec in (doc.get("targets") or {}).items()
+    ]
+
+
+def libvirt_reachable(timeout: float = 10) -> Optional[str]:
+    """None if libvirtd answers, else why not."""
+    try:
+        proc = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, text=True,
+                              timeout=timeout)
+    except FileNotFoundError:
+        return "libvirt is not installed (scripts/setup.sh installs it)"
+    except subprocess.TimeoutExpired:
+        return f"libvirtd did not answer within {timeout:.0f} s"
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
+        return f"libvirtd is not running (start it with vagrant/host-daemons.sh start): {last}"
+    return None
+
+
+class VagrantTarget(Target):
+    """A Vagrant machine; one instance per run and target."""
+
+    def __init__(self, machine: Machine, lifecycle: Lifecycle = Lifecycle(),
+                 log: Callable[[str], None] = lambda line: None) -> None:
+        self.machine = machine
+        self.lifecycle = lifecycle
+        self.log = log
+        self.box: Optional[str] = machine.chosen_box()
+        self.created = False
+        self.info = TargetInfo(name=machine.name, provider=f"vagrant/{machine.provider}",
+                               description=machine.description, details={"box": self.box or ""})
+        self._vagrant: Optional[TimedVagrant] = None
+
+    @property
+    def vagrant(self) -> TimedVagrant:
+        if self._vagrant is None:
+            extra = {f"HARNESS_SSH_PORT_{self.machine.env_suffix}": str(self.machine.ssh_port)}
+            if self.box:
+                extra[f"HARNESS_BOX_{self.machine.env_suffix}"] = self.box
+            if self.machine.box_env and self.box:
+                extra[self.machine.box_env] = self.box
+            self._vagrant = TimedVagrant(self.name, vagrant_env(self.name, extra), self.log)
+        return self._vagrant
+
+    # -- availability and the box ---------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        if self.machine.opt_in and not self.box:
+            return Availability(False, f"opt-in: set {self.machine.box_env} to a box name "
+                                       "(macOS guests are licensed only on Apple hardware)")
+        if not vagrant_installed():
+            return Availability(False, "vagrant is not installed (scripts/setup.sh installs it)")
+        if self.machine.provider == "libvirt":
+            why = libvirt_reachable()
+            if why:
+                return Availability(False, why)
+        return Availability(True)
+
+    def present_boxes(self) -> set[str]:
+        boxes = self.vagrant.bounded(60).box_list()
+        return {b.name for b in boxes if b.provider in (None, self.machine.provider)}
+
+    def prepare(self) -> Availability:
+        """Make sure a box exists: present, else downloaded, else built locally; else unavailable."""
+        try:
+            present = self.present_boxes()
+        except VagrantCommandError as exc:
+            return Availability(False, f"cannot list Vagrant boxes: {exc}")
+        local = self.machine.local_box if self.machine.provider == "libvirt" else None
+        if self.box in present:
+            return self._use_box(self.box)
+        if local and local in present:
+            return self._use_box(local, built_here=True)
+        try:
+            self.vagrant.bounded(300).box_add(self.box, self.machine.provider, self.machine.box_version)
+            return self._use_box(self.box)
+        except VagrantCommandError as exc:
+            download_error = str(exc)
+        if local:
+            built = self._build_local_box(local)
+            if built is None:
+                return self._use_box(local, built_here=True)
+            return Availability(False, f"box {self.box} is not present and cannot be downloaded, and building "
+                                       f"{local} failed: {built}")
+        return Availability(False, f"box {self.box} is not present and cannot be downloaded ({download_error})")
+
+    def _use_box(self, box: str, built_here: bool = False) -> Availability:
+        if box != self.box:
+            self.box = box
+            self._vagrant = None  # its environment names the box
+        self.info.details["box"] = box
+        if built_here:
+            self.info.details["box_source"] = "built on this machine from Debian packages (vagrant/build-box.sh)"
+        return Availability(True)
+
+    def _build_local_box(self, box: str) -> Optional[str]:
+        """Run vagrant/build-box.sh; None on success, else the reason."""
+        self.log(f"[{self.name}] building box {box} with {BUILD_BOX}")
+        try:
+            proc = subprocess.run(["bash", str(BUILD_BOX)], env=self.vagrant.env, capture_output=True, text=True,
+                                  timeout=1800)
+        except subprocess.TimeoutExpired:
+            return "vagrant/build-box.sh took more than 30 minutes"
+        for line in (proc.stdout + proc.stderr).splitlines():
+            self.log(f"[{self.name}] build-box: {line}")
+        return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()[-1000:]
+
+    def describe(self) -> dict[str, str]:
+        """Box, whether it is present, and the machine's live state, for `harness targets`."""
+        facts = {"box": self.box or "(none)", "box present": "?", "state": "?"}
+        if self.availability().available:
+            try:
+                present = self.present_boxes()
+                facts["box present"] = "yes" if self.box in present else (
+                    f"no (local {self.machine.local_box}: yes)" if self.machine.local_box in present else "no")
+                facts["state"] = self.state()
+            except VagrantCommandError as exc:
+                facts["state"] = f"unknown: {exc}"
+        return facts
+
+    # -- machine lifecycle ----------------------------------------------------------------------
+
+    def state(self) -> str:
+        """Live `vagrant status` of this machine (running, shutoff, not_created...)."""
+        statuses = self.vagrant.bounded(60).status(self.name)
+        return statuses[0].state if statuses else "unknown"
+
+    def up(self) -> None:
+        """Bring the machine up unless it already runs (then it is reused, not ours to destroy)."""
+        if self.state() == "running":
+            self.log(f"[{self.name}] already running: reused")
+            return
+        self.created = True
+        timeout = self.lifecycle.boot_timeout or self.machine.boot_timeout
+        self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
+
+    def destroy(self) -> None:
+        self.vagrant.aborted = False
+        self.vagrant.bounded(180).destroy(vm_name=self.name)
+
+    def endpoint(self) -> SSHEndpoint:
+        return SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
+
+    def launch(self, needs_root: bool = False) -> AgentSession:
+        try:
+            self.up()
+            return SSHSession(self.endpoint(), python=self.machine.python, sudo=needs_root)
+        except VagrantCommandError as exc:
+            raise AgentError(f"{self.name}: {exc}") from None
+
+    def identity(self, observed: Identity) -> Identity:
+        return observed
+
+    def release(self, ok: bool, interrupted: bool = False) -> None:
+        if self.lifecycle.should_destroy(self.created, ok, interrupted):
+            try:
+                self.destroy()
+                self.created = False
+            except VagrantCommandError as exc:
+                self.log(f"[{self.name}] destroy failed: {exc}")
+
+    def abort(self) -> None:
+        if self._vagrant is not None:
+            self._vagrant.abort()
+
+    @property
+    def opt_in(self) -> bool:
+        return self.machine.opt_in
+
+
+def vagrant_targets(lifecycle: Lifecycle = Lifecycle(), log: Callable[[str], None] = lambda line: None
+                    ) -> list[VagrantTarget]:
+    return [VagrantTarget(m, lifecycle, log) for m in load_machines()]
+
+
+def leftover_domains(timeout: float = 30) -> list[str]:
+    """libvirt domains of this checkout (by name prefix), whatever Vagrant remembers of them."""
+    try:
+        proc = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
+                              text=True, timeout=timeout)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return []
+    prefix = domain_prefix()
+    return [name for name in proc.stdout.split() if name.startswith(prefix)]
+
+
+def remove_domain(name: str, timeout: float = 60) -> None:
+    """Stop and undefine a libvirt domain a crashed run left behind, with its storage."""
+    for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
+        subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, timeout=timeout)
+
+
+__all__ = ["Lifecycle", "Machine", "VagrantTarget", "vagrant_targets", "leftover_domains", "remove_domain",
+           "DESTROY_POLICIES", "PROJECT_ROOT"]
