@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 
-apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2 chromium)
+apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2 chromium openssh-server openssh-client)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
