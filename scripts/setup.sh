@@ -18,6 +18,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
+bash vagrant/setup-host.sh
+
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"
     /usr/bin/python3 -m venv --system-site-packages .venv

@@ -122,7 +122,8 @@ class VagrantTarget(Target):
     @property
     def vagrant(self) -> TimedVagrant:
         if self._vagrant is None:
-            extra = {f"HARNESS_SSH_PORT_{self.machine.env_suffix}": str(self.machine.ssh_port)}
+            extra = {f"HARNESS_SSH_PORT_{self.machine.env_suffix}": str(self.machine.ssh_port),
+                     f"HARNESS_PYTHON_{self.machine.env_suffix}": self.machine.python}
             if self.box:
                 extra[f"HARNESS_BOX_{self.machine.env_suffix}"] = self.box
             if self.machine.box_env and self.box:

@@ -36,7 +36,7 @@ def state_dir(target: str) -> Path:
 
 def domain_prefix() -> str:
     """libvirt domain name prefix, unique per checkout (two clones never share a VM)."""
-    digest = hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]  # as the Vagrantfile's default
     return os.environ.get("HARNESS_VAGRANT_PREFIX") or f"harness-{digest}-"
 
 

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 host to run the harness's Vagrant targets with the
+# libvirt provider under QEMU software emulation (TCG). Idempotent and quiet;
+# fast when everything is already in place. Called by scripts/setup.sh.
+#
+#   1. Debian packages: vagrant, vagrant-libvirt, libvirt daemon + QEMU driver +
+#      clients, qemu-system-x86, qemu-utils, and what vagrant/build-box.sh needs
+#      (mmdebstrap, e2fsprogs, fdisk, openssh-client).
+#   2. /etc/libvirt/qemu.conf: QEMU runs as root with no security driver, no
+#      cgroup controllers and no namespaces. With the stock settings every
+#      `vagrant up` stalls ~130 s on a host without systemd. The file is
+#      created if missing (it belongs to libvirt-daemon-system, deliberately
+#      not installed: it defines a default NAT network, i.e. a host bridge).
+#
+# The daemons (virtlogd, libvirtd) are started by vagrant/host-daemons.sh, not
+# here: this host has no systemd, and package installation starts no service
+# (a temporary policy-rc.d refuses it while apt runs).
+set -euo pipefail
+
+say() { echo "setup-host: $*"; }
+die() { echo "setup-host: ERROR: $*" >&2; exit 1; }
+
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "must run as root (or have sudo)"
+    sudo_cmd="sudo"
+fi
+
+packages=(
+    vagrant vagrant-libvirt
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    qemu-system-x86 qemu-utils
+    mmdebstrap e2fsprogs fdisk util-linux openssh-client tar
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    start=$(date +%s)
+    # No service may be started by a package's maintainer scripts (no systemd
+    # here; host-daemons.sh runs the daemons). Only add a policy-rc.d if there
+    # is none, and remove only the one we added.
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
+        $sudo_cmd chmod 755 "$policy"
+        added_policy=1
+    fi
+    cleanup_policy() { [ "$added_policy" = 1 ] && $sudo_cmd rm -f "$policy"; return 0; }
+    trap cleanup_policy EXIT
+    log=$(mktemp)
+    if ! { $sudo_cmd apt-get update -qq \
+           && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
+                --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get failed installing: ${missing[*]}"
+    fi
+    rm -f "$log"
+    cleanup_policy
+    trap - EXIT
+    say "packages installed in $(( $(date +%s) - start )) s"
+fi
+
+# --- /etc/libvirt/qemu.conf ---------------------------------------------------
+conf=/etc/libvirt/qemu.conf
+begin="# BEGIN harness: vagrant setup-host.sh"
+end="# END harness"
+block="$begin
+# QEMU as root, no security driver, no cgroups, no namespaces: without these a
+# host lacking systemd makes every domain start stall ~130 s.
+user = \"root\"
+group = \"root\"
+security_driver = \"none\"
+cgroup_controllers = [ ]
+namespaces = [ ]
+$end"
+
+# Debian ships qemu.conf in libvirt-daemon-system, which is not installed: it
+# would bring a default NAT network (a bridge on the host) and service units.
+# libvirt uses built-in defaults for every key the file does not set.
+if [ ! -f "$conf" ]; then
+    $sudo_cmd mkdir -p "$(dirname "$conf")"
+    echo "# libvirt QEMU driver settings (see vagrant/setup-host.sh)" | $sudo_cmd tee "$conf" >/dev/null
+fi
+current=$(sed -n "/^$begin\$/,/^$end\$/p" "$conf")
+# Our keys must not also be set (uncommented) outside our block.
+others=$(sed "/^$begin\$/,/^$end\$/d" "$conf" \
+         | grep -E '^[[:space:]]*(user|group|security_driver|cgroup_controllers|namespaces)[[:space:]]*=' || true)
+if [ "$current" != "$block" ] || [ -n "$others" ]; then
+    say "configuring $conf"
+    tmp=$(mktemp)
+    sed -e "/^$begin\$/,/^$end\$/d" \
+        -e 's/^\([[:space:]]*\(user\|group\|security_driver\|cgroup_controllers\|namespaces\)[[:space:]]*=\)/#harness# \1/' \
+        "$conf" >"$tmp"
+    printf '%s\n' "$block" >>"$tmp"
+    $sudo_cmd cp "$tmp" "$conf"
+    rm -f "$tmp"
+    if [ -f /run/harness/libvirtd.pid ] && kill -0 "$(cat /run/harness/libvirtd.pid)" 2>/dev/null; then
+        say "note: libvirtd is running; restart it (vagrant/host-daemons.sh stop && start) to apply"
+    fi
+fi
+
+# libvirt's QEMU driver resolves its built-in user and group (libvirt-qemu)
+# at start-up even when qemu.conf overrides them; libvirt-daemon-system would
+# create them.
+if ! getent group libvirt-qemu >/dev/null; then
+    $sudo_cmd groupadd --system libvirt-qemu
+fi
+if ! getent passwd libvirt-qemu >/dev/null; then
+    say "creating system user libvirt-qemu"
+    $sudo_cmd useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt --no-create-home \
+        --shell /usr/sbin/nologin --comment "Libvirt Qemu" libvirt-qemu
+fi
+
+# Directories libvirt's qemu driver and the default storage pool use.
+for d in /var/lib/libvirt/images /var/lib/libvirt/qemu /var/log/libvirt/qemu /var/cache/libvirt; do
+    [ -d "$d" ] || $sudo_cmd mkdir -p "$d"
+done
+
+exit 0
