@@ -1,6 +1,7 @@
 """Regenerate docs/report.png: a real run of the seed file, rendered in headless chromium.
 
-Run as root after scripts/setup.sh: `.venv/bin/python scripts/screenshot_report.py`.
+Run as root after scripts/setup.sh: `.venv/bin/python scripts/screenshot_report.py [TARGETS]`
+(default local,local-legacy; the committed picture used local,local-legacy,linux-modern).
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    targets = sys.argv[1] if len(sys.argv) > 1 else "local,local-legacy"
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "harness", "run", "scenarios/reuseport.yaml", "--targets",
-                        "local,local-legacy", "--out", out], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "harness", "run", "scenarios/reuseport.yaml", "--targets", targets,
+                        "--out", out], cwd=ROOT, check=True, capture_output=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
