@@ -53,7 +53,7 @@ def test_environment_is_kept_and_each_machine_has_its_own_state(monkeypatch):
 def test_box_override_reaches_the_vagrantfile_environment():
     machine = next(m for m in load_machines() if m.name == "linux-modern")
     target = VagrantTarget(machine)
-    target._use_box("harness/debian12", built_here=True)
+    target._use_box("harness/debian12", "0", built_here=True)
     assert target.vagrant.env["HARNESS_BOX_LINUX_MODERN"] == "harness/debian12"
     assert target.vagrant.env["HARNESS_SSH_PORT_LINUX_MODERN"] == str(machine.ssh_port)
     assert "built on this machine" in target.info.details["box_source"]

@@ -153,6 +153,21 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     assert results(out)["summary"]["fail"] == 0
 
 
+def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(SEED), "--targets", "linux-modern",
+                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while not qemu_pids() and time.monotonic() < deadline:  # vagrant up has started the domain
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout_text, stderr_text = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout_text + stderr_text
+    assert results(tmp_path)["interrupted"]
+    assert leftover_domains() == [] and qemu_pids() == []
+
+
 def test_boot_timeout_is_an_error_and_leaves_no_vm(tmp_path):
     proc = harness("run", str(SEED), "--targets", "linux-modern", "--boot-timeout", "1", "--out", str(tmp_path))
     assert proc.returncode == 3, proc.stdout + proc.stderr

@@ -155,6 +155,8 @@ class SSHSession(AgentSession):
                 raise AgentError(f"ssh connection lost: {exc}") from None
             self._eof = not chunk
             self._buffer += chunk
+            if self._eof:
+                self._drain.join(timeout=2)  # stderr complete too, for the error message
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.decode("utf-8", "replace")
 

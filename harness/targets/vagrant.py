@@ -145,9 +145,10 @@ class VagrantTarget(Target):
                 return Availability(False, why)
         return Availability(True)
 
-    def present_boxes(self) -> set[str]:
+    def present_boxes(self) -> dict[str, str]:
+        """Box name -> version, for this provider."""
         boxes = self.vagrant.bounded(60).box_list()
-        return {b.name for b in boxes if b.provider in (None, self.machine.provider)}
+        return {b.name: b.version or "" for b in boxes if b.provider in (None, self.machine.provider)}
 
     def prepare(self) -> Availability:
         """Make sure a box exists: present, else downloaded, else built locally; else unavailable."""
@@ -157,27 +158,28 @@ class VagrantTarget(Target):
             return Availability(False, f"cannot list Vagrant boxes: {exc}")
         local = self.machine.local_box if self.machine.provider == "libvirt" else None
         if self.box in present:
-            return self._use_box(self.box)
+            return self._use_box(self.box, present[self.box])
         if local and local in present:
-            return self._use_box(local, built_here=True)
+            return self._use_box(local, present[local], built_here=True)
         try:
             self.vagrant.bounded(300).box_add(self.box, self.machine.provider, self.machine.box_version)
-            return self._use_box(self.box)
+            return self._use_box(self.box, self.present_boxes().get(self.box, ""))
         except VagrantCommandError as exc:
             download_error = str(exc)
         if local:
             built = self._build_local_box(local)
             if built is None:
-                return self._use_box(local, built_here=True)
+                return self._use_box(local, self.present_boxes().get(local, ""), built_here=True)
             return Availability(False, f"box {self.box} is not present and cannot be downloaded, and building "
                                        f"{local} failed: {built}")
         return Availability(False, f"box {self.box} is not present and cannot be downloaded ({download_error})")
 
-    def _use_box(self, box: str, built_here: bool = False) -> Availability:
+    def _use_box(self, box: str, version: str = "", built_here: bool = False) -> Availability:
         if box != self.box:
             self.box = box
             self._vagrant = None  # its environment names the box
         self.info.details["box"] = box
+        self.info.details["box_version"] = version or "unversioned"
         if built_here:
             self.info.details["box_source"] = "built on this machine from Debian packages (vagrant/build-box.sh)"
         return Availability(True)
@@ -224,8 +226,13 @@ class VagrantTarget(Target):
         self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
 
     def destroy(self) -> None:
+        """`vagrant destroy`; then, with libvirt, any domain of this machine Vagrant did not know of
+        (an `up` killed before Vagrant recorded the machine leaves one)."""
         self.vagrant.aborted = False
         self.vagrant.bounded(180).destroy(vm_name=self.name)
+        if self.machine.provider == "libvirt" and f"{domain_prefix()}{self.name}" in leftover_domains():
+            self.log(f"[{self.name}] removing libvirt domain {domain_prefix()}{self.name} unknown to Vagrant")
+            remove_domain(f"{domain_prefix()}{self.name}")
 
     def endpoint(self) -> SSHEndpoint:
         return SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
