@@ -26,7 +26,7 @@ from .loader import ScenarioFileError, load_files
 from .model import Scenario, ScenarioVerdict
 from .results import ResultsWriter
 from .runner import RunConfig, Runner
-from .targets import Lifecycle, Target, UnknownTarget, all_targets, select_targets
+from .targets import Availability, Lifecycle, Target, UnknownTarget, all_targets, select_targets
 from .targets.base import AgentError
 from .targets.vagrant import DESTROY_POLICIES, VagrantTarget, leftover_domains, remove_domain
 
@@ -235,14 +235,20 @@ def list_targets() -> None:
     """List every target, whether it can run here (and why not), its box and state."""
     targets = list(all_targets().values())
     with ThreadPoolExecutor(max_workers=8) as pool:  # vagrant status is slow; ask every machine at once
-        rows = list(pool.map(lambda t: (t, t.availability(), t.describe()), targets))
-    table = Table()
-    for col in ("target", "provider", "description", "box", "box present", "state", "available"):
-        table.add_column(col)
+        def facts(t: Target) -> tuple[Target, Availability, dict[str, str]]:
+            avail = t.availability()
+            return t, avail, t.describe() if avail.available else {}
+
+        rows = list(pool.map(facts, targets))
+    table = Table(caption="available: the provider works here; a missing box is fetched or built when needed")
+    for col in ("target", "provider", "box", "box present", "state"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("available", overflow="fold")
     for t, avail, facts in rows:
         state = "[green]yes[/]" if avail.available else f"[red]no[/]: {avail.reason}"
-        table.add_row(t.name, t.info.provider, t.info.description + (" [emulated]" if t.info.emulated else ""),
-                      facts.get("box", "-"), facts.get("box present", "-"), facts.get("state", "-"), state)
+        provider = t.info.provider + (" (emulated)" if t.info.emulated else "")
+        table.add_row(t.name, provider, facts.get("box", "-"), facts.get("box present", "-"),
+                      facts.get("state", "-"), state)
     out.print(table)
 
 

@@ -4,19 +4,8 @@
 # Linux < 3.9), then a virtualenv in .venv that sees those system packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sudo_cmd=""
-[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-
-apt_packages=(python3 python3-venv python3-pip python3-seccomp iproute2 chromium openssh-server openssh-client)
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "setup: installing Debian packages: ${missing[*]}"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/apt-install.sh python3 python3-venv python3-pip python3-seccomp iproute2 chromium \
+    openssh-server openssh-client
 
 # Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
 bash vagrant/setup-host.sh

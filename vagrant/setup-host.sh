@@ -14,7 +14,7 @@
 #
 # The daemons (virtlogd, libvirtd) are started by vagrant/host-daemons.sh, not
 # here: this host has no systemd, and package installation starts no service
-# (a temporary policy-rc.d refuses it while apt runs).
+# (scripts/apt-install.sh refuses it while apt runs).
 set -euo pipefail
 
 say() { echo "setup-host: $*"; }
@@ -33,39 +33,7 @@ packages=(
     mmdebstrap e2fsprogs fdisk util-linux openssh-client tar
 )
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    start=$(date +%s)
-    # No service may be started by a package's maintainer scripts (no systemd
-    # here; host-daemons.sh runs the daemons). Only add a policy-rc.d if there
-    # is none, and remove only the one we added.
-    policy=/usr/sbin/policy-rc.d
-    added_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
-        $sudo_cmd chmod 755 "$policy"
-        added_policy=1
-    fi
-    cleanup_policy() { [ "$added_policy" = 1 ] && $sudo_cmd rm -f "$policy"; return 0; }
-    trap cleanup_policy EXIT
-    log=$(mktemp)
-    if ! { $sudo_cmd apt-get update -qq \
-           && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
-                --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
-        die "apt-get failed installing: ${missing[*]}"
-    fi
-    rm -f "$log"
-    cleanup_policy
-    trap - EXIT
-    say "packages installed in $(( $(date +%s) - start )) s"
-fi
+bash "$(dirname "$0")/../scripts/apt-install.sh" --no-recommends "${packages[@]}"
 
 # --- /etc/libvirt/qemu.conf ---------------------------------------------------
 conf=/etc/libvirt/qemu.conf

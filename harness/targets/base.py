@@ -110,7 +110,7 @@ class Target(ABC):
         return False
 
     def describe(self) -> dict[str, str]:
-        """Provider facts for `harness targets` (box, state...); may be slow."""
+        """Provider facts for `harness targets` (box, state...), asked only of available targets; may be slow."""
         return {}
 
     def identity(self, observed: Identity) -> Identity:

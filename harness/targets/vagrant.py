@@ -197,16 +197,15 @@ class VagrantTarget(Target):
         return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()[-1000:]
 
     def describe(self) -> dict[str, str]:
-        """Box, whether it is present, and the machine's live state, for `harness targets`."""
+        """Box, whether it is present, and the machine's live state, for `harness targets` (when available)."""
         facts = {"box": self.box or "(none)", "box present": "?", "state": "?"}
-        if self.availability().available:
-            try:
-                present = self.present_boxes()
-                facts["box present"] = "yes" if self.box in present else (
-                    f"no (local {self.machine.local_box}: yes)" if self.machine.local_box in present else "no")
-                facts["state"] = self.state()
-            except VagrantCommandError as exc:
-                facts["state"] = f"unknown: {exc}"
+        try:
+            present = self.present_boxes()
+            facts["box present"] = "yes" if self.box in present else (
+                f"no (local {self.machine.local_box}: yes)" if self.machine.local_box in present else "no")
+            facts["state"] = self.state()
+        except VagrantCommandError as exc:
+            facts["state"] = f"unknown: {exc}"
         return facts
 
     # -- machine lifecycle ----------------------------------------------------------------------
