@@ -125,3 +125,16 @@ def test_bad_python_on_the_target_is_an_agent_error(sshd):
 def test_wrong_port_is_a_clear_error():
     with pytest.raises(AgentError, match="ssh to root@127.0.0.1"):
         SSHSession(SSHEndpoint("127.0.0.1", free_port(), "root", "/nonexistent"), python="python3", sudo=False)
+
+
+@pytest.mark.parametrize("banner, old", [
+    ("SSH-2.0-OpenSSH_5.3", True),            # CentOS 6
+    ("SSH-2.0-OpenSSH_6.0p1 Debian-4+deb7u2", True),  # Debian 7, the linux-legacy box
+    ("SSH-2.0-OpenSSH_7.1", True),
+    ("SSH-2.0-OpenSSH_7.2p2 Ubuntu-4", False),  # rsa-sha2 arrived in 7.2
+    ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3", False),
+    ("SSH-2.0-OpenSSH_10.0", False),
+])
+def test_old_openssh_is_recognised_from_its_banner(banner, old):
+    from harness.targets.ssh import OLD_OPENSSH
+    assert bool(OLD_OPENSSH.search(banner)) is old

@@ -24,7 +24,7 @@ import paramiko
 from .base import AGENT_PATH, AgentError, AgentSession
 
 CONNECT_TIMEOUT = 20.0
-OLD_OPENSSH = re.compile(r"OpenSSH_([0-6]\.\d|7\.[01])\b")
+OLD_OPENSSH = re.compile(r"OpenSSH_(?:[0-6]\.\d+|7\.[01])(?!\d)")
 RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
 
 
