@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .model import Identity, Scenario, ScenarioVerdict
+from .model import VERDICTS, Identity, Scenario, ScenarioVerdict
 from .runner import Listener
 from .targets.base import Target
 
@@ -82,7 +82,7 @@ def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: li
 
 
 def counts(verdicts: list[ScenarioVerdict]) -> dict[str, int]:
-    out = dict.fromkeys(STYLE, 0)
+    out = dict.fromkeys(VERDICTS, 0)
     for v in verdicts:
         out[v.verdict] += 1
     return out

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .expectations import matches, parse_selector
-from .model import Identity
-
-VERDICTS = ("pass", "fail", "error", "skipped")
+from .model import VERDICTS, Identity
 
 
 class ResultsFileError(ValueError):

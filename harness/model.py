@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+# Every verdict a scenario can get on a target, in the order reports count them.
+VERDICTS = ("pass", "fail", "error", "skipped")
+
 
 @dataclass(frozen=True)
 class Pos:

@@ -16,13 +16,12 @@ from typing import Any, Optional, Sequence
 
 from . import __version__
 from .files import atomic_write
-from .model import Identity, ScenarioVerdict, Step, StepVerdict
+from .model import VERDICTS, Identity, ScenarioVerdict, Step, StepVerdict
 from .runner import Listener
 from .targets.base import Target
 
 SCHEMA = "harness-results/1"
 FLUSH_INTERVAL = 0.5
-VERDICTS = ("pass", "fail", "error", "skipped")
 
 
 def _now() -> str:
