@@ -51,6 +51,11 @@ class ConsoleListener(Listener):
         if not self.live:
             self.console.print(f"{target.name}: {text}", highlight=False)
 
+    def target_phase(self, target: Target, text: str) -> None:
+        self.progress.update(self._tasks[target.name], description=f"{target.name}: {text}")
+        if not self.live:
+            self.console.print(f"{target.name}: {text}", highlight=False, markup=False)
+
     def verdict(self, verdict: ScenarioVerdict) -> None:
         self.progress.advance(self._tasks[verdict.target])
         if verdict.verdict in ("fail", "error") or not self.live:

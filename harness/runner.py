@@ -40,6 +40,8 @@ class Listener:
 
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None: ...
 
+    def target_phase(self, target: Target, text: str) -> None: ...
+
     def verdict(self, verdict: ScenarioVerdict) -> None: ...
 
     def target_finished(self, target: Target) -> None: ...
@@ -58,6 +60,10 @@ class Broadcast(Listener):
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
         for listener in self.listeners:
             listener.target_ready(target, ident, reason)
+
+    def target_phase(self, target: Target, text: str) -> None:
+        for listener in self.listeners:
+            listener.target_phase(target, text)
 
     def verdict(self, verdict: ScenarioVerdict) -> None:
         for listener in self.listeners:
@@ -137,6 +143,7 @@ class Runner:
         if self.stopping.is_set():
             return
         self.listener.target_started(target, len(self.scenarios))
+        target.on_phase = lambda text: self.listener.target_phase(target, text)
         with self._lock:
             self._active.add(target)
         ok = False

@@ -10,7 +10,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..model import Identity
 
@@ -81,6 +81,11 @@ class Target(ABC):
     """A place scenarios run: knows if it is usable here and how to start the agent."""
 
     info: TargetInfo
+    on_phase: Callable[[str], None] = staticmethod(lambda text: None)  # the runner points it at the display
+
+    def phase(self, text: str) -> None:
+        """Say what slow step is under way (box, boot, ssh...)."""
+        self.on_phase(text)
 
     @property
     def name(self) -> str:

@@ -152,6 +152,7 @@ class VagrantTarget(Target):
 
     def prepare(self) -> Availability:
         """Make sure a box exists: present, else downloaded, else built locally; else unavailable."""
+        self.phase("checking the box")
         try:
             present = self.present_boxes()
         except VagrantCommandError as exc:
@@ -161,6 +162,7 @@ class VagrantTarget(Target):
             return self._use_box(self.box, present[self.box])
         if local and local in present:
             return self._use_box(local, present[local], built_here=True)
+        self.phase(f"downloading box {self.box}")
         try:
             self.vagrant.bounded(300).box_add(self.box, self.machine.provider, self.machine.box_version)
             return self._use_box(self.box, self.present_boxes().get(self.box, ""))
@@ -187,6 +189,7 @@ class VagrantTarget(Target):
     def _build_local_box(self, box: str) -> Optional[str]:
         """Run vagrant/build-box.sh; None on success, else the reason."""
         self.log(f"[{self.name}] building box {box} with {BUILD_BOX}")
+        self.phase(f"building box {box} from Debian packages (a few minutes, once)")
         try:
             proc = subprocess.run(["bash", str(BUILD_BOX)], env=self.vagrant.env, capture_output=True, text=True,
                                   timeout=1800)
@@ -221,6 +224,7 @@ class VagrantTarget(Target):
             self.log(f"[{self.name}] already running: reused")
             return
         self.created = True
+        self.phase("vagrant up (a minute or so under software emulation)")
         timeout = self.lifecycle.boot_timeout or self.machine.boot_timeout
         self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
 
@@ -238,7 +242,9 @@ class VagrantTarget(Target):
 
     def launch(self, needs_root: bool = False) -> AgentSession:
         try:
+            self.phase("checking the machine")
             self.up()
+            self.phase("starting the agent over ssh")
             return SSHSession(self.endpoint(), python=self.machine.python, sudo=needs_root)
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
