@@ -46,12 +46,10 @@ class ConsoleListener(Listener):
             self._tasks[target.name] = self.progress.add_task(f"{target.name}: starting", total=total)
 
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
-        text = ident.label() if ident else f"unavailable: {reason}"
-        self.progress.update(self._tasks[target.name], description=f"{target.name} ({text})")
-        if not self.live:
-            self.console.print(f"{target.name}: {text}", highlight=False)
+        self.target_phase(target, ident.label() if ident else f"unavailable: {reason}")
 
     def target_phase(self, target: Target, text: str) -> None:
+        """On the target's progress bar; as a line of its own in logs."""
         self.progress.update(self._tasks[target.name], description=f"{target.name}: {text}")
         if not self.live:
             self.console.print(f"{target.name}: {text}", highlight=False, markup=False)

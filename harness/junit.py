@@ -20,6 +20,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from .files import atomic_write
 from .matrix import Cell, Column, Matrix, Row, StepCell
+from .verdict import observation_text
 
 
 def _properties(column: Column) -> dict[str, str]:
@@ -44,11 +45,8 @@ def _properties(column: Column) -> dict[str, str]:
 def step_line(row: Row, index: int, cell: StepCell) -> str:
     """`step 6 bind b loopback:P: expected EACCES [default], observed ok`."""
     step = row.steps[index]
-    obs = cell.signature if cell.observed is not None else "(not run)"
-    if cell.observed and "histogram" in cell.observed:
-        hist = ", ".join(f"{s}={n}" for s, n in cell.observed["histogram"].items())
-        obs = f"{obs} ({hist}; lost {cell.observed.get('lost', 0)})"
-    return f"step {step.index} {step.text} (line {step.line}): expected {cell.expected} [{cell.selector}], observed {obs}"
+    return (f"step {step.index} {step.text} (line {step.line}): expected {cell.expected} [{cell.selector}], "
+            f"observed {observation_text(cell.observed)}")
 
 
 def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:

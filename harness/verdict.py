@@ -5,7 +5,7 @@ becomes a behaviour verdict: it is `error`, whatever the steps said.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from .model import Identity, Outcome, Scenario, ScenarioRun, ScenarioVerdict, Step, StepRun, StepVerdict
 from .expectations import matches, resolve
@@ -44,18 +44,22 @@ def outcome_matches(expected: Outcome, step: Step, run: StepRun) -> bool:
     return run.outcome == str(expected)
 
 
-def observed_text(run: Optional[StepRun]) -> str:
-    """A short human reading of an observation, for terminals and failure messages."""
-    if run is None:
+def observation_text(observed: Optional[dict[str, Any]]) -> str:
+    """A short human reading of an observation (as in results.json), for terminals and JUnit."""
+    if observed is None:
         return "(not run)"
-    extra = run.extra
-    if "histogram" in extra:
-        hist = " ".join(f"{sock}={n}" for sock, n in extra["histogram"].items())
-        lost = f" lost={extra['lost']}" if extra.get("lost") else ""
-        return f"{run.outcome}: {hist}{lost}" if run.outcome != "ok" else f"{hist}{lost}"
-    if "value" in extra and run.outcome == "ok":
-        return f"ok value={extra['value']}"
-    return run.outcome
+    outcome = str(observed.get("outcome"))
+    if "histogram" in observed:
+        hist = " ".join(f"{sock}={n}" for sock, n in observed["histogram"].items())
+        lost = f" lost={observed['lost']}" if observed.get("lost") else ""
+        return f"{outcome}: {hist}{lost}" if outcome != "ok" else f"{hist}{lost}"
+    if "value" in observed and outcome == "ok":
+        return f"ok value={observed['value']}"
+    return outcome
+
+
+def observed_text(run: Optional[StepRun]) -> str:
+    return observation_text(None if run is None else {**run.extra, "outcome": run.outcome})
 
 
 def judge_step(step: Step, ident: Identity, run: Optional[StepRun]) -> StepVerdict:
