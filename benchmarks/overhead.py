@@ -17,15 +17,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.loader import load_files  # noqa: E402
-from harness.runner import Listener, RunConfig, Runner  # noqa: E402
+from harness.scenario.loader import load_files  # noqa: E402
+from harness.run.protocol import RunOptions  # noqa: E402
+from harness.run.runner import Listener, Runner  # noqa: E402
 from harness.targets import select_targets  # noqa: E402
 
 
 def run_in_process(files: list[str], targets: str) -> tuple[float, Runner]:
     start = time.perf_counter()
     scenarios = [sc for suite in load_files(files) for sc in suite.scenarios]
-    runner = Runner(scenarios, RunConfig(), [Listener()])
+    runner = Runner(scenarios, RunOptions(), [Listener()])
     runner.run(select_targets(targets))
     return time.perf_counter() - start, runner
 

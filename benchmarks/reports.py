@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import htmlreport, junit, matrix  # noqa: E402
+from harness.report import html as htmlreport  # noqa: E402
+from harness.report import junit, matrix  # noqa: E402
 
 TARGETS, SCENARIOS = 10, 1000
 OUTCOMES = ["ok", "ok", "ok", "EADDRINUSE", "ENOPROTOOPT", "EINVAL"]

@@ -18,11 +18,13 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.loader import load_files  # noqa: E402
+from harness.scenario.loader import load_files  # noqa: E402
 from harness.model import Identity, ScenarioVerdict  # noqa: E402
-from harness.runner import Listener, RunConfig, Runner  # noqa: E402
+from harness.run.protocol import RunOptions  # noqa: E402
+from harness.run.runner import Listener, Runner  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
-from harness.targets.vagrant import Lifecycle, VagrantTarget, load_machines  # noqa: E402
+from harness.targets.vagrant import VagrantTarget, load_machines  # noqa: E402
+from harness.targets.vagrant_commands import Lifecycle  # noqa: E402
 
 SCENARIOS = [sc for suite in load_files([str(ROOT / "scenarios" / "reuseport.yaml")]) for sc in suite.scenarios]
 
@@ -55,7 +57,7 @@ def machine(name: str, **changes) -> VagrantTarget:
 
 def run(targets: list[VagrantTarget]) -> Clock:
     clock = Clock()
-    Runner(SCENARIOS, RunConfig(jobs=len(targets)), [clock]).run(targets)
+    Runner(SCENARIOS, RunOptions(jobs=len(targets)), [clock]).run(targets)
     bad = [v for v in clock.verdicts if v.verdict != "pass"]
     if bad:
         print(f"  note: {len(bad)} verdicts not pass, e.g. {bad[0].target} {bad[0].scenario.id}: {bad[0].reason}")

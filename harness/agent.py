@@ -18,8 +18,8 @@ import os
 import sys
 
 # Run as `python harness/agent.py`, the script's directory comes first on
-# sys.path, and the harness package's own modules (selectors.py...) would
-# shadow the standard library's.  os and sys are loaded before any script.
+# sys.path, and a module of the harness package named like a standard one
+# would shadow it.  os and sys are loaded before any script.
 if __name__ == "__main__" and sys.path and \
         os.path.abspath(sys.path[0] or os.curdir) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
@@ -89,7 +89,8 @@ OPTION_TABLES = {
 }
 ODD_LINUX_ARCHES = ("alpha", "mips", "parisc", "sparc")
 
-# Scenario option name -> the level it lives at (mirrors harness/ops.py).
+# Scenario option name -> the level it lives at (as harness/scenario/ops.py;
+# a test checks that the two agree).
 OPTION_LEVELS = {
     "SO_REUSEADDR": "SOL_SOCKET", "SO_REUSEPORT": "SOL_SOCKET",
     "SO_REUSEPORT_LB": "SOL_SOCKET", "SO_LINGER": "SOL_SOCKET",
@@ -116,6 +117,9 @@ IN_PROGRESS = set([errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN])
 # A distribute receive loop keeps a socket after these (one-shot) errors.
 TRANSIENT = AGAIN | set([errno.ECONNABORTED, errno.ECONNREFUSED,
                          errno.ECONNRESET, errno.EPROTO])
+
+# Ops the supervisor runs itself; every other op is an Actor.op_<name> method.
+SUPERVISOR_OPS = ("sleep", "distribute")
 
 UDP_SETTLE = 0.03  # quiet time after the last datagram (multicast copies)
 PACE_WAIT = 0.1    # distribute stops pacing connections after this much silence
@@ -536,6 +540,11 @@ def free_port(held, checks):
 # ---------------------------------------------------------------------------
 # Actor: owns sockets and runs the steps it is sent
 
+def known_ops():
+    """Every op this agent can run (harness/scenario/ops.py must list the same)."""
+    return sorted(list(SUPERVISOR_OPS) + [name[3:] for name in dir(Actor) if name.startswith("op_")])
+
+
 class Actor(object):
     """One scenario actor process; the supervisor sends it one step at a time."""
 
@@ -561,9 +570,9 @@ class Actor(object):
     def run_step(self, step):
         start = now()
         handler = getattr(self, "op_" + step["op"], None)
+        if handler is None:  # a harness defect, never an outcome a scenario could expect
+            raise InfraError("the agent has no op %s" % step["op"])
         try:
-            if handler is None:
-                raise Unsupported("the agent has no op %s" % step["op"])
             result = handler(step) or {}
             result["outcome"] = "ok"
         except Timeout:

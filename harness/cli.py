@@ -1,45 +1,34 @@
-"""Command line: `harness run`, `harness validate`, `harness targets`.
+"""Command line: `harness run`, `report`, `validate`, `targets`, plus the commands providers add.
 
-Exit status: 0 every scenario passed (or was skipped), 1 some behaviour differs
-from its expectation, 2 bad input (nothing run, nothing written), 3
-infrastructure errors (they win over 1: such a run cannot be trusted), 130
-interrupted.
+Exit statuses: harness/terminal.py.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import click
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from . import htmlreport, junit, matrix
-from .console import ConsoleListener, counts, counts_line, summary_table
-from .loader import ScenarioFileError, load_files
 from .model import Scenario, ScenarioVerdict
-from .results import ResultsWriter
-from .runner import RunConfig, Runner
-from .targets import Availability, Lifecycle, Target, UnknownTarget, all_targets, select_targets
-from .targets.base import AgentError
-from .targets.vagrant import DESTROY_POLICIES, VagrantTarget, leftover_domains, remove_domain
+from .report import console, html, junit, matrix
+from .run.protocol import RunOptions
+from .run.results import ResultsWriter
+from .run.runner import Runner
+from .runlog import run_logger
+from .scenario.loader import ScenarioFileError, load_files
+from .targets.base import Availability, Target
+from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets
+from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, err, out
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_TARGETS = "local,local-legacy"
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def bad_input(message: str) -> NoReturn:
-    err.print(f"harness: {message}", markup=False)
-    sys.exit(EXIT_BAD_INPUT)
+PROVIDER_CLI = cli_modules()
 
 
 def load_or_exit(files: Sequence[str]) -> list[Scenario]:
@@ -54,7 +43,7 @@ def load_or_exit(files: Sequence[str]) -> list[Scenario]:
 
 
 def exit_status(verdicts: list[ScenarioVerdict], failed_targets: list[str]) -> int:
-    c = counts(verdicts)
+    c = console.counts(verdicts)
     if c["error"] or failed_targets:
         return EXIT_INFRA
     return EXIT_FAIL if c["fail"] else EXIT_OK
@@ -88,48 +77,23 @@ def output_options(command: Callable) -> Callable:
     return command
 
 
-def lifecycle_options(command: Callable) -> Callable:
-    for option in reversed([
-        click.option("--keep", is_flag=True, help="Leave VMs running for the next run (running ones are reused)."),
-        click.option("--destroy", type=click.Choice(DESTROY_POLICIES), default="always", show_default=True,
-                     help="Destroy the VMs this run created: always, only if all passed, or never."),
-        click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take."),
-    ]):
-        command = option(command)
+def provider_options(command: Callable) -> Callable:
+    """The options providers add to `harness run` (Vagrant's --keep, --destroy...)."""
+    for _, module in reversed(PROVIDER_CLI):
+        command = module.run_options(command)
     return command
 
 
-class LazyFileHandler(logging.FileHandler):
-    """Creates the file (and its folder) on the first line only: a run that logs nothing writes nothing."""
-
-    def _open(self):  # logging's hook for opening the stream
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open()
-
-
-def run_logger(path: Path) -> Callable[[str], None]:
-    """Vagrant commands and their stderr go to the run's log (created on first use)."""
-    logger = logging.getLogger("harness.run")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = LazyFileHandler(path, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    logger.addHandler(handler)
-    return logger.info
-
-
-def targets_or_exit(spec: str, lifecycle: Lifecycle, log_path: Path) -> list[Target]:
+def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
     try:
-        return select_targets(spec, lifecycle, run_logger(log_path))
+        return select_targets(spec, settings)
     except UnknownTarget as exc:
         bad_input(str(exc))
 
 
 def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
     junit.write(m, paths.junit)
-    htmlreport.write(m, paths.html)
+    html.write(m, paths.html)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,10 +113,10 @@ def cli() -> None:
               help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
 @click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds one scenario may take in all.")
-@lifecycle_options
+@provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_dir: str, json_path: Optional[str],
         junit_path: Optional[str], html_path: Optional[str], jobs: int, step_timeout: float,
-        scenario_timeout: float, keep: bool, destroy: str, boot_timeout: Optional[float]) -> None:
+        scenario_timeout: float, **provider_values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
     scenarios = load_or_exit(files)
     wanted = {t.strip() for group in tags for t in group.split(",") if t.strip()}
@@ -161,16 +125,18 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_di
         if not scenarios:
             bad_input(f"no scenario carries any of the tags {', '.join(sorted(wanted))}")
     paths = OutputPaths.choose(out_dir, json_path, junit_path, html_path)
-    targets = targets_or_exit(targets_spec, Lifecycle(keep, destroy, boot_timeout), paths.json.parent / "run.log")
+    settings = TargetSettings(log=run_logger(paths.json.parent / "run.log"),
+                              options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
+    targets = targets_or_exit(targets_spec, settings)
 
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
-    config = RunConfig(jobs=jobs, step_timeout_ms=int(step_timeout * 1000),
-                       scenario_timeout_ms=int(scenario_timeout * 1000))
+    config = RunOptions(jobs=jobs, step_timeout_ms=int(step_timeout * 1000),
+                        scenario_timeout_ms=int(scenario_timeout * 1000))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
-    with ConsoleListener(err) as listener:
+    with console.ConsoleListener(err) as listener:
         runner = Runner(scenarios, config, [listener, writer])
         try:
             runner.run(targets)
@@ -180,13 +146,13 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_di
     write_reports(matrix.build([(str(results_path), writer.doc)]), paths)
     verdicts = runner.verdicts
 
-    out.print(summary_table(scenarios, targets, verdicts, runner.identities))
+    out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
     for v in verdicts:
         if v.verdict in ("fail", "error"):
-            out.print(f"[bold]{v.verdict.upper()}[/] {v.target} {v.scenario.id} ({v.scenario.pos}):", highlight=False)
+            out.print(f"[bold]{v.verdict.upper()}[/] {escape(f'{v.target} {v.scenario.id} ({v.scenario.pos}):')}")
             for line in (v.reason or "").split("; "):
                 out.print(f"    {line}", markup=False)
-    out.print(counts_line(verdicts))
+    out.print(console.counts_line(verdicts))
     out.print(f"results: {results_path}  junit: {paths.junit}  html: {paths.html}")
     if interrupted:
         err.print("harness: interrupted; results hold the scenarios that finished")
@@ -252,60 +218,9 @@ def list_targets() -> None:
     out.print(table)
 
 
-def vagrant_or_exit(spec: str, lifecycle: Lifecycle) -> list[VagrantTarget]:
-    targets = targets_or_exit(spec, lifecycle, Path("reports") / "run.log")
-    vms = [t for t in targets if isinstance(t, VagrantTarget)]
-    if not vms:
-        bad_input("none of those targets is a Vagrant machine")
-    return vms
-
-
-@cli.command()
-@click.argument("targets_spec", metavar="TARGETS", default="all")
-@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16), help="Machines started at once.")
-@click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take.")
-def up(targets_spec: str, jobs: int, boot_timeout: Optional[float]) -> None:
-    """Bring Vagrant machines up and leave them running (a later `run --keep` reuses them)."""
-    def bring_up(t: VagrantTarget) -> str:
-        avail = t.availability()
-        avail = t.prepare() if avail.available else avail
-        if not avail.available:
-            return f"unavailable: {avail.reason}"
-        try:
-            t.up()
-        except AgentError as exc:
-            return f"failed: {exc}"
-        return f"running (box {t.box})"
-
-    vms = vagrant_or_exit(targets_spec, Lifecycle(keep=True, boot_timeout=boot_timeout))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(bring_up, vms))
-    for t, result in zip(vms, results):
-        out.print(f"{t.name}: {result}", markup=False)
-    sys.exit(EXIT_OK if all(r.startswith("running") for r in results) else EXIT_INFRA)
-
-
-@cli.command()
-@click.argument("targets_spec", metavar="TARGETS", default="all")
-def down(targets_spec: str) -> None:
-    """Destroy Vagrant machines, including any a crashed run left behind."""
-    vms = vagrant_or_exit(targets_spec, Lifecycle())
-    failed = False
-    for t in vms:
-        if not t.availability().available:
-            continue
-        try:
-            state = t.state()
-            if state != "not_created":
-                t.destroy()
-                out.print(f"{t.name}: destroyed (was {state})")
-        except AgentError as exc:
-            failed = True
-            out.print(f"{t.name}: {exc}", markup=False)
-    for name in leftover_domains():
-        remove_domain(name)
-        out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
-    sys.exit(EXIT_INFRA if failed else EXIT_OK)
+for _, _module in PROVIDER_CLI:
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from .scenario.ops import describe
+
 # Every verdict a scenario can get on a target, in the order reports count them.
 VERDICTS = ("pass", "fail", "error", "skipped")
 
@@ -85,32 +87,7 @@ class Step:
 
     def describe(self) -> str:
         """`bind a 127.0.0.1:P`-style one-liner for messages and reports."""
-        a = self.args
-        parts = [self.op]
-        if "sock" in a:
-            parts.append(str(a["sock"]))
-        if "opt" in a:
-            parts.append(a["opt"] + (f"={a['value']}" if "value" in a else ""))
-        if "addr" in a:
-            parts.append(_hostport(a["addr"], a["port"]))
-        if self.op == "listen":
-            parts.append(f"backlog={a['backlog']}")
-        if self.op == "accept" and a.get("as"):
-            parts.append(f"as {a['as']}")
-        if self.op == "sleep":
-            parts.append(f"{a['ms']}ms")
-        if self.op == "shutdown":
-            parts.append(a["how"])
-        if self.op == "distribute":
-            dest = a["to"]
-            parts.append(
-                f"{a['count']}x {a['type']} to {_hostport(dest['addr'], dest['port'])} over {','.join(a['over'])}"
-            )
-        return " ".join(parts)
-
-
-def _hostport(addr: str, port: Any) -> str:
-    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+        return describe(self.op, self.args)
 
 
 @dataclass
@@ -187,6 +164,11 @@ class StepRun:
     ms: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # value, histogram, data, errno, detail...
 
+    @property
+    def record(self) -> dict[str, Any]:
+        """The observation as results.json holds it, which harness/observation.py reads."""
+        return {"outcome": self.outcome, "ms": self.ms, **self.extra}
+
 
 @dataclass
 class ScenarioRun:
@@ -201,11 +183,25 @@ class ScenarioRun:
 
 @dataclass
 class StepVerdict:
+    """One step judged on one target; `rule` is the index of the expectation rule that applied
+    (None where no rule matches or the target's system is unknown), also for steps not run."""
+
     step: Step
-    expected: Optional[Outcome]
-    selector: Optional[Selector]
+    rule: Optional[int]
     observed: Optional[StepRun]
     ok: bool
+
+    @property
+    def applied(self) -> Optional[Rule]:
+        return None if self.rule is None else self.step.expect.rules[self.rule]
+
+    @property
+    def expected(self) -> Optional[Outcome]:
+        return None if self.applied is None else self.applied.outcome
+
+    @property
+    def selector(self) -> Optional[Selector]:
+        return None if self.applied is None else self.applied.selector
 
 
 @dataclass

@@ -19,12 +19,12 @@ import time
 import uuid
 
 import pytest
+from conftest import ROOT
 
 from harness import agent
-from harness.ops import OPS, OPTIONS
+from harness.scenario.ops import OPS, OPTIONS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AGENT = os.path.join(ROOT, "harness", "agent.py")
+AGENT = str(ROOT / "harness" / "agent.py")
 VERMIN = os.path.join(os.path.dirname(sys.executable), "vermin")
 MARK = "HARNESS_AGENT_TEST_MARK"
 
@@ -39,9 +39,9 @@ needs_root = pytest.mark.skipif(
 # Building input the way the harness does: every field present.
 
 def step(op, actor="main", **fields):
-    """A step with the defaults of harness/ops.py filled in, as the plan sends it."""
+    """A step with the defaults of harness/scenario/ops.py filled in, as the plan sends it."""
     full = {"op": op}
-    for name, field in OPS[op].items():
+    for name, field in OPS[op].fields.items():
         full[name] = fields.pop(name, field.default)
     full["actor"] = actor  # `socket` has its own actor field; every step names one
     if op == "accept" and "as_" in fields:

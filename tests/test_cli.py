@@ -5,26 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from conftest import ROOT, SEED, harness, harness_in_background, needs_root, results
 
-from harness.loader import load_suite
-
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "scenarios" / "reuseport.yaml"
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="local targets need root for network namespaces")
-
-
-def harness(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "COLUMNS": "200", **(env or {})})
-
-
-def results(out: Path) -> dict:
-    return json.loads((out / "results.json").read_text())
+from harness.scenario.loader import load_suite
 
 
 @needs_root
@@ -138,8 +124,7 @@ def test_interrupt_stops_agents_and_keeps_what_finished(tmp_path):
     path = tmp_path / "slow.yaml"
     path.write_text(SLOW)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(path), "--targets", "local", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = harness_in_background("run", str(path), "--targets", "local", "--out", str(out))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if (out / "results.json").exists() and results(out)["results"]:

@@ -1,8 +1,9 @@
 """Selector grammar and first-match resolution against target identities."""
 import pytest
 
+from harness.judge.expectations import matches, resolve
 from harness.model import Expectation, Identity, Outcome, Rule
-from harness.expectations import SelectorError, matches, parse_selector, resolve
+from harness.scenario.selector import SelectorError, parse_selector
 
 
 def ident(family: str, version: str, emulated_on=None) -> Identity:
@@ -63,7 +64,7 @@ def test_first_matching_rule_wins_in_written_order():
         for s, k, a in [("linux<3.9", "errno", "ENOPROTOOPT"), ("linux", "ok", None), ("default", "errno", "EINVAL")]
     )
     exp = Expectation(rules)
-    assert str(resolve(exp, LINUX_3_2).outcome) == "ENOPROTOOPT"
-    assert str(resolve(exp, LINUX_6).outcome) == "ok"
-    assert str(resolve(exp, FREEBSD_14).outcome) == "EINVAL"
+    assert resolve(exp, LINUX_3_2) == 0 and str(rules[0].outcome) == "ENOPROTOOPT"
+    assert resolve(exp, LINUX_6) == 1
+    assert resolve(exp, FREEBSD_14) == 2
     assert resolve(Expectation(rules[:2]), FREEBSD_14) is None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import ops
-from harness.loader import _KINDS, Problem, ScenarioFileError, load_files, load_suite
+from harness.scenario import ops
+from harness.scenario.loader import _KINDS, Problem, ScenarioFileError, load_files, load_suite
 from harness.model import Actor, Outcome, Pos, Selector
 
 DATA = Path(__file__).parent / "data"
@@ -149,7 +149,7 @@ def test_literal_addresses_inside_the_allowed_ranges(tmp_path: Path) -> None:
 
 
 def test_every_field_kind_has_a_validator() -> None:
-    kinds = {f.kind for fields in ops.OPS.values() for f in fields.values()}
+    kinds = {f.kind for op in ops.OPS.values() for f in op.fields.values()}
     assert kinds | {f.kind for f in ops.DEST_FIELDS.values()} <= set(_KINDS)
 
 

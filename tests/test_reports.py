@@ -3,34 +3,29 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import xmlschema
+from conftest import IS_ROOT, ROOT, SEED, harness
 
-from harness import htmlreport, junit, matrix
-from harness.loader import load_suite
+from harness.judge.verdict import skipped
+from harness.model import Identity
+from harness.report import html as htmlreport
+from harness.report import junit, matrix
+from harness.run.results import verdict_dict
+from harness.scenario.loader import load_suite
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "scenarios" / "reuseport.yaml"
 XSD = ROOT / ".venv" / "share" / "junit-10.xsd"
 HOSTILE = "<script>alert(1)</script>"
 SEED_SCENARIOS = len(load_suite(str(SEED)).scenarios)
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="local targets need root for network namespaces")
-
-
-def harness(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Real runs of the seed file: both targets together, and one run per target."""
-    if os.geteuid() != 0:
+    if not IS_ROOT:
         pytest.skip("local targets need root for network namespaces")
     base = tmp_path_factory.mktemp("runs")
     out = {}
@@ -136,15 +131,19 @@ def test_contrast_and_mismatch_are_marked_separately():
     assert row.failing
 
 
-def test_unobserved_cells_show_the_expectation_resolved_for_the_target():
-    doc = doc_with(
-        [result("old", "skipped", [step(None)], reason="only for bsd"), result("gone", "skipped", [step(None)])],
-        [target("old", version="3.8"), target("gone", ran=False, reason="no box")],
-    )
+def test_unobserved_cells_show_the_expectation_the_verdict_applied():
+    """Reports read the rule the verdict recorded for a target that did not run the scenario."""
+    sc = load_suite(str(SEED)).scenarios[0]  # setsockopt-exists: {linux<3.9: ENOPROTOOPT, default: ok}
+    legacy = Identity(system="Linux", release="3.8", version="3.8", family="linux")
+    old, gone = verdict_dict(skipped(sc, "old", "only for bsd", legacy)), verdict_dict(skipped(sc, "gone", "no box"))
+    doc = doc_with([old, gone], [target("old", version="3.8"), target("gone", ran=False, reason="no box")])
     row = matrix.build([("r.json", doc)]).rows[0]
-    old, gone = (c.steps[0] for c in row.cells)
-    assert old.shown_as_expected and (old.expected, old.selector) == ("EADDRINUSE", "linux<3.9")
-    assert gone.shown_as_expected and gone.expected == "linux<3.9: EADDRINUSE; default: ok"
+    old_cell, gone_cell = (c.steps[1] for c in row.cells)  # step 2: the setsockopt
+    assert old["steps"][1]["rule"] == 0
+    assert old_cell.shown_as_expected and (old_cell.expected, old_cell.selector, old_cell.rule) == (
+        "ENOPROTOOPT", "linux<3.9", 0)
+    assert gone_cell.shown_as_expected and gone_cell.rule is None
+    assert gone_cell.expected == "linux<3.9: ENOPROTOOPT; default: ok"  # no system known: every rule, as written
 
 
 def test_not_a_results_file_is_bad_input(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from harness.targets import select_targets
-from harness.targets.vagrant import Lifecycle, VagrantTarget, load_machines
+from harness.targets.vagrant import VagrantTarget, load_machines
+from harness.targets.vagrant_commands import Lifecycle
 from harness.targets.vagrantcli import domain_prefix, machine_readable_error, vagrant_env
 
 

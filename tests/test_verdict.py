@@ -1,7 +1,7 @@
 """Verdicts: comparison of observed outcomes with the resolved expectation."""
+from harness.judge.verdict import judge, not_applicable, skipped
 from harness.model import Expectation, Identity, Outcome, Pos, Rule, Scenario, ScenarioRun, Step, StepRun
-from harness.expectations import parse_selector
-from harness.verdict import judge, not_applicable
+from harness.scenario.selector import parse_selector
 
 LINUX = Identity(system="Linux", release="6.1.0", version="6.1.0", family="linux")
 LEGACY = Identity(system="Linux", release="3.8", version="3.8", family="linux", emulated_on="Linux 6.1.0")
@@ -57,20 +57,6 @@ def test_distribution_outcomes():
     assert judge(sc, "f", FREEBSD, ran(lossy)).verdict == "fail"  # "single" means it got everything
 
 
-def test_named_single_each_none_and_value():
-    from harness.verdict import outcome_matches
-    hist = StepRun("ok", extra={"histogram": {"a": 0, "b": 4}, "lost": 0})
-    assert outcome_matches(Outcome("single", "b"), DISTRIBUTE, hist)
-    assert not outcome_matches(Outcome("single", "a"), DISTRIBUTE, hist)
-    assert outcome_matches(Outcome("each"), DISTRIBUTE, StepRun("ok", extra={"histogram": {"a": 4, "b": 4}}))
-    assert not outcome_matches(Outcome("each"), DISTRIBUTE, hist)
-    assert outcome_matches(Outcome("none"), DISTRIBUTE, StepRun("ok", extra={"histogram": {"a": 0, "b": 0}, "lost": 4}))
-    assert outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ok", extra={"value": 1}))
-    assert not outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ok", extra={"value": 0}))
-    assert not outcome_matches(Outcome("value", 1), SETSOCKOPT, StepRun("ENOPROTOOPT"))
-    assert outcome_matches(Outcome("any"), SETSOCKOPT, StepRun("EWHATEVER"))
-
-
 def test_infrastructure_errors_are_never_behaviour():
     sc = scenario(SETSOCKOPT)
     err = judge(sc, "l", LINUX, ScenarioRun(status="error", steps=[StepRun("ok")], reason="step 1 timed out"))
@@ -84,6 +70,18 @@ def test_infrastructure_errors_are_never_behaviour():
 def test_no_matching_expectation_is_an_error_naming_the_place():
     v = judge(scenario(SETSOCKOPT, DISTRIBUTE), "x", Identity("Plan9", "4", "4", "plan9"), ran(StepRun("ok"), StepRun("ok")))
     assert v.verdict == "error" and "t.yaml:5:9" in v.reason
+
+
+def test_every_step_records_the_rule_that_applied_also_when_not_run():
+    sc = scenario(SETSOCKOPT, DISTRIBUTE)
+    v = judge(sc, "legacy", LEGACY, ScenarioRun(status="error", steps=[StepRun("ENOPROTOOPT")], reason="died"))
+    assert [s.rule for s in v.steps] == [0, None]  # linux<3.9 applies; no rule of the distribute matches 3.8
+    assert v.steps[0].ok and v.steps[1].observed is None
+    bsd = skipped(sc, "f", "only for linux", FREEBSD)
+    assert [s.rule for s in bsd.steps] == [1, 1] and [str(s.expected) for s in bsd.steps] == ["ok", "single"]
+    assert all(s.observed is None and not s.ok for s in bsd.steps)
+    unknown = skipped(sc, "gone", "target unavailable")
+    assert [s.rule for s in unknown.steps] == [None, None]
 
 
 def test_only_excludes_targets_with_a_reason():

@@ -7,24 +7,20 @@ Set HARNESS_SKIP_VM_TESTS=1 to skip them, e.g. on a laptop without libvirt.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import paramiko
 import pytest
+from conftest import ROOT, SEED, harness_in_background, results
+from conftest import harness as run_harness
 
-from harness.loader import load_suite
-
+from harness.scenario.loader import load_suite
 from harness.targets.vagrant import leftover_domains
-from harness.targets.vagrantcli import PROJECT_ROOT, domain_prefix
-
-ROOT = PROJECT_ROOT
-SEED = ROOT / "scenarios" / "reuseport.yaml"
+from harness.targets.vagrantcli import domain_prefix
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.skipif(os.environ.get("HARNESS_SKIP_VM_TESTS") == "1", reason="HARNESS_SKIP_VM_TESTS=1"),
@@ -37,18 +33,13 @@ scenarios:
 
 
 def harness(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_harness(*args, timeout=timeout)
 
 
 def qemu_pids() -> list[int]:
     """QEMU processes of this checkout's VMs (their command line names the libvirt domain)."""
     out = subprocess.run(["pgrep", "-f", f"qemu-system.*guest={domain_prefix()}"], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
-
-
-def results(out: Path) -> dict:
-    return json.loads((out / "results.json").read_text())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,9 +58,7 @@ def libvirt_daemons():
 
 
 def run_in_background(out: Path, scenario_file: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", "run", str(scenario_file), "--targets", "linux-modern",
-                             "--out", str(out), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return harness_in_background("run", str(scenario_file), "--targets", "linux-modern", "--out", str(out), *extra)
 
 
 def wait_until_agent_runs(out: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
@@ -154,9 +143,7 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
 
 
 def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(SEED), "--targets", "linux-modern",
-                             "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = run_in_background(tmp_path, SEED)
     deadline = time.monotonic() + 300
     while not qemu_pids() and time.monotonic() < deadline:  # vagrant up has started the domain
         assert proc.poll() is None, proc.communicate()

@@ -6,19 +6,16 @@ runner drives the same way whatever carries it (a subprocess, an SSH channel).
 """
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..model import Identity
+from ..run.protocol import AgentError, LineReader, parse_event
 
 AGENT_PATH = Path(__file__).resolve().parent.parent / "agent.py"
-
-
-class AgentError(Exception):
-    """The agent or its transport failed: an infrastructure error, never behaviour."""
+__all__ = ["AGENT_PATH", "AgentError", "AgentSession", "Availability", "Target", "TargetInfo"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +36,25 @@ class TargetInfo:
 
 
 class AgentSession(ABC):
-    """A running agent: first a hello line, then our plan in, then result lines out."""
+    """A running agent: first a hello line, then our plan in, then result lines out.
+
+    Transports (a subprocess, an SSH channel) only say how bytes arrive
+    (`_read_chunk`); reading lines and events is the same for all of them.
+    """
+
+    def __init__(self) -> None:
+        self._lines = LineReader(self._read_chunk)
 
     @abstractmethod
+    def _read_chunk(self, wait: float) -> Optional[bytes]:
+        """Bytes of the agent's stdout that arrive within `wait` s; None if none did; b"" at the end."""
+
     def read_line(self, timeout: float) -> Optional[str]:
         """The next line of the agent's stdout; None at end of output; AgentError on timeout."""
+        return self._lines.read_line(timeout)
+
+    def read_event(self, timeout: float) -> Optional[dict[str, Any]]:
+        return parse_event(self.read_line(timeout))
 
     @abstractmethod
     def send(self, data: bytes) -> None:
@@ -63,18 +74,6 @@ class AgentSession(ABC):
     @abstractmethod
     def stderr_tail(self, limit: int = 2000) -> str:
         """The end of what the agent wrote to stderr, for error messages."""
-
-    def read_event(self, timeout: float) -> Optional[dict[str, Any]]:
-        line = self.read_line(timeout)
-        if line is None:
-            return None
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            raise AgentError(f"agent wrote a line that is not JSON ({exc}): {line[:200]!r}") from None
-        if not isinstance(event, dict) or "event" not in event:
-            raise AgentError(f"agent wrote an unexpected line: {line[:200]!r}")
-        return event
 
 
 class Target(ABC):

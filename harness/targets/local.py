@@ -11,13 +11,14 @@ import errno
 import os
 import platform
 import sys
+from typing import Optional
+
+from .. import agent
 from ..model import Identity
 from .base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
 from .process import ProcessSession
+from .registry import TargetSettings
 
-# Linux's numbers (asm-generic/socket.h): these are what a 3.8 kernel rejects.
-SOL_SOCKET = 1
-SO_REUSEPORT = 15
 LEGACY_VERSION = "3.8"
 
 
@@ -33,12 +34,8 @@ def _is_linux() -> bool:
 class LocalTarget(Target):
     """The kernel the harness runs on, each scenario in its own network namespace."""
 
-    def __init__(self) -> None:
-        self.info = TargetInfo(
-            name="local",
-            provider="local",
-            description=f"this machine ({platform.system()} {platform.release()})",
-        )
+    def __init__(self, info: Optional[TargetInfo] = None) -> None:
+        self.info = info or TargetInfo("local", "local", f"this machine ({platform.system()} {platform.release()})")
 
     def availability(self) -> Availability:
         if _is_linux() and os.geteuid() != 0:
@@ -65,8 +62,8 @@ def install_legacy_filter() -> None:
         filt.add_rule(
             seccomp.ERRNO(errno.ENOPROTOOPT),
             call,
-            seccomp.Arg(1, seccomp.EQ, SOL_SOCKET),
-            seccomp.Arg(2, seccomp.EQ, SO_REUSEPORT),
+            seccomp.Arg(1, seccomp.EQ, agent.LINUX["SOL_SOCKET"]),  # the agent's table of Linux's numbers
+            seccomp.Arg(2, seccomp.EQ, agent.LINUX["SO_REUSEPORT"]),
         )
     filt.load()
 
@@ -75,14 +72,12 @@ class LegacyTarget(LocalTarget):
     """Linux before 3.9, emulated: the host kernel with SO_REUSEPORT taken away."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.info = TargetInfo(
-            name="local-legacy",
-            provider="local",
-            description=f"Linux {LEGACY_VERSION}, emulated on {platform.system()} {platform.release()} (seccomp)",
+        super().__init__(TargetInfo(
+            "local-legacy", "local",
+            f"Linux {LEGACY_VERSION}, emulated on {platform.system()} {platform.release()} (seccomp)",
             emulated=True,
             details={"emulates": f"linux {LEGACY_VERSION}", "method": "seccomp: SO_REUSEPORT -> ENOPROTOOPT"},
-        )
+        ))
 
     def availability(self) -> Availability:
         if not _is_linux():
@@ -112,5 +107,6 @@ class LegacyTarget(LocalTarget):
         )
 
 
-def local_targets() -> list[Target]:
+def catalogue(settings: TargetSettings) -> list[Target]:
+    """The provider's named targets."""
     return [LocalTarget(), LegacyTarget()]

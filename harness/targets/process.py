@@ -6,10 +6,17 @@ import selectors
 import signal
 import subprocess
 import tempfile
-import time
 from typing import Callable, Optional, Sequence
 
 from .base import AgentError, AgentSession
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group we started (start_new_session), if it is still there."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class ProcessSession(AgentSession):
@@ -33,27 +40,14 @@ class ProcessSession(AgentSession):
             )
         except OSError as exc:
             raise AgentError(f"cannot start agent {argv[0]}: {exc}") from None
-        self._buffer = b""
-        self._eof = False
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._proc.stdout, selectors.EVENT_READ)
+        super().__init__()
 
-    def read_line(self, timeout: float) -> Optional[str]:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            if self._eof:
-                if not self._buffer:
-                    return None
-                line, self._buffer = self._buffer, b""
-                return line.decode("utf-8", "replace")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._selector.select(remaining):
-                raise AgentError(f"agent produced no output for {timeout:.0f} s")
-            chunk = os.read(self._proc.stdout.fileno(), 65536)
-            self._eof = not chunk
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode("utf-8", "replace")
+    def _read_chunk(self, wait: float) -> Optional[bytes]:
+        if not self._selector.select(wait):
+            return None
+        return os.read(self._proc.stdout.fileno(), 65536)
 
     def send(self, data: bytes) -> None:
         try:
@@ -63,10 +57,7 @@ class ProcessSession(AgentSession):
             raise AgentError(f"agent closed its input early: {exc}; stderr: {self.stderr_tail()}") from None
 
     def kill(self) -> None:
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(self._proc.pid)
 
     def close(self) -> int:
         self.kill()  # also when the agent already exited: its scenario processes may not have

@@ -15,7 +15,6 @@ import select
 import shlex
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -107,8 +106,7 @@ class SSHSession(AgentSession):
         self.client = connect(endpoint)
         self.folder = push_agent(self.client)
         self._stderr = bytearray()
-        self._buffer = b""
-        self._eof = False
+        super().__init__()
         try:
             self.channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
             self.channel.exec_command(agent_command(python, self.folder, sudo))
@@ -136,29 +134,18 @@ class SSHSession(AgentSession):
             raise AgentError(f"remote shell did not start the agent: {line!r}; stderr: {self.stderr_tail()}")
         return int(line.split()[1])
 
-    def read_line(self, timeout: float) -> Optional[str]:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            if self._eof:
-                line, self._buffer = self._buffer, b""
-                return line.decode("utf-8", "replace") if line else None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AgentError(f"agent produced no output for {timeout:.0f} s")
-            if not self.channel.recv_ready():
-                select.select([self.channel], [], [], min(remaining, 1.0))
-                if not self.channel.recv_ready() and not self.channel.closed and not self.channel.eof_received:
-                    continue
-            try:
-                chunk = self.channel.recv(65536)
-            except (OSError, paramiko.SSHException) as exc:
-                raise AgentError(f"ssh connection lost: {exc}") from None
-            self._eof = not chunk
-            self._buffer += chunk
-            if self._eof:
-                self._drain.join(timeout=2)  # stderr complete too, for the error message
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode("utf-8", "replace")
+    def _read_chunk(self, wait: float) -> Optional[bytes]:
+        if not self.channel.recv_ready():
+            select.select([self.channel], [], [], min(wait, 1.0))
+            if not self.channel.recv_ready() and not self.channel.closed and not self.channel.eof_received:
+                return None
+        try:
+            chunk = self.channel.recv(65536)
+        except (OSError, paramiko.SSHException) as exc:
+            raise AgentError(f"ssh connection lost: {exc}") from None
+        if not chunk:
+            self._drain.join(timeout=2)  # stderr complete too, for the error message
+        return chunk
 
     def send(self, data: bytes) -> None:
         try:
@@ -185,7 +172,7 @@ class SSHSession(AgentSession):
 
     def close(self) -> int:
         status = -1
-        if not (self._eof and self.channel.status_event.wait(5)):
+        if not (self._lines.eof and self.channel.status_event.wait(5)):
             self.kill()
         if self.channel.status_event.wait(5):
             status = self.channel.recv_exit_status()

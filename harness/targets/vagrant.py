@@ -11,42 +11,28 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
 
-from ..model import Identity
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
-from .ssh import SSHEndpoint, SSHSession
+from .registry import TargetSettings
+from .vagrant_commands import Lifecycle
 from .vagrantcli import (
-    PROJECT_ROOT,
     VAGRANT_DIR,
     TimedVagrant,
     VagrantCommandError,
     domain_prefix,
     vagrant_env,
     vagrant_installed,
+    virsh,
 )
+
+if TYPE_CHECKING:
+    from .ssh import SSHEndpoint
 
 TARGETS_FILE = VAGRANT_DIR / "targets.yaml"
 BUILD_BOX = VAGRANT_DIR / "build-box.sh"
-DESTROY_POLICIES = ("always", "on-success", "never")
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """What happens to machines around a run (--keep, --destroy)."""
-
-    keep: bool = False
-    destroy: str = "always"
-    boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
-
-    def should_destroy(self, created: bool, ok: bool, interrupted: bool = False) -> bool:
-        """Only machines this run created; never with --keep; on-success keeps failing ones to look at,
-        but not after Ctrl-C, which destroys what the run created."""
-        if self.keep or not created or self.destroy == "never":
-            return False
-        return self.destroy == "always" or ok or interrupted
 
 
 @dataclass(frozen=True)
@@ -93,8 +79,7 @@ def load_machines() -> list[Machine]:
 def libvirt_reachable(timeout: float = 10) -> Optional[str]:
     """None if libvirtd answers, else why not."""
     try:
-        proc = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = virsh("version", timeout=timeout)
     except FileNotFoundError:
         return "libvirt is not installed (scripts/setup.sh installs it)"
     except subprocess.TimeoutExpired:
@@ -237,10 +222,14 @@ class VagrantTarget(Target):
             self.log(f"[{self.name}] removing libvirt domain {domain_prefix()}{self.name} unknown to Vagrant")
             remove_domain(f"{domain_prefix()}{self.name}")
 
-    def endpoint(self) -> SSHEndpoint:
+    def endpoint(self) -> "SSHEndpoint":
+        from .ssh import SSHEndpoint  # paramiko: loaded only when a VM is reached
+
         return SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
 
     def launch(self, needs_root: bool = False) -> AgentSession:
+        from .ssh import SSHSession
+
         try:
             self.phase("checking the machine")
             self.up()
@@ -248,9 +237,6 @@ class VagrantTarget(Target):
             return SSHSession(self.endpoint(), python=self.machine.python, sudo=needs_root)
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
-
-    def identity(self, observed: Identity) -> Identity:
-        return observed
 
     def release(self, ok: bool, interrupted: bool = False) -> None:
         if self.lifecycle.should_destroy(self.created, ok, interrupted):
@@ -269,16 +255,16 @@ class VagrantTarget(Target):
         return self.machine.opt_in
 
 
-def vagrant_targets(lifecycle: Lifecycle = Lifecycle(), log: Callable[[str], None] = lambda line: None
-                    ) -> list[VagrantTarget]:
-    return [VagrantTarget(m, lifecycle, log) for m in load_machines()]
+def catalogue(settings: TargetSettings) -> list[Target]:
+    """The provider's named targets: one per machine of vagrant/targets.yaml."""
+    lifecycle = settings.options.get("vagrant") or Lifecycle()
+    return [VagrantTarget(m, lifecycle, settings.log) for m in load_machines()]
 
 
 def leftover_domains(timeout: float = 30) -> list[str]:
     """libvirt domains of this checkout (by name prefix), whatever Vagrant remembers of them."""
     try:
-        proc = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
-                              text=True, timeout=timeout)
+        proc = virsh("list", "--all", "--name", timeout=timeout)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return []
     prefix = domain_prefix()
@@ -288,8 +274,4 @@ def leftover_domains(timeout: float = 30) -> list[str]:
 def remove_domain(name: str, timeout: float = 60) -> None:
     """Stop and undefine a libvirt domain a crashed run left behind, with its storage."""
     for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
-        subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, timeout=timeout)
-
-
-__all__ = ["Lifecycle", "Machine", "VagrantTarget", "vagrant_targets", "leftover_domains", "remove_domain",
-           "DESTROY_POLICIES", "PROJECT_ROOT"]
+        virsh(*args, timeout=timeout)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Callable, Optional
 import vagrant
 
 from .base import AgentError
+from .process import kill_group
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 VAGRANT_DIR = PROJECT_ROOT / "vagrant"
@@ -111,7 +111,7 @@ class TimedVagrant(vagrant.Vagrant):
         try:
             out, err = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            self._kill(proc)
+            kill_group(proc.pid)
             out, err = proc.communicate()
             self._log_stderr(err)
             raise VagrantCommandError(f"`vagrant {' '.join(map(str, args[:2]))}` took more than {self.timeout:.0f} s",
@@ -130,21 +130,19 @@ class TimedVagrant(vagrant.Vagrant):
         for line in err.decode("utf-8", "replace").splitlines():
             self.log(f"[{self.target}] stderr: {line}")
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
     def abort(self) -> None:
         """Kill the command in flight (from any thread) and refuse new ones."""
         self.aborted = True
         with self._lock:
             if self._proc is not None:
-                self._kill(self._proc)
+                kill_group(self._proc.pid)
 
     def box_add(self, name: str, provider: str, version: Optional[str] = None) -> None:
         """`vagrant box add NAME` from the catalogue (python-vagrant's wants a URL)."""
         self._run_bounded(["box", "add", name, "--provider", provider]
                           + (["--box-version", version] if version else []))
+
+
+def virsh(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """`virsh -c qemu:///system ARGS`; FileNotFoundError or TimeoutExpired for the caller to judge."""
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, timeout=timeout)

@@ -5,13 +5,13 @@ A bad file must be rejected before any target is touched, with every problem as
 lets a traceback through.  What each op accepts comes from `ops.OPS`; this module
 only knows how to check each *kind* of field (sock, port, addr, ...).
 
-Where docs/scenario-format.md is silent, the loader chooses:
+The format is docs/scenario-format.md; where the contract it extends is silent, the loader chooses:
   * a field written with no value (`level:`) counts as omitted;
   * a string may be written as any scalar but a boolean or null (`name: 2024`,
     `data: 123` are the text as written); socket and actor names match [A-Za-z0-9_.-]+;
   * `tags:` and `only:` may be a single string instead of a list;
   * YAML merge keys (`<<: *base`) work, the mapping's own keys winning;
-  * an omitted `expect` is `ok`, except on `distribute`, where it is `any`;
+  * an omitted `expect` is the op's default outcome (`ok`; `any` for `distribute`);
   * a literal IPv6 address may also be the IPv4-mapped form of an allowed one.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..model import Actor, Expectation, Outcome, Pos, Rule, Scenario, Selector, Step, Suite
 from . import ops
-from .model import Actor, Expectation, Outcome, Pos, Rule, Scenario, Selector, Step, Suite
-from .expectations import SelectorError, parse_selector
+from .selector import SelectorError, parse_selector
 
 SUITE_KEYS = ("suite", "description", "scenarios")
 SCENARIO_KEYS = ("name", "description", "tags", "only", "actors", "steps")
@@ -401,8 +401,8 @@ def _step(c: _Ctx, index: int, node: Node) -> Optional[Step]:
     if pairs is None or op is None:
         return None
     c.op = op
-    f.reject(pairs, [*ops.OPS[op], *ops.COMMON_STEP_KEYS], f"field {{}} for {op}")
-    _fields(c, node, pairs, ops.OPS[op], op, c.args)
+    f.reject(pairs, [*ops.OPS[op].fields, *ops.COMMON_STEP_KEYS], f"field {{}} for {op}")
+    _fields(c, node, pairs, ops.OPS[op].fields, op, c.args)
     _AFTER.get(op, lambda c, pairs: None)(c, pairs)
     actor = _define_sockets(c, pairs)
     expect = _expectation(c, _given(pairs, "expect"))
@@ -412,7 +412,7 @@ def _step(c: _Ctx, index: int, node: Node) -> Optional[Step]:
 def _define_sockets(c: _Ctx, pairs: Pairs) -> str:
     """Register the sockets the step creates, and return the actor that runs the step: the one named
     by `actor:`, else the owner of the socket it acts on (accept's new socket inherits it), else main."""
-    table = ops.OPS[c.op]
+    table = ops.OPS[c.op].fields
     owner = next((c.socks.get(c.args[n] or "") for n, fld in table.items() if fld.kind == "sock"), None)
     actor = c.args.pop("actor", None) or (owner.actor if owner else MAIN)
     for name, fld in table.items():
@@ -467,18 +467,22 @@ def _v_socks(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[list]:
     return socks
 
 
+def _one_of(c: _Ctx, node: Node, what: str, known: Iterable[str], complaint: Callable[[str], str]) -> Optional[str]:
+    """A string that must be one of `known`; otherwise the complaint about it is the problem."""
+    text = c.f.string(node, what)
+    if text is None or text in known:
+        return text
+    return c.f.problem(node, complaint(text))
+
+
 def _v_actor(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
-    actor = c.f.string(node, name)
-    if actor is None or actor in c.actors:
-        return actor
-    return c.f.problem(node, f"actor {actor!r} is not declared in actors: (declared: {', '.join(c.actors)})")
+    return _one_of(c, node, name, c.actors,
+                   lambda actor: f"actor {actor!r} is not declared in actors: (declared: {', '.join(c.actors)})")
 
 
 def _v_choice(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
-    text = c.f.string(node, name)
-    if text is None or text in fld.choices:
-        return text
-    return c.f.problem(node, f"{name} must be one of {', '.join(fld.choices)}, not {text!r}")
+    return _one_of(c, node, name, fld.choices,
+                   lambda text: f"{name} must be one of {', '.join(fld.choices)}, not {text!r}")
 
 
 def _v_int(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[int]:
@@ -537,10 +541,7 @@ def _v_port(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Union[int, str, N
 
 
 def _v_opt(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
-    opt = c.f.string(node, name)
-    if opt is None or opt in ops.OPTIONS:
-        return opt
-    return c.f.problem(node, _unknown("option {}", opt, ops.OPTIONS))
+    return _one_of(c, node, name, ops.OPTIONS, lambda opt: _unknown("option {}", opt, ops.OPTIONS))
 
 
 def _v_level(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
@@ -591,7 +592,7 @@ _AFTER: dict[str, Callable[[_Ctx, Pairs], None]] = {"distribute": _infer_type, "
 
 def _expectation(c: _Ctx, node: Optional[Node]) -> Expectation:
     if node is None:
-        return Expectation((Rule(_DEFAULT, Outcome("any" if c.op == "distribute" else "ok")),))
+        return Expectation((Rule(_DEFAULT, Outcome(ops.OPS[c.op].default_expect)),))
     if isinstance(node, MappingNode) and not _is_value_outcome(node):
         return Expectation(tuple(_rules(c, node)), c.f.pos(node))
     outcome = _outcome(c, node)
@@ -626,44 +627,63 @@ def _rules(c: _Ctx, node: Node) -> list[Rule]:
 
 
 def _outcomes(op: str) -> str:
-    """The outcomes an op may expect, for messages."""
-    if op == "distribute":
-        return ", ".join((*ops.DISTRIBUTE_OUTCOMES, "single:<sock>", "any"))
-    extra = ("{value: N}",) if op == "getsockopt" else ()
-    return ", ".join((*ops.PLAIN_OUTCOMES, "an errno name such as EADDRINUSE", "any", *extra))
+    """The outcomes an op may expect, as an author writes them, for messages."""
+    kinds = ops.OPS[op].outcomes
+    spelled = [k for k in kinds if k in ops.WORDS]
+    spelled += ["an errno name such as EADDRINUSE"] if "errno" in kinds else []
+    spelled += ["single:<sock>"] if "single" in kinds else []
+    return ", ".join(spelled + ["any"] + (["{value: N}"] if "value" in kinds else []))
+
+
+def _kind(word: str) -> Optional[str]:
+    """The outcome kind a scalar spells, whichever op it is for; None if it spells none."""
+    if word in ops.WORDS:
+        return word
+    if word.startswith("single:"):
+        return "single"
+    return "errno" if ERRNO.fullmatch(word) else None
+
+
+def _ops_taking(kind: str) -> list[str]:
+    return [name for name, op in ops.OPS.items() if kind in op.outcomes]
+
+
+def _misplaced(c: _Ctx, kind: str) -> str:
+    """`only for distribute steps` or `not for distribute steps`: whichever says it shorter."""
+    takers = _ops_taking(kind)
+    return f"only for {takers[0]} steps" if len(takers) == 1 else f"not for {c.op} steps"
 
 
 def _outcome(c: _Ctx, node: Node) -> Optional[Outcome]:
+    allowed = ops.OPS[c.op].outcomes
     if _is_value_outcome(node):
+        if "value" not in allowed:
+            return c.f.problem(node, f"{{value: N}} is {_misplaced(c, 'value')}, not {c.op}")
         return _value_outcome(c, node)
     if not isinstance(node, ScalarNode) or node.tag in (_BOOL, _NULL):
         return c.f.problem(node, f"expected an outcome ({_outcomes(c.op)}), not {_show(node)}")
     word = node.value
-    for_distribute = word in ops.DISTRIBUTE_OUTCOMES or word.startswith("single:")
-    for_others = word in ops.PLAIN_OUTCOMES or bool(ERRNO.fullmatch(word))
-    if word == "any" or (for_others and c.op != "distribute"):
-        return Outcome("errno", word) if ERRNO.fullmatch(word) else Outcome(word)
-    if for_distribute and c.op == "distribute":
-        return _distribute_outcome(c, node, word)
-    if for_distribute or for_others:
-        side = "only for" if for_distribute else "not for"
-        return c.f.problem(node, f"outcome {word!r} is {side} distribute steps ({c.op} takes: {_outcomes(c.op)})")
-    return c.f.problem(node, f"unknown outcome {word!r} for {c.op} (expected: {_outcomes(c.op)})")
+    kind = "any" if word == "any" else _kind(word)
+    if kind is None:
+        return c.f.problem(node, f"unknown outcome {word!r} for {c.op} (expected: {_outcomes(c.op)})")
+    if kind != "any" and kind not in allowed:
+        return c.f.problem(node, f"outcome {word!r} is {_misplaced(c, kind)} ({c.op} takes: {_outcomes(c.op)})")
+    if kind == "errno":
+        return Outcome("errno", word)
+    if kind == "single" and word != "single":
+        return _single(c, node, word[len("single:"):])
+    return Outcome(kind)
 
 
-def _distribute_outcome(c: _Ctx, node: Node, word: str) -> Optional[Outcome]:
-    if word in ops.DISTRIBUTE_OUTCOMES:
-        return Outcome(word)
-    sock, over = word[len("single:"):], c.args.get("over")
+def _single(c: _Ctx, node: Node, sock: str) -> Optional[Outcome]:
+    over = c.args.get("over")
     if over is not None and sock not in over:
-        return c.f.problem(node, f"{word}: socket {sock!r} is not in over ({', '.join(s for s in over if s)})")
+        return c.f.problem(node, f"single:{sock}: socket {sock!r} is not in over ({', '.join(s for s in over if s)})")
     return Outcome("single", sock)
 
 
 def _value_outcome(c: _Ctx, node: Node) -> Optional[Outcome]:
     value_node = node.value[0][1]
-    if c.op != "getsockopt":
-        return c.f.problem(node, f"{{value: N}} is only for getsockopt steps, not {c.op}")
     value = c.f.scalar(value_node)
     if isinstance(value, bool) or _is_int(value):
         return Outcome("value", int(value))

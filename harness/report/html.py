@@ -14,11 +14,11 @@ from typing import Any, Optional
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .files import atomic_write
+from ..files import atomic_write
 from .matrix import Matrix, Row, StepCell
 
 _ENV = Environment(
-    loader=PackageLoader("harness", "templates"),
+    loader=PackageLoader("harness.report", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -35,33 +35,28 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
     return {"n": len(hist), "d": d, "z": z, "title": ", ".join(f"{s} {n}" for s, n in hist.items())}
 
 
-def _cell_step(sc: StepCell, rules: list[dict[str, str]]) -> list[Any]:
-    """[signature, match (1/0/None), rule index, histogram counts], trailing parts left out when derivable.
+def _cell_step(sc: StepCell) -> list[Any]:
+    """[signature, match (1/0/None), rule index, bars], trailing parts left out when derivable.
 
-    The expected outcome travels as an index into the step's rules, not as text:
-    on a 10 x 1000 page that is most of the difference between 4 MB and 1.5 MB.
+    The expected outcome travels as the index of the rule the verdict applied,
+    not as text: on a 10 x 1000 page that is most of the difference between
+    4 MB and 1.5 MB. A histogram travels as the bars drawn for it.
     """
     hist = (sc.observed or {}).get("histogram")
     match = None if sc.match is None else int(sc.match)
     out: list[Any] = [sc.signature, match]
     if match != 1:
-        picked = [i for i, r in enumerate(rules) if r["selector"] == sc.selector]
-        out.append(picked[0] if picked else None)
+        out.append(sc.rule)
     if hist is not None:
-        out += [None] * (3 - len(out)) + [list(hist.values())]
+        out += [None] * (3 - len(out)) + [bars(hist)]
     return out
 
 
 def row_details(row: Row) -> dict[str, Any]:
     """Everything the expanded row shows, compactly; the page's script draws it."""
-    names: list[list[str]] = [[] for _ in row.steps]  # socket names of each distribute's histogram
-    for cell in row.cells:
-        for i, sc in enumerate(cell.steps):
-            names[i] = names[i] or list((sc.observed or {}).get("histogram") or {})
     return {
-        "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect, names[i]]
-              for i, s in enumerate(row.steps)],
-        "c": [[_cell_step(sc, s.expect) for sc, s in zip(cell.steps, row.steps)] for cell in row.cells],
+        "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect] for s in row.steps],
+        "c": [[_cell_step(sc) for sc in cell.steps] for cell in row.cells],
         "f": f"{row.file}:{row.line}" if row.file else None,
     }
 

@@ -9,28 +9,12 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
-from .model import Identity, Scenario, ScenarioRun, ScenarioVerdict, StepRun
-from .plan import PROTOCOL, RunOptions, agent_input
-from .targets.base import AgentError, AgentSession, Target
-from .verdict import errored, judge, not_applicable, skipped
-
-IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    jobs: int = 4
-    step_timeout_ms: int = 5000
-    scenario_timeout_ms: int = 60000
-    hello_timeout_s: float = 60.0
-
-    @property
-    def idle_timeout_s(self) -> float:
-        """How long without a line from the agent before the harness gives up on it."""
-        return self.scenario_timeout_ms / 1000 + 15
+from ..judge.verdict import errored, judge, not_applicable, skipped
+from ..model import Identity, Scenario, ScenarioVerdict
+from ..targets.base import AgentError, AgentSession, Target
+from .protocol import RunOptions, agent_input, identity_from_hello, scenario_run
 
 
 class Listener:
@@ -74,29 +58,10 @@ class Broadcast(Listener):
             listener.target_finished(target)
 
 
-def identity_from_hello(event: dict[str, Any]) -> Identity:
-    if event.get("event") != "hello":
-        raise AgentError(f"agent did not greet first: {str(event)[:200]}")
-    if event.get("protocol") != PROTOCOL:
-        raise AgentError(f"agent speaks protocol {event.get('protocol')}, the harness {PROTOCOL}")
-    ident = event.get("identity") or {}
-    return Identity(**{k: str(ident.get(k, "")) for k in IDENTITY_FIELDS})
-
-
-def scenario_run(event: dict[str, Any]) -> ScenarioRun:
-    steps = [
-        StepRun(outcome=str(s.get("outcome")), ms=float(s.get("ms") or 0),
-                extra={k: v for k, v in s.items() if k not in ("outcome", "ms")})
-        for s in event.get("steps") or []
-    ]
-    return ScenarioRun(status=str(event.get("status")), steps=steps, reason=event.get("reason"),
-                       ports=event.get("ports") or {}, ms=float(event.get("ms") or 0))
-
-
 class Runner:
     """One run of many scenarios over many targets."""
 
-    def __init__(self, scenarios: list[Scenario], config: RunConfig, listeners: list[Listener]) -> None:
+    def __init__(self, scenarios: list[Scenario], config: RunOptions, listeners: list[Listener]) -> None:
         self.scenarios = scenarios
         self.config = config
         self.listener = Broadcast(listeners)
@@ -179,17 +144,16 @@ class Runner:
         with self._lock:
             self._sessions.add(session)
         try:
-            ident = target.identity(identity_from_hello(session.read_event(self.config.hello_timeout_s) or {}))
+            ident = target.identity(identity_from_hello(session.read_event(self.config.hello_timeout_s)))
             self.identities[target.name] = ident
             self.listener.target_ready(target, ident, None)
             for sc in self.scenarios:
                 why = not_applicable(sc, ident)
                 if why:
                     del pending[sc.id]
-                    self._emit(skipped(sc, target.name, why))
-            options = RunOptions(netns=target.netns(), step_timeout_ms=self.config.step_timeout_ms,
-                                 scenario_timeout_ms=self.config.scenario_timeout_ms)
-            session.send(json.dumps(agent_input(list(pending.values()), options)).encode("utf-8"))
+                    self._emit(skipped(sc, target.name, why, ident))
+            plan = agent_input(list(pending.values()), self.config, netns=target.netns())
+            session.send(json.dumps(plan).encode("utf-8"))
             self._collect(session, target, ident, pending)
         except AgentError as exc:
             reason = str(exc)
@@ -202,7 +166,7 @@ class Runner:
             why = reason or f"agent exited with status {status} before finishing"
             why += f"; agent stderr: {tail}" if tail else ""
             for sc in pending.values():
-                self._emit(errored(sc, target.name, why))
+                self._emit(errored(sc, target.name, why, self.identities.get(target.name)))
             return False
         return all(v.verdict in ("pass", "skipped") for v in self.verdicts if v.target == target.name)
 

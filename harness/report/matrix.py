@@ -2,6 +2,8 @@
 
 Pure functions over the JSON of docs/results.md, so `harness report` can merge
 runs made on different machines (one CI job per OS) as easily as one run.
+Reports only read: which expectation applied to a target was decided by the
+verdict and recorded in the results; nothing here judges again.
 A step *differs* when targets that ran it observed different outcomes; a
 *mismatch* is an observation that is not what the scenario expected. Reports
 mark the two separately.
@@ -13,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .expectations import matches, parse_selector
-from .model import VERDICTS, Identity
+from ..model import VERDICTS
+from ..observation import signature
 
 
 class ResultsFileError(ValueError):
@@ -48,8 +50,9 @@ class Column:
 @dataclass
 class StepCell:
     observed: Optional[dict[str, Any]]
-    expected: Optional[str]  # the resolved outcome; for unresolved, every rule
+    expected: Optional[str]  # the outcome of the rule that applied; where none did, every rule
     selector: Optional[str]
+    rule: Optional[int]  # index into the step's rules of the one that applied
     match: Optional[bool]
     signature: Optional[str]  # comparable reading of the observation
 
@@ -141,41 +144,12 @@ def load_results(path: str) -> dict[str, Any]:
     return doc
 
 
-def signature(op: str, observed: Optional[dict[str, Any]]) -> Optional[str]:
-    """What two targets must share to count as behaving alike (histogram counts vary by chance)."""
-    if observed is None:
-        return None
-    if op == "distribute" and observed.get("outcome") == "ok":
-        hist = observed.get("histogram") or {}
-        receivers = [s for s, n in hist.items() if n > 0]
-        if not receivers:
-            return "none"
-        if len(receivers) == 1:
-            return f"single:{receivers[0]}"
-        return "spread"
-    if "value" in observed and observed.get("outcome") == "ok":
-        return f"ok value={observed['value']}"
-    return str(observed.get("outcome"))
-
-
-def _identity(ident: Optional[dict[str, Any]]) -> Optional[Identity]:
-    if not ident:
-        return None
-    return Identity(system=ident.get("system", ""), release=ident.get("release", ""),
-                    version=ident.get("version", ""), family=ident.get("family", ""))
-
-
-def expected_for(step: dict[str, Any], ident: Optional[Identity]) -> tuple[Optional[str], Optional[str]]:
-    """(outcome, selector) for a target; with no identity, every rule spelled out."""
+def expected_text(step: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    """(outcome, selector) the verdict recorded for a target; where it recorded none, every rule spelled out."""
     if step.get("expected") is not None:
         return step["expected"], step.get("selector")
     rules = step.get("expect") or []
-    if ident is None:
-        return "; ".join(f"{r['selector']}: {r['outcome']}" for r in rules) or None, None
-    for rule in rules:
-        if matches(parse_selector(rule["selector"]), ident):
-            return rule["outcome"], rule["selector"]
-    return None, None
+    return "; ".join(f"{r['selector']}: {r['outcome']}" for r in rules) or None, None
 
 
 def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
@@ -218,22 +192,21 @@ def build(docs: list[tuple[str, dict[str, Any]]]) -> Matrix:
                 )
             found[(r["id"], col)] = r
     for row in rows.values():
-        row.cells = [_cell(row, found.get((row.id, i)), col) for i, col in enumerate(columns)]
+        row.cells = [_cell(row, found.get((row.id, i))) for i in range(len(columns))]
         _mark_steps(row)
     return Matrix(columns=columns, rows=list(rows.values()), sources=[s for s, _ in docs],
                   incomplete=[s for s, d in docs if not d.get("complete")])
 
 
-def _cell(row: Row, result: Optional[dict[str, Any]], column: Column) -> Cell:
-    ident = _identity(column.identity)
+def _cell(row: Row, result: Optional[dict[str, Any]]) -> Cell:
     steps_by_index = {s["index"]: s for s in (result or {}).get("steps", [])}
     cells = []
     for step in row.steps:
         raw = steps_by_index.get(step.index, {"expect": step.expect})
-        expected, selector = expected_for(raw, ident)
+        expected, selector = expected_text(raw)
         observed = raw.get("observed")
-        cells.append(StepCell(observed=observed, expected=expected, selector=selector, match=raw.get("match"),
-                              signature=signature(step.op, observed)))
+        cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
+                              match=raw.get("match"), signature=signature(step.op, observed)))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     return Cell(verdict=result["verdict"], reason=result.get("reason"), ms=result.get("ms"), steps=cells)

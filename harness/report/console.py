@@ -5,12 +5,13 @@ import threading
 from typing import Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .model import VERDICTS, Identity, Scenario, ScenarioVerdict
-from .runner import Listener
-from .targets.base import Target
+from ..model import VERDICTS, Identity, Scenario, ScenarioVerdict
+from ..run.runner import Listener
+from ..targets.base import Target
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
 
@@ -57,9 +58,9 @@ class ConsoleListener(Listener):
     def verdict(self, verdict: ScenarioVerdict) -> None:
         self.progress.advance(self._tasks[verdict.target])
         if verdict.verdict in ("fail", "error") or not self.live:
-            line = f"{verdict_cell(verdict.verdict):>18} {verdict.target} {verdict.scenario.id}"
+            line = f"{verdict_cell(verdict.verdict):>18} {escape(verdict.target)} {escape(verdict.scenario.id)}"
             if verdict.reason and verdict.verdict != "pass":
-                line += f": {verdict.reason}"
+                line += f": {escape(verdict.reason)}"  # `[linux<3.9]` is text, not markup
             self.console.print(line, highlight=False, markup=True)
 
     def target_finished(self, target: Target) -> None:

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from . import __version__
-from .files import atomic_write
-from .model import VERDICTS, Identity, ScenarioVerdict, Step, StepVerdict
+from .. import __version__
+from ..files import atomic_write
+from ..model import VERDICTS, Identity, ScenarioVerdict, StepVerdict
+from ..targets.base import Target
 from .runner import Listener
-from .targets.base import Target
 
 SCHEMA = "harness-results/1"
 FLUSH_INTERVAL = 0.5
@@ -32,10 +32,8 @@ def identity_dict(ident: Identity) -> dict[str, Any]:
     return {**asdict(ident), "emulated": ident.emulated, "label": ident.label()}
 
 
-def _step_dict(step: Step, sv: Optional[StepVerdict]) -> dict[str, Any]:
-    observed = None
-    if sv is not None and sv.observed is not None:
-        observed = {"outcome": sv.observed.outcome, "ms": sv.observed.ms, **sv.observed.extra}
+def _step_dict(sv: StepVerdict) -> dict[str, Any]:
+    step = sv.step
     return {
         "index": step.index,
         "op": step.op,
@@ -45,15 +43,15 @@ def _step_dict(step: Step, sv: Optional[StepVerdict]) -> dict[str, Any]:
         "line": step.pos.line,
         "note": step.note,
         "expect": [{"selector": str(r.selector), "outcome": str(r.outcome)} for r in step.expect.rules],
-        "expected": str(sv.expected) if sv and sv.expected else None,
-        "selector": str(sv.selector) if sv and sv.selector else None,
-        "observed": observed,
-        "match": sv.ok if sv and sv.observed is not None else None,
+        "rule": sv.rule,
+        "expected": str(sv.expected) if sv.expected else None,
+        "selector": str(sv.selector) if sv.selector else None,
+        "observed": None if sv.observed is None else sv.observed.record,
+        "match": sv.ok if sv.observed is not None else None,
     }
 
 
 def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
-    by_index = {sv.step.index: sv for sv in v.steps}
     sc = v.scenario
     return {
         "target": v.target,
@@ -68,7 +66,7 @@ def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
         "reason": v.reason,
         "ms": v.run.ms if v.run else None,
         "ports": v.run.ports if v.run else {},
-        "steps": [_step_dict(step, by_index.get(step.index)) for step in sc.steps],
+        "steps": [_step_dict(sv) for sv in v.steps],
     }
 
 

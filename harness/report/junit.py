@@ -18,9 +18,9 @@ from typing import Optional
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from .files import atomic_write
+from .. import observation
+from ..files import atomic_write
 from .matrix import Cell, Column, Matrix, Row, StepCell
-from .verdict import observation_text
 
 
 def _properties(column: Column) -> dict[str, str]:
@@ -46,7 +46,7 @@ def step_line(row: Row, index: int, cell: StepCell) -> str:
     """`step 6 bind b loopback:P: expected EACCES [default], observed ok`."""
     step = row.steps[index]
     return (f"step {step.index} {step.text} (line {step.line}): expected {cell.expected} [{cell.selector}], "
-            f"observed {observation_text(cell.observed)}")
+            f"observed {observation.text(cell.observed)}")
 
 
 def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:

@@ -1,0 +1,208 @@
+"""The vocabulary of a scenario: one row per operation, option names, addresses.
+
+Like packetdrill's one system-call table, each op is declared once here: its
+fields, the outcomes a scenario may expect of it, how a step reads in one
+line, and which observed fields tell two targets apart. The loader, the
+verdict, the observation readings and the reports all consult this table, so
+adding an op is one row here, one `op_<name>` method in the agent and one
+example line in tests/data/good/every_op.yaml (docs/extending.md).
+
+The agent keeps its own copy of option levels and addresses (it must stay a
+single stdlib file); a test checks that both say the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an op.  `kind` names the validator the loader applies."""
+
+    kind: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+
+# Field kinds:
+#   sock_new  a socket name this step defines      sock     a socket defined earlier
+#   socks     a non-empty list of earlier sockets  actor    a declared actor name
+#   choice    one of `choices`                     int      a non-negative integer
+#   value     int or bool (or, for IP_ADD_MEMBERSHIP, a group address)
+#   text      a string                             addr     symbolic or literal address
+#   port      a number or a symbolic port name     opt      a known socket option name
+#   level     a known option level name            dest     a mapping {addr, port}
+
+# Outcome kinds a step may expect (besides `any`, which every op takes).
+CALL = ("ok", "unsupported", "timeout", "errno")  # a system call: it worked, failed, or waited
+DISTRIBUTION = ("spread", "single", "each", "none")  # who received a distribute step's traffic
+
+
+@dataclass(frozen=True)
+class Op:
+    """Everything the harness knows about one operation."""
+
+    fields: dict[str, Field]
+    text: Callable[[dict[str, Any]], str]  # the step after the op name: `a 127.0.0.1:P`
+    outcomes: tuple[str, ...] = CALL
+    compare: tuple[str, ...] = ()  # observed fields that, with the outcome, tell targets apart
+    default_expect: str = "ok"  # the outcome of a step written without `expect`
+
+    @property
+    def distributes(self) -> bool:
+        """Its observation is a histogram over sockets, judged by who received."""
+        return "spread" in self.outcomes
+
+
+def hostport(addr: Any, port: Any) -> str:
+    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"
+
+
+def _sock(a: dict[str, Any]) -> str:
+    return str(a["sock"])
+
+
+def _sock_at(a: dict[str, Any]) -> str:
+    return f"{a['sock']} {hostport(a['addr'], a['port'])}"
+
+
+def _option(a: dict[str, Any]) -> str:
+    return f"{a['sock']} {a['opt']}" + (f"={a['value']}" if "value" in a else "")
+
+
+def _accept(a: dict[str, Any]) -> str:
+    return f"{a['sock']} as {a['as']}" if a.get("as") else str(a["sock"])
+
+
+def _distribute(a: dict[str, Any]) -> str:
+    dest = a["to"]
+    return f"{a['count']}x {a['type']} to {hostport(dest['addr'], dest['port'])} over {','.join(a['over'])}"
+
+
+TIMEOUT_MS = Field("int", default=1000)
+SOCK = Field("sock", required=True)
+ADDR = Field("addr", required=True)
+PORT = Field("port", required=True)
+
+OPS: dict[str, Op] = {
+    "socket": Op({
+        "sock": Field("sock_new", required=True),
+        "type": Field("choice", required=True, choices=("tcp", "udp")),
+        "family": Field("choice", default="inet", choices=("inet", "inet6")),
+        "actor": Field("actor", default="main"),
+    }, _sock),
+    "setsockopt": Op({
+        "sock": SOCK,
+        "opt": Field("opt", required=True),
+        "value": Field("value", default=1),
+        "level": Field("level"),
+    }, _option),
+    "getsockopt": Op({
+        "sock": SOCK,
+        "opt": Field("opt", required=True),
+        "level": Field("level"),
+    }, _option, outcomes=CALL + ("value",), compare=("value",)),
+    "bind": Op({
+        "sock": SOCK,
+        "addr": ADDR,
+        "port": PORT,
+    }, _sock_at),
+    "listen": Op({
+        "sock": SOCK,
+        "backlog": Field("int", default=16),
+    }, lambda a: f"{a['sock']} backlog={a['backlog']}"),
+    "connect": Op({
+        "sock": SOCK,
+        "addr": ADDR,
+        "port": PORT,
+        "timeout_ms": Field("int", default=2000),
+    }, _sock_at),
+    "accept": Op({
+        "sock": SOCK,
+        "as": Field("sock_new"),
+        "timeout_ms": TIMEOUT_MS,
+    }, _accept),
+    "send": Op({
+        "sock": SOCK,
+        "data": Field("text", required=True),
+        "timeout_ms": TIMEOUT_MS,
+    }, _sock),
+    "recv": Op({
+        "sock": SOCK,
+        "size": Field("int", default=1024),
+        "timeout_ms": TIMEOUT_MS,
+    }, _sock),
+    "sendto": Op({
+        "sock": SOCK,
+        "data": Field("text", required=True),
+        "addr": ADDR,
+        "port": PORT,
+        "timeout_ms": TIMEOUT_MS,
+    }, _sock_at),
+    "recvfrom": Op({
+        "sock": SOCK,
+        "size": Field("int", default=1024),
+        "timeout_ms": TIMEOUT_MS,
+    }, _sock),
+    "close": Op({"sock": SOCK}, _sock),
+    "shutdown": Op({
+        "sock": SOCK,
+        "how": Field("choice", default="rdwr", choices=("rd", "wr", "rdwr")),
+    }, lambda a: f"{a['sock']} {a['how']}"),
+    "sleep": Op({"ms": Field("int", required=True)}, lambda a: f"{a['ms']}ms"),
+    "distribute": Op({
+        "to": Field("dest", required=True),
+        "over": Field("socks", required=True),
+        "count": Field("int", default=32),
+        "type": Field("choice", choices=("tcp", "udp")),
+        "timeout_ms": Field("int", default=5000),
+    }, _distribute, outcomes=DISTRIBUTION, default_expect="any"),
+}
+
+# Fields of a `dest` mapping (distribute's `to:`).
+DEST_FIELDS: dict[str, Field] = {"addr": ADDR, "port": PORT}
+
+# Keys every step may carry besides its op's own fields.
+COMMON_STEP_KEYS = ("op", "expect", "note")
+
+# Option name -> level it lives at (the agent maps both to numbers per OS).
+OPTIONS: dict[str, str] = {
+    "SO_REUSEADDR": "SOL_SOCKET",
+    "SO_REUSEPORT": "SOL_SOCKET",
+    "SO_REUSEPORT_LB": "SOL_SOCKET",
+    "SO_LINGER": "SOL_SOCKET",
+    "SO_RCVBUF": "SOL_SOCKET",
+    "SO_SNDBUF": "SOL_SOCKET",
+    "SO_KEEPALIVE": "SOL_SOCKET",
+    "SO_BROADCAST": "SOL_SOCKET",
+    "IPV6_V6ONLY": "IPPROTO_IPV6",
+    "TCP_NODELAY": "IPPROTO_TCP",
+    "IP_ADD_MEMBERSHIP": "IPPROTO_IP",
+}
+LEVELS = ("SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP")
+# Options whose `value` is an IPv4 multicast group address rather than a number.
+GROUP_OPTIONS = ("IP_ADD_MEMBERSHIP",)
+
+# Symbolic addresses; the agent resolves them on the target.
+ADDRESSES: dict[str, str] = {
+    "any": "0.0.0.0",
+    "any6": "::",
+    "loopback": "127.0.0.1",
+    "loopback6": "::1",
+    "loopback2": "127.0.0.2",
+}
+
+# Outcomes written as a plain word (an errno is written as its name, `single` may name a socket).
+WORDS = ("ok", "unsupported", "timeout") + DISTRIBUTION
+
+
+def describe(op: str, args: dict[str, Any]) -> str:
+    """`bind a 127.0.0.1:P`: one line for messages and reports."""
+    return f"{op} {OPS[op].text(args)}"
+
+
+def field_default(op: str, name: str) -> Optional[Any]:
+    """The value a step gets for an omitted optional field."""
+    return OPS[op].fields[name].default

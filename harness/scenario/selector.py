@@ -1,0 +1,38 @@
+"""The selector grammar (`linux<3.9`, `bsd`, `default`): which targets an expectation is for.
+
+Parsing only; which selector matches a target is judging (harness/judge/expectations.py).
+"""
+from __future__ import annotations
+
+import re
+
+from ..model import Selector
+
+FAMILIES = ("linux", "freebsd", "darwin", "netbsd", "openbsd", "dragonfly")
+ALIASES = {"macos": "darwin"}
+BSD_FAMILIES = frozenset(("freebsd", "darwin", "netbsd", "openbsd", "dragonfly"))
+GROUPS = {"bsd": BSD_FAMILIES}
+_SELECTOR = re.compile(r"^([a-z]+)\s*(?:(<=|>=|==|!=|<|>|=)\s*(\d+(?:\.\d+)*))?$")
+
+
+class SelectorError(ValueError):
+    """A selector that does not follow the grammar; the message says why."""
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse `family[op version]`; raise SelectorError with a readable reason."""
+    m = _SELECTOR.match(text.strip())
+    if not m:
+        raise SelectorError(
+            f"bad selector {text!r}: expected a family such as linux, freebsd, darwin, bsd "
+            "or default, optionally with one comparison such as linux<3.9"
+        )
+    family, op, version = m.groups()
+    family = ALIASES.get(family, family)
+    known = FAMILIES + tuple(GROUPS) + ("default",)
+    if family not in known:
+        raise SelectorError(f"bad selector {text!r}: unknown OS family {family!r} (known: {', '.join(known)}, macos)")
+    if op and (family in GROUPS or family == "default"):
+        raise SelectorError(f"bad selector {text!r}: {family} cannot carry a version comparison")
+    vt = tuple(int(p) for p in version.split(".")) if version else None
+    return Selector(family=family, op=op, version=vt, text=text.strip())

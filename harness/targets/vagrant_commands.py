@@ -1,0 +1,128 @@
+"""The Vagrant provider's part of the command line: its `run` options and `harness up`/`down`.
+
+Kept apart from vagrant.py so that building the command line loads neither
+python-vagrant nor paramiko; the machines are touched only when a command runs.
+"""
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import click
+
+from ..runlog import run_logger
+from ..terminal import EXIT_INFRA, EXIT_OK, bad_input, out
+from .registry import TargetSettings, UnknownTarget, select_targets
+
+if TYPE_CHECKING:
+    from .vagrant import VagrantTarget
+
+DESTROY_POLICIES = ("always", "on-success", "never")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What happens to machines around a run (--keep, --destroy)."""
+
+    keep: bool = False
+    destroy: str = "always"
+    boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
+
+    def should_destroy(self, created: bool, ok: bool, interrupted: bool = False) -> bool:
+        """Only machines this run created; never with --keep; on-success keeps failing ones to look at,
+        but not after Ctrl-C, which destroys what the run created."""
+        if self.keep or not created or self.destroy == "never":
+            return False
+        return self.destroy == "always" or ok or interrupted
+
+
+BOOT_TIMEOUT = click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take.")
+
+
+def run_options(command: Callable) -> Callable:
+    """The options `harness run` gets for VM targets."""
+    for option in reversed([
+        click.option("--keep", is_flag=True, help="Leave VMs running for the next run (running ones are reused)."),
+        click.option("--destroy", type=click.Choice(DESTROY_POLICIES), default="always", show_default=True,
+                     help="Destroy the VMs this run created: always, only if all passed, or never."),
+        BOOT_TIMEOUT,
+    ]):
+        command = option(command)
+    return command
+
+
+def settings(values: dict[str, Any]) -> Lifecycle:
+    """This provider's settings from the values of run_options."""
+    return Lifecycle(keep=values["keep"], destroy=values["destroy"], boot_timeout=values["boot_timeout"])
+
+
+def machines(spec: str, lifecycle: Lifecycle) -> list["VagrantTarget"]:
+    """The Vagrant targets named by `spec`; bad input (exit 2) when there are none."""
+    from .vagrant import VagrantTarget
+
+    try:
+        chosen = select_targets(spec, TargetSettings(run_logger(Path("reports") / "run.log"), {"vagrant": lifecycle}))
+    except UnknownTarget as exc:
+        bad_input(str(exc))
+    vms = [t for t in chosen if isinstance(t, VagrantTarget)]
+    if not vms:
+        bad_input("none of those targets is a Vagrant machine")
+    return vms
+
+
+@click.command()
+@click.argument("targets_spec", metavar="TARGETS", default="all")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16), help="Machines started at once.")
+@BOOT_TIMEOUT
+def up(targets_spec: str, jobs: int, boot_timeout: Optional[float]) -> None:
+    """Bring Vagrant machines up and leave them running (a later `run --keep` reuses them)."""
+    from .base import AgentError
+
+    def bring_up(t: "VagrantTarget") -> str:
+        avail = t.availability()
+        avail = t.prepare() if avail.available else avail
+        if not avail.available:
+            return f"unavailable: {avail.reason}"
+        try:
+            t.up()
+        except AgentError as exc:
+            return f"failed: {exc}"
+        return f"running (box {t.box})"
+
+    vms = machines(targets_spec, Lifecycle(keep=True, boot_timeout=boot_timeout))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(bring_up, vms))
+    for t, result in zip(vms, results):
+        out.print(f"{t.name}: {result}", markup=False)
+    sys.exit(EXIT_OK if all(r.startswith("running") for r in results) else EXIT_INFRA)
+
+
+@click.command()
+@click.argument("targets_spec", metavar="TARGETS", default="all")
+def down(targets_spec: str) -> None:
+    """Destroy Vagrant machines, including any a crashed run left behind."""
+    from .base import AgentError
+    from .vagrant import leftover_domains, remove_domain
+
+    failed = False
+    for t in machines(targets_spec, Lifecycle()):
+        if not t.availability().available:
+            continue
+        try:
+            state = t.state()
+            if state != "not_created":
+                t.destroy()
+                out.print(f"{t.name}: destroyed (was {state})")
+        except AgentError as exc:
+            failed = True
+            out.print(f"{t.name}: {exc}", markup=False)
+    for name in leftover_domains():
+        remove_domain(name)
+        out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
+    sys.exit(EXIT_INFRA if failed else EXIT_OK)
+
+
+COMMANDS = [up, down]

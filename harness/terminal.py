@@ -1,0 +1,23 @@
+"""What every command shares about talking to a person: the two consoles, exit statuses, bad input.
+
+Exit status: 0 every scenario passed (or was skipped), 1 some behaviour differs
+from its expectation, 2 bad input (nothing run, nothing written), 3
+infrastructure errors (they win over 1: such a run cannot be trusted), 130
+interrupted.
+"""
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from rich.console import Console
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def bad_input(message: str) -> NoReturn:
+    err.print(f"harness: {message}", markup=False)
+    sys.exit(EXIT_BAD_INPUT)

@@ -1,0 +1,50 @@
+"""Rules of the code base that a reader relies on: reports only read, docs link inside the repository."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from conftest import ROOT
+
+HARNESS = ROOT / "harness"
+# What judges: the loader's resolution of scenarios, the verdict, the expectation matching.
+JUDGING = ("harness.scenario.loader", "harness.judge")
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute names of the harness modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_report_modules_import_nothing_that_judges():
+    for path in sorted((HARNESS / "report").glob("*.py")):
+        judging = {name for name in imports_of(path) if name.startswith(JUDGING)}
+        assert not judging, f"{path.relative_to(ROOT)} imports {sorted(judging)}: reports only read results"
+
+
+def test_the_rule_checker_sees_relative_imports():
+    assert "harness.judge.verdict" in imports_of(HARNESS / "run" / "runner.py")
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_link_in_readme_and_docs_resolves_inside_the_repository():
+    pages = [ROOT / "README.md", ROOT / "vagrant" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in LINK.findall(page.read_text()):
+            if target.startswith(("http://", "https://", "#")):
+                continue
+            resolved = (page.parent / target.split("#")[0]).resolve()
+            assert resolved.is_relative_to(ROOT), f"{page.name} links outside the repository: {target}"
+            assert resolved.exists(), f"{page.name} links to a missing file: {target}"

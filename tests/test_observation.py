@@ -1,0 +1,76 @@
+"""Reading observations: the same text, signature and matching for verdicts and every report."""
+from harness import agent, observation
+from harness.model import Outcome
+from harness.run import protocol
+from harness.scenario import ops
+
+OVER = {"over": ["a", "b"], "count": 4}
+
+
+def obs(outcome="ok", **extra):
+    return {"outcome": outcome, "ms": 0.1, **extra}
+
+
+def test_distribution_outcomes_are_judged_by_who_received():
+    spread, single = obs(histogram={"a": 3, "b": 1}, lost=0), obs(histogram={"a": 0, "b": 4}, lost=0)
+    assert observation.satisfies(Outcome("spread"), spread, OVER)
+    assert not observation.satisfies(Outcome("spread"), single, OVER)
+    assert observation.satisfies(Outcome("single"), single, OVER)
+    assert observation.satisfies(Outcome("single", "b"), single, OVER)
+    assert not observation.satisfies(Outcome("single", "a"), single, OVER)
+    assert not observation.satisfies(Outcome("single"), obs(histogram={"a": 0, "b": 3}, lost=1), OVER)
+    assert observation.satisfies(Outcome("each"), obs(histogram={"a": 4, "b": 4}), OVER)
+    assert not observation.satisfies(Outcome("each"), single, OVER)
+    assert observation.satisfies(Outcome("none"), obs(histogram={"a": 0, "b": 0}, lost=4), OVER)
+    assert not observation.satisfies(Outcome("spread"), obs("EINVAL"), OVER)
+
+
+def test_values_errnos_and_any():
+    assert observation.satisfies(Outcome("value", 1), obs(value=1), {})
+    assert not observation.satisfies(Outcome("value", 1), obs(value=0), {})
+    assert not observation.satisfies(Outcome("value", 1), obs("ENOPROTOOPT"), {})
+    assert observation.satisfies(Outcome("errno", "EADDRINUSE"), obs("EADDRINUSE"), {})
+    assert not observation.satisfies(Outcome("ok"), obs("EADDRINUSE"), {})
+    assert observation.satisfies(Outcome("any"), obs("EWHATEVER"), {})
+
+
+def test_signature_is_what_targets_must_share():
+    assert observation.signature("distribute", obs(histogram={"s0": 9, "s1": 23})) == "spread"
+    assert observation.signature("distribute", obs(histogram={"s0": 0, "s1": 32})) == "single:s1"
+    assert observation.signature("distribute", obs(histogram={"s0": 0, "s1": 0})) == "none"
+    assert observation.signature("distribute", obs("EINVAL")) == "EINVAL"
+    assert observation.signature("getsockopt", obs(value=512, raw=512)) == "ok value=512"
+    assert observation.signature("bind", obs("EADDRINUSE", errno=98)) == "EADDRINUSE"
+    assert observation.signature("bind", None) is None
+    assert observation.signature("an-op-from-a-newer-harness", obs(value=3)) == "ok value=3"
+
+
+def test_text_reads_the_same_observation_for_people():
+    assert observation.text(obs(histogram={"s0": 3, "s1": 29}, lost=0)) == "s0=3 s1=29"
+    assert observation.text(obs(histogram={"s0": 3}, lost=29)) == "s0=3 lost=29"
+    assert observation.text(obs(value=1)) == "ok value=1"
+    assert observation.text(obs("ENOPROTOOPT", errno=92)) == "ENOPROTOOPT"
+    assert observation.text(None) == "(not run)"
+
+
+# --- guards: one vocabulary on both sides of the protocol ------------------------------------
+
+def test_every_op_of_the_table_has_an_agent_handler_and_no_more():
+    assert agent.known_ops() == sorted(ops.OPS)
+
+
+def test_harness_and_agent_share_options_addresses_and_protocol_version():
+    assert agent.OPTION_LEVELS == ops.OPTIONS
+    assert agent.ADDRESSES == ops.ADDRESSES
+    assert agent.PROTOCOL == protocol.VERSION
+    assert set(ops.LEVELS) <= set(agent.LINUX) and set(ops.OPTIONS) <= set(agent.LINUX) | {"SO_REUSEPORT_LB"}
+
+
+def test_every_op_describes_itself_in_one_line():
+    examples = {"socket": {"sock": "a"}, "setsockopt": {"sock": "a", "opt": "SO_REUSEPORT", "value": 1},
+                "getsockopt": {"sock": "a", "opt": "SO_RCVBUF"}, "bind": {"sock": "a", "addr": "::1", "port": "P"},
+                "listen": {"sock": "a", "backlog": 4}, "accept": {"sock": "a", "as": "c"},
+                "distribute": {"count": 2, "type": "tcp", "to": {"addr": "loopback", "port": "P"}, "over": ["a"]}}
+    assert [ops.describe(op, args) for op, args in examples.items()] == [
+        "socket a", "setsockopt a SO_REUSEPORT=1", "getsockopt a SO_RCVBUF", "bind a [::1]:P",
+        "listen a backlog=4", "accept a as c", "distribute 2x tcp to loopback:P over a"]
