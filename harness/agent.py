@@ -35,6 +35,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import time
 import traceback
 
@@ -44,7 +45,7 @@ except ImportError:  # some minimal Pythons are built without libffi
     ctypes = None
 
 AGENT_VERSION = "0.1.0"
-PROTOCOL = 1
+PROTOCOL = 2
 
 # A clock that never goes backwards where the Python has one (3.3+).
 now = getattr(time, "monotonic", time.time)
@@ -302,6 +303,74 @@ def identity():
             "family": system.lower(), "machine": platform.machine(),
             "python": platform.python_version(),
             "hostname": socket.gethostname(), "uid": os.getuid()}
+
+
+# Kernel settings that change what some scenarios observe, recorded with every
+# run: Linux reads /proc/sys, the BSDs and macOS ask sysctl(8).
+SETTINGS = {
+    "linux": ("net.ipv6.bindv6only", "net.ipv4.ip_local_port_range"),
+    "freebsd": ("net.inet6.ip6.v6only", "net.inet.tcp.nolocaltimewait",
+                "net.inet.tcp.blackhole", "net.inet.udp.blackhole"),
+    "darwin": ("net.inet6.ip6.v6only", "net.inet.tcp.blackhole", "net.inet.udp.blackhole"),
+    "netbsd": ("net.inet6.ip6.v6only",),
+}
+SYSCTL = ("/sbin/sysctl", "/usr/sbin/sysctl")  # not always on a login user's PATH
+
+
+def read_setting(name):
+    """One kernel setting as text ("0", "32768 60999"), or None if it cannot be read."""
+    if FAMILY == "linux":
+        try:
+            handle = open("/proc/sys/" + name.replace(".", "/"))
+            try:
+                return " ".join(handle.read().split())
+            finally:
+                handle.close()
+        except (IOError, OSError):
+            return None
+    for tool in SYSCTL:
+        if os.path.exists(tool):
+            proc = subprocess.Popen([tool, "-n", name], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            out = proc.communicate()[0].decode("ascii", "replace").strip()
+            return proc.returncode == 0 and out or None
+    return None
+
+
+def environment():
+    return dict((name, read_setting(name)) for name in SETTINGS.get(FAMILY, ()))
+
+
+def environment_event(options):
+    """The settings as the scenarios will see them: in a namespace of their own when they get one."""
+    event = {"event": "environment", "where": "host", "values": None}
+    if not (options.get("netns") and FAMILY == "linux"):
+        event["values"] = environment()
+        return event
+    event["where"] = "scenario network namespace"
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        run_child(report_namespace_environment, Channel(wfd=write_fd))
+    os.close(write_fd)
+    chan = Channel(rfd=read_fd)
+    try:
+        event["values"] = chan.recv(now() + 10)
+    except (Timeout, ValueError):
+        pass
+    chan.close()
+    os.waitpid(pid, 0)
+    return event
+
+
+def report_namespace_environment(chan):
+    try:
+        enter_netns()
+    except InfraError:
+        sys.stderr.write("agent: %s\n" % sys.exc_info()[1])
+        return  # the scenarios will say why, each with status error
+    chan.send(environment())
 
 
 def option_table(family, machine):
@@ -1202,6 +1271,7 @@ def main(argv):
         signal.signal(sig, on_signal)
     libc()  # loaded once here, not in every forked child
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+    emit(environment_event(options))
     start = now()
     for scenario in request["scenarios"]:
         emit(run_scenario(scenario, options))

@@ -24,7 +24,7 @@ from .run.runner import Runner
 from .runlog import run_logger
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
-from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets
+from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
 from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, err, out
 
 DEFAULT_TARGETS = "local,local-legacy"
@@ -107,6 +107,8 @@ def cli() -> None:
 @click.option("--targets", "targets_spec", default=lambda: os.environ.get("HARNESS_TARGETS", DEFAULT_TARGETS),
               show_default=DEFAULT_TARGETS, help="Comma-separated target names, or `all`.")
 @click.option("--tags", multiple=True, help="Only scenarios carrying one of these tags (repeat or comma-separate).")
+@click.option("--reference", "references", multiple=True, metavar="SYSTEM[,SYSTEM]",
+              help="Add a column of what the scenarios expect of SYSTEM (e.g. freebsd-14, macos-14), not measured.")
 @output_options
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Targets run at once.")
 @click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
@@ -114,7 +116,8 @@ def cli() -> None:
 @click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds one scenario may take in all.")
 @provider_options
-def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_dir: str, json_path: Optional[str],
+def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
+        out_dir: str, json_path: Optional[str],
         junit_path: Optional[str], html_path: Optional[str], jobs: int, step_timeout: float,
         scenario_timeout: float, **provider_values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
@@ -127,7 +130,8 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_di
     paths = OutputPaths.choose(out_dir, json_path, junit_path, html_path)
     settings = TargetSettings(log=run_logger(paths.json.parent / "run.log"),
                               options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
-    targets = targets_or_exit(targets_spec, settings)
+    systems = [f"reference://{system}" for group in references for system in split_spec(group)]
+    targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
 
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
@@ -158,7 +162,8 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], out_di
         err.print("harness: interrupted; results hold the scenarios that finished")
         sys.exit(EXIT_INTERRUPTED)
     explicit = targets_spec.strip() != "all"
-    unavailable = [n for n, ident in runner.identities.items() if ident is None and explicit]
+    unavailable = [t.name for t in targets if runner.identities.get(t.name) is None and explicit
+                   and not t.info.reference]
     sys.exit(exit_status(verdicts, unavailable))
 
 
@@ -203,18 +208,19 @@ def list_targets() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:  # vagrant status is slow; ask every machine at once
         def facts(t: Target) -> tuple[Target, Availability, dict[str, str]]:
             avail = t.availability()
-            return t, avail, t.describe() if avail.available else {}
+            return t, avail, {**t.info.details, **(t.describe() if avail.available else {})}
 
         rows = list(pool.map(facts, targets))
-    table = Table(caption="available: the provider works here; a missing box is fetched or built when needed")
-    for col in ("target", "provider", "box", "box present", "state"):
+    table = Table(caption="available: the provider works here; a missing box is fetched or built when needed. "
+                          "Also: ssh://USER@HOST (a machine you have), reference://SYSTEM (expectations only)")
+    columns = ("box", "network", "box present", "state")
+    for col in ("target", "provider", *columns):
         table.add_column(col, no_wrap=True)
     table.add_column("available", overflow="fold")
     for t, avail, facts in rows:
-        state = "[green]yes[/]" if avail.available else f"[red]no[/]: {avail.reason}"
+        state = "[green]yes[/]" if avail.available else f"[red]no[/]: {escape(avail.reason)}"
         provider = t.info.provider + (" (emulated)" if t.info.emulated else "")
-        table.add_row(t.name, provider, facts.get("box", "-"), facts.get("box present", "-"),
-                      facts.get("state", "-"), state)
+        table.add_row(t.name, provider, *(escape(facts.get(col, "-")) for col in columns), state)
     out.print(table)
 
 

@@ -122,10 +122,13 @@ class Suite:
 
 @dataclass(frozen=True)
 class Identity:
-    """What a target is, as its agent observed it (or as it emulates).
+    """What a target is, as its agent observed it (or as it emulates, or as it is declared).
 
     `family`/`version` are what selectors compare; for an emulated target they
     are the emulated ones and `emulated_on` names the real kernel underneath.
+    A declared identity is the system a target stands for when no agent ran
+    (`freebsd 14` for the FreeBSD VM): it picks expectations to show as
+    expectations, never as observations.
     """
 
     system: str
@@ -136,6 +139,12 @@ class Identity:
     python: str = ""
     hostname: str = ""
     emulated_on: Optional[str] = None
+    declared: bool = False
+
+    @classmethod
+    def of_system(cls, family: str, version: str) -> "Identity":
+        """The declared identity of a system such as (`freebsd`, `14`): nothing of it was measured."""
+        return cls(system=family, release="", version=version, family=family, declared=True)
 
     @property
     def emulated(self) -> bool:
@@ -152,7 +161,9 @@ class Identity:
         return tuple(out)
 
     def label(self) -> str:
-        base = f"{self.family} {self.version}"
+        base = f"{self.family} {self.version}".strip()
+        if self.declared:
+            return f"{base}, not measured"
         return f"{base}, emulated on {self.emulated_on}" if self.emulated_on else f"{base} ({self.release})"
 
 

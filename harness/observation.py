@@ -38,6 +38,16 @@ def signature(op: str, observed: Optional[Observed]) -> Optional[str]:
     return " ".join([outcome] + [f"{name}={observed[name]}" for name in row.compare if name in observed])
 
 
+def expected_signature(expected: Optional[str]) -> Optional[str]:
+    """The signature an observation satisfying this expected outcome (as text) would have, where one
+    signature would: `value=1` -> `ok value=1`, `each` -> `spread`; None for `any` and a bare `single`."""
+    if expected in (None, "any", "single"):
+        return None
+    if expected.startswith("value="):
+        return f"ok {expected}"
+    return "spread" if expected == "each" else expected
+
+
 def text(observed: Optional[Observed]) -> str:
     """A short human reading for terminals and JUnit: `s0=3 s1=29`, `ok value=1`, `EADDRINUSE`."""
     if observed is None:

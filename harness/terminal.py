@@ -7,6 +7,7 @@ interrupted.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -14,8 +15,18 @@ from rich.console import Console
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+LOG_WIDTH = 160  # a CI log does not wrap: tables keep their columns readable
+
+
+def _console(stderr: bool) -> Console:
+    """A console; into a file or pipe (a CI log) it is LOG_WIDTH wide unless COLUMNS says otherwise."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, highlight=False, width=LOG_WIDTH if wide else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 
 def bad_input(message: str) -> NoReturn:

@@ -1,10 +1,14 @@
-"""Regenerate docs/report.png: a real run of the seed file, rendered in headless chromium.
+"""Regenerate a picture of the report: a real run of the seed file, rendered in headless chromium.
 
-Run as root after scripts/setup.sh: `.venv/bin/python scripts/screenshot_report.py [TARGETS]`
-(default local,local-legacy; the committed picture used local,local-legacy,linux-modern).
+Run as root after scripts/setup.sh:
+  .venv/bin/python scripts/screenshot_report.py                   # docs/report.png (local,local-legacy)
+  .venv/bin/python scripts/screenshot_report.py --targets local,local-legacy,freebsd \\
+      --reference macos-14,openbsd-7.6,netbsd-10 --png docs/report-contrast.png --width 1400
+The committed docs/report.png used local,local-legacy,linux-modern.
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -16,19 +20,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    targets = sys.argv[1] if len(sys.argv) > 1 else "local,local-legacy"
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", default="local,local-legacy")
+    parser.add_argument("--reference", default="")
+    parser.add_argument("--png", default=str(ROOT / "docs" / "report.png"))
+    parser.add_argument("--width", type=int, default=1200)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "harness", "run", "scenarios/reuseport.yaml", "--targets", targets,
-                        "--out", out], cwd=ROOT, check=True, capture_output=True)
+        command = [sys.executable, "-m", "harness", "run", "scenarios/reuseport.yaml", "--targets", args.targets,
+                   "--out", out] + (["--reference", args.reference] if args.reference else [])
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode not in (0, 1, 3):  # 3: a named target could not run, which the picture shows
+            sys.exit(f"harness run failed ({proc.returncode}): {proc.stderr}")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page = browser.new_page(viewport={"width": args.width, "height": 800})
             page.goto((Path(out) / "report.html").as_uri())
+            page.add_style_tag(content=".mx>thead th{position:static}")  # a sticky header smears a full-page shot
             page.locator("tr.sc", has_text="distribute-tcp-four-listeners").locator("button.tg").click()
-            page.screenshot(path=str(ROOT / "docs" / "report.png"), full_page=True)
+            page.screenshot(path=args.png, full_page=True)
             browser.close()
-    print("wrote docs/report.png")
+    print(f"wrote {args.png}")
 
 
 if __name__ == "__main__":

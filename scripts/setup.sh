@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/apt-install.sh python3 python3-venv python3-pip python3-seccomp iproute2 chromium \
-    openssh-server openssh-client
+    openssh-server openssh-client sudo
 
 # Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
 bash vagrant/setup-host.sh

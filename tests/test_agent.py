@@ -78,7 +78,7 @@ def scenario(sid, steps, actors=None):
 def request(scenarios, **options):
     opts = {"netns": True, "step_timeout_ms": 2000, "scenario_timeout_ms": 10000}
     opts.update(options)
-    return {"protocol": 1, "options": opts, "scenarios": scenarios}
+    return {"protocol": agent.PROTOCOL, "options": opts, "scenarios": scenarios}
 
 
 def run_agent(doc, python=None, mark=None, timeout=60, preexec_fn=None, agent=AGENT):
@@ -126,7 +126,7 @@ def test_imports_only_the_standard_library():
     source = open(AGENT).read()
     imported = set(m[0] or m[1] for m in re.findall(r"^\s*(?:import\s+(\w+)|from\s+(\w+)\S*\s+import\b)", source, re.M))
     stdlib = set("""errno fcntl gc json os platform pwd re select signal socket struct sys
-                 time traceback ctypes""".split())
+                 time traceback ctypes subprocess""".split())
     assert imported <= stdlib, imported - stdlib
 
 
@@ -241,7 +241,7 @@ def test_identity_mode_prints_only_hello():
     assert proc.returncode == 0
     (line,) = proc.stdout.decode().splitlines()
     hello = json.loads(line)
-    assert (hello["event"], hello["protocol"], hello["agent"]) == ("hello", 1, "0.1.0")
+    assert (hello["event"], hello["protocol"], hello["agent"]) == ("hello", agent.PROTOCOL, "0.1.0")
     ident = hello["identity"]
     assert ident["system"] == platform.system()
     assert ident["family"] == platform.system().lower()
@@ -252,7 +252,7 @@ def test_identity_mode_prints_only_hello():
     assert ident["hostname"] and ident["uid"] == os.getuid()
 
 
-@pytest.mark.parametrize("stdin", [b"", b"{not json", b'{"protocol": 2, "scenarios": []}', b"[]"])
+@pytest.mark.parametrize("stdin", [b"", b"{not json", b'{"protocol": 1, "scenarios": []}', b"[]"])
 def test_unreadable_input_exits_2(stdin):
     proc = subprocess.run([sys.executable, AGENT], input=stdin, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=30)
@@ -262,10 +262,35 @@ def test_unreadable_input_exits_2(stdin):
     assert b"cannot read the input" in proc.stderr
 
 
-def test_empty_run_has_hello_then_end():
+def test_empty_run_has_hello_environment_then_end():
     lines, proc = run_agent(request([], netns=False))
     assert proc.returncode == 0
-    assert [line["event"] for line in lines] == ["hello", "end"]
+    assert [line["event"] for line in lines] == ["hello", "environment", "end"]
+
+
+def read_sysctl(name):
+    with open("/proc/sys/" + name.replace(".", "/")) as handle:
+        return " ".join(handle.read().split())
+
+
+@pytest.mark.skipif(not IS_LINUX, reason="reads Linux's /proc/sys")
+def test_environment_is_read_where_the_scenarios_run():
+    lines, _ = run_agent(request([], netns=False))
+    env = lines[1]
+    assert env["where"] == "host"
+    assert env["values"] == {name: read_sysctl(name) for name in agent.SETTINGS["linux"]}
+
+
+def test_bsd_settings_are_asked_of_sysctl(monkeypatch, tmp_path):
+    # No BSD kernel here: the platform is faked, and a stand-in sysctl(8) answers as FreeBSD's would.
+    tool = tmp_path / "sysctl"
+    tool.write_text('#!/bin/sh\n[ "$2" = net.inet.tcp.blackhole ] && { echo "sysctl: unknown oid" >&2; exit 1; }\n'
+                    'echo 1\n')
+    tool.chmod(0o755)
+    monkeypatch.setattr(agent, "FAMILY", "freebsd")
+    monkeypatch.setattr(agent, "SYSCTL", (str(tool),))
+    assert agent.environment() == {"net.inet6.ip6.v6only": "1", "net.inet.tcp.nolocaltimewait": "1",
+                                   "net.inet.tcp.blackhole": None, "net.inet.udp.blackhole": "1"}
 
 
 # ---------------------------------------------------------------------------
@@ -370,8 +395,10 @@ def outcomes(result):
 @kernel
 def test_run_is_hello_scenarios_in_order_then_end(run):
     events = [line["event"] for line in run["lines"]]
-    assert events == ["hello"] + ["scenario"] * len(shared_scenarios()) + ["end"]
-    assert [line["id"] for line in run["lines"][1:-1]] == [s["id"] for s in shared_scenarios()]
+    assert events == ["hello", "environment"] + ["scenario"] * len(shared_scenarios()) + ["end"]
+    assert [line["id"] for line in run["lines"][2:-1]] == [s["id"] for s in shared_scenarios()]
+    assert run["lines"][1]["where"] == "scenario network namespace"
+    assert run["lines"][1]["values"]["net.ipv6.bindv6only"] in ("0", "1")
     for result in run["results"].values():
         assert result["status"] in ("ran", "skipped"), result
         for record in result["steps"]:
@@ -576,6 +603,7 @@ def test_signalled_agent_takes_its_scenario_down(signum):
         proc.stdin.write(json.dumps(doc).encode())
         proc.stdin.close()
         assert json.loads(proc.stdout.readline())["event"] == "hello"
+        assert json.loads(proc.stdout.readline())["event"] == "environment"
         deadline = time.time() + 10
         while len(marked_processes(mark)) < 4 and time.time() < deadline:  # agent, supervisor, 2 actors
             time.sleep(0.01)

@@ -33,7 +33,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         proc = harness("run", str(SEED), "--targets", targets, "--out", str(base / name))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         out[name] = base / name
+    # freebsd cannot run here (no FreeBSD box can be fetched): a named target that cannot run exits 3.
+    proc = harness("run", str(SEED), "--targets", "local,local-legacy,freebsd", "--reference", REFERENCES,
+                   "--out", str(base / "contrast"), timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    out["contrast"] = base / "contrast"
     return out
+
+
+REFERENCES = "macos-14,openbsd-7.6,netbsd-10"
 
 
 def doc_with(results: list[dict], targets: list[dict]) -> dict:
@@ -146,6 +154,40 @@ def test_unobserved_cells_show_the_expectation_the_verdict_applied():
     assert gone_cell.expected == "linux<3.9: ENOPROTOOPT; default: ok"  # no system known: every rule, as written
 
 
+def test_out_of_reach_kernels_show_what_their_system_is_expected_to_do(runs):
+    doc = json.loads((runs["contrast"] / "results.json").read_text())
+    targets = {t["name"]: t for t in doc["targets"]}
+    assert not targets["freebsd"]["ran"] and targets["freebsd"]["declared"]["label"] == "freebsd 14.0, not measured"
+    assert targets["ref:macos-14"]["reference"] and targets["ref:macos-14"]["declared"]["family"] == "darwin"
+    assert targets["local"]["declared"] is None and targets["local"]["identity"]["family"] == "linux"
+    seed000 = {r["target"]: r["steps"][-1] for r in doc["results"] if r["scenario"] == "distribute-tcp-four-listeners"}
+    assert seed000["freebsd"]["observed"] is None and seed000["freebsd"]["expected"] == "single:s3"
+    assert seed000["ref:macos-14"]["expected"] == "single:s3" and seed000["ref:netbsd-10"]["expected"] == "single"
+    m = matrix.build([("r.json", doc)])
+    row = next(r for r in m.rows if r.scenario == "distribute-tcp-four-listeners")
+    cells = {c.key: cell.steps[-1] for c, cell in zip(m.columns, row.cells)}
+    assert cells["freebsd"].shown_as_expected and cells["freebsd"].comparable == "single:s3"
+    assert row.steps[-1].contrast and row.steps[-1] in [s for _, s in row.key_steps()]
+    page = htmlreport.render(m)
+    assert "expected single:s3" in page and "linux&lt;3.9: EADDRINUSE; default" not in page  # never the raw map
+    root = ET.fromstring(junit.render(m))
+    assert [s.get("name") for s in root.iter("testsuite")] == ["local", "local-legacy", "freebsd"]  # no references
+    props = {p.get("name"): p.get("value") for s in root.iter("testsuite") if s.get("name") == "freebsd"
+             for p in s.iter("property")}
+    assert props["declared"] == "freebsd 14.0" and props["unavailable"]
+    local_props = {p.get("name") for s in root.iter("testsuite") if s.get("name") == "local" for p in s.iter("property")}
+    assert {"env.net.ipv6.bindv6only", "env.net.ipv4.ip_local_port_range"} <= local_props
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="local targets need root for network namespaces")
+def test_reference_columns_never_fail_a_run(tmp_path):
+    proc = harness("run", str(SEED), "--targets", "local", "--tags", "bind", "--reference", "macos-14,freebsd-14",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bad = harness("run", str(SEED), "--targets", "local", "--reference", "plan9-4", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "plan9-4" in bad.stderr
+
+
 def test_not_a_results_file_is_bad_input(tmp_path):
     bogus = tmp_path / "x.json"
     bogus.write_text("[1, 2]")
@@ -240,6 +282,24 @@ def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, t
     assert "reuseport/setsockopt-exists" in visible_ids and "reuseport/distribute-tcp-one-listener" not in visible_ids
     assert not dialogs
     assert all(u.startswith("file://") for u in requests), requests
+
+
+def test_browser_with_six_columns_overlaps_no_text_and_opens_the_full_reason(browser, runs, tmp_path):
+    path = tmp_path / "contrast.html"
+    htmlreport.write(matrix.build([("r.json", json.loads((runs["contrast"] / "results.json").read_text()))]), path)
+    page, dialogs, requests = open_page(browser, path)
+    assert page.locator("th.col").count() == 6
+    overflowing = page.evaluate("""() => [...document.querySelectorAll('#matrix th, #matrix td')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 60))""")
+    assert overflowing == []
+    head = page.locator("th.col", has_text="freebsd").first
+    assert "not measured" in head.inner_text()
+    reason = head.locator("details pre")
+    assert not reason.is_visible()
+    head.locator("details summary").click()
+    assert reason.is_visible() and reason.inner_text().strip() == json.loads(
+        (runs["contrast"] / "results.json").read_text())["targets"][2]["reason"].strip()
+    assert not dialogs and all(u.startswith("file://") for u in requests)
 
 
 def test_browser_shows_a_hostile_scenario_name_as_text(browser, tmp_path):

@@ -114,7 +114,7 @@ def test_an_agent_that_speaks_another_protocol_is_an_error(tmp_path):
     hello = json.dumps({**agent_hello(), "protocol": 99})
     runner = Runner(scenarios(tmp_path)[:1], RunOptions(), [Recorder()])
     runner.run([PlainAgent(argv=[sys.executable, "-c", f"print({hello!r})"])])
-    assert "agent speaks protocol 99, the harness 1" in runner.verdicts[0].reason
+    assert f"agent speaks protocol 99, the harness {protocol.VERSION}" in runner.verdicts[0].reason
 
 
 def test_unavailable_target_skips_everything_with_the_reason(tmp_path):

@@ -1,9 +1,16 @@
-"""Vagrant provider pieces that need no VM: the machine list, lifecycle policy, error texts."""
+"""Vagrant provider pieces that need no VM: the machine list, lifecycle policy, error texts, networking."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+
 import pytest
+from conftest import ROOT
 
 from harness.targets import select_targets
+from harness.targets.base import AgentError
 from harness.targets.vagrant import VagrantTarget, load_machines
 from harness.targets.vagrant_commands import Lifecycle
 from harness.targets.vagrantcli import domain_prefix, machine_readable_error, vagrant_env
@@ -64,3 +71,122 @@ def test_machine_readable_errors_are_decoded():
     out = (b"1795294744,,ui,error,ignored\n"
            b"1795294744,,error-exit,Vagrant::Errors::NoEnvironmentError,A Vagrant environment%!(VAGRANT_COMMA)\\nsee\n")
     assert machine_readable_error(out) == "A Vagrant environment, see"
+
+
+# --- networking, as Vagrant itself resolves the Vagrantfile (nothing is booted) ----------------
+# Only read here: a machine in provider networking is never brought up on this machine
+# (scripts/test.sh sets HARNESS_ISOLATED_ONLY=1, which the next test checks is enforced).
+
+SHOW_CONFIG = ROOT / "vagrant" / "show-config.rb"
+needs_vagrant = pytest.mark.skipif(not shutil.which("ruby") or not shutil.which("vagrant"),
+                                   reason="needs Debian's vagrant (scripts/setup.sh installs it)")
+
+
+def vagrant_view(provider: str = "libvirt", **env: str) -> dict:
+    """Every machine as Vagrant resolves it for `provider`, with these HARNESS_* variables set."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_BOX_", "HARNESS_NETWORK_"))}
+    clean.pop("HARNESS_VAGRANT_NETWORK", None)
+    proc = subprocess.run(["ruby", str(SHOW_CONFIG), provider], capture_output=True, text=True, timeout=120,
+                          env={**clean, "VAGRANT_CHECKPOINT_DISABLE": "1", **env})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def qemu_netdevs(machine: dict) -> list[str]:
+    return [a["value"] for a in machine["provider"]["qemu_args"] if a["value"].startswith("user,")]
+
+
+def assert_isolated(machine: dict, port: int) -> None:
+    lv = machine["provider"]
+    assert lv["mgmt_attach"] is False and lv["qemu_use_agent"] is True
+    assert qemu_netdevs(machine) == [f"user,id=harnessnet,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"]
+    (tunnel,) = [opts for kind, opts in machine["networks"] if kind == "private_network"]
+    assert tunnel["libvirt__tunnel_type"] == "udp"
+    assert tunnel["libvirt__tunnel_local_ip"] == tunnel["libvirt__tunnel_ip"] == "127.0.0.1"
+    assert machine["ssh"]["host"] == "127.0.0.1" and machine["ssh"]["port"] == port
+
+
+def assert_provider_networking(machine: dict) -> None:
+    lv = machine["provider"]
+    assert lv["mgmt_attach"] is True and lv["qemu_use_agent"] is False  # address from DHCP, no guest agent
+    assert lv["management_network_mode"] == "nat" and lv["management_network_name"] == "vagrant-libvirt"
+    assert qemu_netdevs(machine) == [] and not [n for n in machine["networks"] if n[0] == "private_network"]
+    assert machine["ssh"]["host"] is None  # the address vagrant-libvirt learns, not 127.0.0.1
+
+
+@needs_vagrant
+def test_stock_boxes_get_provider_networking_and_the_local_box_stays_isolated():
+    machines = {m.name: m for m in load_machines()}
+    view = vagrant_view(HARNESS_BOX_LINUX_MODERN="harness/debian12")
+    assert_isolated(view["linux-modern"], machines["linux-modern"].ssh_port)
+    for name in ("linux-legacy", "freebsd"):
+        assert_provider_networking(view[name])
+    stock = vagrant_view()  # linux-modern with its stock box, debian/bookworm64
+    assert stock["linux-modern"]["box"] == "debian/bookworm64"
+    assert_provider_networking(stock["linux-modern"])
+
+
+@needs_vagrant
+def test_the_networking_mode_can_be_overridden_per_machine_or_for_all():
+    machines = {m.name: m for m in load_machines()}
+    one = vagrant_view(HARNESS_NETWORK_FREEBSD="isolated")
+    assert_isolated(one["freebsd"], machines["freebsd"].ssh_port)
+    assert_provider_networking(one["linux-legacy"])
+    every = vagrant_view(HARNESS_VAGRANT_NETWORK="provider", HARNESS_BOX_LINUX_MODERN="harness/debian12")
+    assert_provider_networking(every["linux-modern"])
+
+
+@needs_vagrant
+def test_the_harness_decides_the_mode_as_the_vagrantfile_does(monkeypatch):
+    for env in ({}, {"HARNESS_BOX_LINUX_MODERN": "harness/debian12"}, {"HARNESS_NETWORK_FREEBSD": "isolated"}):
+        view = vagrant_view(**env)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        for machine in load_machines():
+            if machine.name not in view:  # an opt-in machine without its box is not defined
+                continue
+            isolated = bool(qemu_netdevs(view[machine.name]))
+            assert machine.network_mode(view[machine.name]["box"]) == ("isolated" if isolated else "provider")
+        for name in env:
+            monkeypatch.delenv(name)
+
+
+@needs_vagrant
+def test_virtualbox_uses_its_nat_with_ssh_forwarded_on_loopback():
+    for name, machine in vagrant_view("virtualbox").items():
+        assert machine["provider"]["network_adapters"]["1"][0] == "nat"
+        (ssh,) = [opts for kind, opts in machine["networks"] if kind == "forwarded_port" and opts["id"] == "ssh"]
+        assert ssh["host_ip"] == "127.0.0.1" and ssh["guest"] == 22 and ssh["host"] == machine["ssh"]["port"]
+
+
+@needs_vagrant
+def test_freebsd_provisioning_bootstraps_pkg_and_python_without_a_prompt():
+    inline = {p["name"]: p["inline"] for p in vagrant_view()["freebsd"]["provisioners"]}["target"]
+    lines = [line.strip() for line in inline.splitlines()]
+    assert lines.index("export ASSUME_ALWAYS_YES=yes") < lines.index("pkg bootstrap -f") < lines.index(
+        "pkg install -y python3")
+    assert "ifconfig lo0 alias 127.0.0.2/32 up || true" in lines
+
+
+def test_a_provider_networked_machine_is_refused_where_only_isolated_ones_may_boot(monkeypatch):
+    monkeypatch.setenv("HARNESS_ISOLATED_ONLY", "1")
+    freebsd = next(t for t in select_targets("freebsd"))
+    assert freebsd.network == "provider"
+    with pytest.raises(AgentError, match="HARNESS_ISOLATED_ONLY=1 forbids"):
+        freebsd.up()  # refused before any vagrant command runs
+    assert not freebsd.created
+
+
+def test_suite_runs_with_only_isolated_machines_allowed():
+    assert os.environ.get("HARNESS_ISOLATED_ONLY") == "1" or os.environ.get("HARNESS_SKIP_VM_TESTS") == "1", \
+        "run the tests through scripts/test.sh, which sets HARNESS_ISOLATED_ONLY=1"
+
+
+def test_the_vagrantfile_is_told_the_networking_the_harness_chose(monkeypatch):
+    monkeypatch.delenv("HARNESS_VAGRANT_NETWORK", raising=False)
+    machines = {m.name: m for m in load_machines()}
+    assert VagrantTarget(machines["freebsd"]).vagrant.env["HARNESS_NETWORK_FREEBSD"] == "provider"
+    modern = VagrantTarget(machines["linux-modern"])
+    modern._use_box("harness/debian12")
+    assert modern.vagrant.env["HARNESS_NETWORK_LINUX_MODERN"] == "isolated"
+    assert modern.info.details["network"] == "isolated"

@@ -81,7 +81,7 @@ def guest(out: Path) -> paramiko.SSHClient:
     machine = next(m for m in load_machines() if m.name == "linux-modern")
     target = VagrantTarget(machine)
     target._use_box(results(out)["targets"][0]["details"]["box"])
-    return connect(target.endpoint())
+    return connect(target.endpoint()).client
 
 
 def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
@@ -119,7 +119,7 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     proc = run_in_background(out, slow, "--keep")
     wait_until_agent_runs(out, proc)
     client = guest(out)
-    _, stdout, _ = client.exec_command("pgrep -f 'harness-[0-9a-f]+/agent.py'")
+    _, stdout, _ = client.exec_command("pgrep -f 'harness[.][A-Za-z0-9]+/agent.py'")
     pids = stdout.read().decode().split()
     assert pids, "agent not found on the guest"
     client.exec_command(f"sudo -n kill -KILL {' '.join(pids)}")[1].channel.recv_exit_status()
@@ -143,6 +143,7 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
 
 
 def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+    assert qemu_pids() == [], "a VM of an earlier test is still running: this test needs to see a new one start"
     proc = run_in_background(tmp_path, SEED)
     deadline = time.monotonic() + 300
     while not qemu_pids() and time.monotonic() < deadline:  # vagrant up has started the domain

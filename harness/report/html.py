@@ -55,7 +55,8 @@ def _cell_step(sc: StepCell) -> list[Any]:
 def row_details(row: Row) -> dict[str, Any]:
     """Everything the expanded row shows, compactly; the page's script draws it."""
     return {
-        "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect] for s in row.steps],
+        "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect, int(s.contrast)]
+              for s in row.steps],
         "c": [[_cell_step(sc) for sc in cell.steps] for cell in row.cells],
         "f": f"{row.file}:{row.line}" if row.file else None,
     }

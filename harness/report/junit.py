@@ -38,7 +38,9 @@ def _properties(column: Column) -> dict[str, str]:
     }
     if not column.ran:
         props["unavailable"] = column.reason or "did not run"
+        props["declared"] = column.os_label if column.declared else ""
     props.update({f"detail.{k}": str(v) for k, v in column.details.items()})
+    props.update({f"env.{name}": value for _, name, value in column.settings})
     return {k: v for k, v in props.items() if v != ""}
 
 
@@ -67,8 +69,11 @@ def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:
 
 
 def suites(matrix: Matrix) -> list[TestSuite]:
+    """One per target; reference columns (expectations only, by design) are no test of anything."""
     out = []
     for i, column in enumerate(matrix.columns):
+        if column.reference:
+            continue
         cases = [c for c in (test_case(row, column, row.cells[i]) for row in matrix.rows) if c is not None]
         out.append(TestSuite(name=column.key, test_cases=cases, properties=_properties(column),
                              hostname=(column.identity or {}).get("hostname") or None))

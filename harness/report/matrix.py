@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..model import VERDICTS
-from ..observation import signature
+from ..observation import expected_signature, signature
 
 
 class ResultsFileError(ValueError):
@@ -32,19 +32,35 @@ class Column:
     emulated: bool
     ran: bool
     reason: Optional[str]
-    identity: Optional[dict[str, Any]]
+    identity: Optional[dict[str, Any]]  # what its agent reported; None if none ran
     details: dict[str, Any]
     source: str
+    declared: Optional[dict[str, Any]] = None  # the system it stands for, where no agent ran
+    reference: bool = False  # a column of expectations by design (--reference)
+    environment: Optional[dict[str, Any]] = None  # kernel settings its agent read
 
     @property
     def os_label(self) -> str:
-        if not self.identity:
-            return "not run"
-        return f"{self.identity['family']} {self.identity['version']}"
+        """What system the column is: as measured, else as declared, else unknown."""
+        shown = self.identity or self.declared
+        return f"{shown['family']} {shown['version']}" if shown else "system unknown"
 
     @property
     def release(self) -> str:
         return (self.identity or {}).get("release", "")
+
+    @property
+    def reason_line(self) -> str:
+        """The first line of why it did not run, short enough for a column header."""
+        first = (self.reason or "").strip().splitlines()[0] if (self.reason or "").strip() else ""
+        return first if len(first) <= 90 else first[:89] + "…"
+
+    @property
+    def settings(self) -> list[tuple[str, str, str]]:
+        """(short name, full name, value) of each kernel setting its agent read."""
+        values = (self.environment or {}).get("values") or {}
+        return [(".".join(name.split(".")[-2:]), name, "?" if value is None else value)
+                for name, value in values.items()]
 
 
 @dataclass
@@ -60,6 +76,18 @@ class StepCell:
     def shown_as_expected(self) -> bool:
         """No kernel answered here: what is shown is an expectation, never an observation."""
         return self.observed is None
+
+    @property
+    def resolved(self) -> bool:
+        """An expectation was chosen for this cell's system (not just every rule listed)."""
+        return self.selector is not None
+
+    @property
+    def comparable(self) -> Optional[str]:
+        """The observation's signature, or where none was made the expected one, for spotting contrast."""
+        if self.observed is not None:
+            return self.signature
+        return expected_signature(self.expected) if self.resolved else None
 
 
 @dataclass
@@ -78,7 +106,8 @@ class StepRow:
     note: Optional[str]
     expect: list[dict[str, str]]
     line: int
-    differs: bool = False
+    differs: bool = False  # targets that ran it observed different outcomes
+    contrast: bool = False  # ... or differ from what other columns' systems are expected to do
     mismatch: bool = False
 
 
@@ -98,6 +127,10 @@ class Row:
         return any(s.differs for s in self.steps)
 
     @property
+    def contrasts(self) -> bool:
+        return any(s.contrast for s in self.steps)
+
+    @property
     def failing(self) -> bool:
         return any(c.verdict in ("fail", "error") for c in self.cells)
 
@@ -108,9 +141,9 @@ class Row:
         across targets repeats an earlier one's (four identical setsockopts) once.
         """
         seen, out = set(), []
-        differing = [(i, s) for i, s in enumerate(self.steps) if s.differs]
+        differing = [(i, s) for i, s in enumerate(self.steps) if s.contrast]
         for i, s in sorted(differing, key=lambda item: item[1].op != "distribute"):
-            pattern = tuple(c.steps[i].signature for c in self.cells)
+            pattern = tuple(c.steps[i].comparable for c in self.cells)
             if pattern not in seen:
                 seen.add(pattern)
                 out.append((i, s))
@@ -167,7 +200,8 @@ def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
             columns.append(Column(
                 key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
                 emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
-                identity=ident, details=t.get("details") or {}, source=source,
+                identity=ident, details=t.get("details") or {}, source=source, declared=t.get("declared"),
+                reference=bool(t.get("reference")), environment=t.get("environment"),
             ))
     return columns
 
@@ -216,4 +250,5 @@ def _mark_steps(row: Row) -> None:
     for i, step in enumerate(row.steps):
         seen = {c.steps[i].signature for c in row.cells if c.steps[i].signature is not None}
         step.differs = len(seen) > 1
+        step.contrast = len({c.steps[i].comparable for c in row.cells} - {None}) > 1
         step.mismatch = any(c.steps[i].match is False for c in row.cells)

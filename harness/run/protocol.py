@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..model import Identity, Scenario, ScenarioRun, StepRun
 
-VERSION = 1
+VERSION = 2
 IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname")
 
 
@@ -108,6 +108,13 @@ def identity_from_hello(event: Optional[dict[str, Any]]) -> Identity:
         raise AgentError(f"agent speaks protocol {event.get('protocol')}, the harness {VERSION}")
     ident = event.get("identity") or {}
     return Identity(**{k: str(ident.get(k, "")) for k in IDENTITY_FIELDS})
+
+
+def environment(event: dict[str, Any]) -> dict[str, Any]:
+    """The kernel settings the agent read (`values`: name -> text or null) and `where` it read them."""
+    values = event.get("values")
+    return {"where": str(event.get("where", "")),
+            "values": {str(k): None if v is None else str(v) for k, v in (values or {}).items()}}
 
 
 def scenario_run(event: dict[str, Any]) -> ScenarioRun:

@@ -98,19 +98,30 @@ class ResultsWriter(Listener):
 
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
         info = target.info
+        declared = None if ident else target.declared()
         entry = {
             "name": info.name,
             "provider": info.provider,
             "description": info.description,
             "emulated": info.emulated,
+            "reference": info.reference,
             "details": info.details,
             "ran": ident is not None,
             "reason": reason,
             "identity": identity_dict(ident) if ident else None,
+            "declared": identity_dict(declared) if declared else None,
+            "environment": None,
         }
         with self._lock:
             targets = [t for t in self.doc["targets"] if t["name"] != info.name]
             self.doc["targets"] = targets + [entry]
+        self.flush()
+
+    def target_environment(self, target: Target, environment: dict[str, Any]) -> None:
+        with self._lock:
+            for entry in self.doc["targets"]:
+                if entry["name"] == target.name:
+                    entry["environment"] = environment
         self.flush()
 
     def verdict(self, verdict: ScenarioVerdict) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Optional
+from typing import Any, Optional
 
 from ..judge.verdict import errored, judge, not_applicable, skipped
 from ..model import Identity, Scenario, ScenarioVerdict
 from ..targets.base import AgentError, AgentSession, Target
-from .protocol import RunOptions, agent_input, identity_from_hello, scenario_run
+from .protocol import RunOptions, agent_input, environment, identity_from_hello, scenario_run
 
 
 class Listener:
@@ -25,6 +25,8 @@ class Listener:
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None: ...
 
     def target_phase(self, target: Target, text: str) -> None: ...
+
+    def target_environment(self, target: Target, environment: dict[str, Any]) -> None: ...
 
     def verdict(self, verdict: ScenarioVerdict) -> None: ...
 
@@ -48,6 +50,10 @@ class Broadcast(Listener):
     def target_phase(self, target: Target, text: str) -> None:
         for listener in self.listeners:
             listener.target_phase(target, text)
+
+    def target_environment(self, target: Target, environment: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener.target_environment(target, environment)
 
     def verdict(self, verdict: ScenarioVerdict) -> None:
         for listener in self.listeners:
@@ -120,7 +126,7 @@ class Runner:
                 self.identities[target.name] = None
                 self.listener.target_ready(target, None, avail.reason)
                 for sc in self.scenarios:
-                    self._emit(skipped(sc, target.name, f"target unavailable: {avail.reason}"))
+                    self._emit(skipped(sc, target.name, target.skip_reason(avail), target.declared()))
                 return
             ok = self._run_agent(target)
         finally:
@@ -139,7 +145,7 @@ class Runner:
         except AgentError as exc:
             self.listener.target_ready(target, None, str(exc))
             for sc in self.scenarios:
-                self._emit(errored(sc, target.name, str(exc)))
+                self._emit(errored(sc, target.name, str(exc), target.declared()))
             return False
         with self._lock:
             self._sessions.add(session)
@@ -166,7 +172,7 @@ class Runner:
             why = reason or f"agent exited with status {status} before finishing"
             why += f"; agent stderr: {tail}" if tail else ""
             for sc in pending.values():
-                self._emit(errored(sc, target.name, why, self.identities.get(target.name)))
+                self._emit(errored(sc, target.name, why, self.identities.get(target.name) or target.declared()))
             return False
         return all(v.verdict in ("pass", "skipped") for v in self.verdicts if v.target == target.name)
 
@@ -175,6 +181,9 @@ class Runner:
             event = session.read_event(self.config.idle_timeout_s)
             if event is None or event.get("event") == "end":
                 return
+            if event.get("event") == "environment":
+                self.listener.target_environment(target, environment(event))
+                continue
             if event.get("event") != "scenario" or event.get("id") not in pending:
                 raise AgentError(f"agent sent an unexpected event: {str(event)[:200]}")
             sc = pending.pop(event["id"])

@@ -19,6 +19,19 @@ class SelectorError(ValueError):
     """A selector that does not follow the grammar; the message says why."""
 
 
+_SYSTEM = re.compile(r"^([a-z]+)[-\s]+(\d+(?:\.\d+)*)$")
+
+
+def parse_system(text: str) -> tuple[str, str]:
+    """`freebsd-14`, `macos 14`, `linux-3.2` -> (family, version); ValueError naming the families."""
+    m = _SYSTEM.match(text.strip().lower())
+    family = ALIASES.get(m.group(1), m.group(1)) if m else ""
+    if family not in FAMILIES:
+        raise ValueError(f"{text!r} is not a system such as freebsd-14, macos-14, linux-3.2 "
+                         f"(families: {', '.join(FAMILIES)}, macos)")
+    return family, m.group(2)
+
+
 def parse_selector(text: str) -> Selector:
     """Parse `family[op version]`; raise SelectorError with a readable reason."""
     m = _SELECTOR.match(text.strip())

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..model import Identity
 from ..run.protocol import AgentError, LineReader, parse_event
+from ..scenario.selector import parse_system
 
 AGENT_PATH = Path(__file__).resolve().parent.parent / "agent.py"
 __all__ = ["AGENT_PATH", "AgentError", "AgentSession", "Availability", "Target", "TargetInfo"]
@@ -26,13 +27,20 @@ class Availability:
 
 @dataclass
 class TargetInfo:
-    """What reports say about a target besides the agent's identity."""
+    """What reports say about a target besides the agent's identity.
+
+    `system` is the system the target stands for (`freebsd 14`): where no
+    agent answers, expectations for it are shown, marked as not measured.
+    A `reference` target never runs anything: it is such a column by design.
+    """
 
     name: str
     provider: str
     description: str
     emulated: bool = False
     details: dict[str, Any] = field(default_factory=dict)  # box name, version...
+    system: str = ""
+    reference: bool = False
 
 
 class AgentSession(ABC):
@@ -120,6 +128,16 @@ class Target(ABC):
     def identity(self, observed: Identity) -> Identity:
         """The identity selectors see; emulated targets override the observed one."""
         return observed
+
+    def declared(self) -> Optional[Identity]:
+        """The system this target stands for, for expectations where no agent answered."""
+        if not self.info.system:
+            return None
+        return Identity.of_system(*parse_system(self.info.system))
+
+    def skip_reason(self, avail: Availability) -> str:
+        """Why its scenarios are skipped when it cannot run."""
+        return f"target unavailable: {avail.reason}"
 
     def netns(self) -> bool:
         """Whether the agent should isolate each scenario in a network namespace."""

@@ -17,7 +17,7 @@ from .. import agent
 from ..model import Identity
 from .base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
 from .process import ProcessSession
-from .registry import TargetSettings
+from .registry import TargetSettings, TargetURL
 
 LEGACY_VERSION = "3.8"
 
@@ -35,7 +35,9 @@ class LocalTarget(Target):
     """The kernel the harness runs on, each scenario in its own network namespace."""
 
     def __init__(self, info: Optional[TargetInfo] = None) -> None:
-        self.info = info or TargetInfo("local", "local", f"this machine ({platform.system()} {platform.release()})")
+        here = agent.identity()  # the agent's own reading of this machine, for the expectations if it cannot run
+        self.info = info or TargetInfo("local", "local", f"this machine ({platform.system()} {platform.release()})",
+                                       system=f"{here['family']} {here['version']}")
 
     def availability(self) -> Availability:
         if _is_linux() and os.geteuid() != 0:
@@ -77,6 +79,7 @@ class LegacyTarget(LocalTarget):
             f"Linux {LEGACY_VERSION}, emulated on {platform.system()} {platform.release()} (seccomp)",
             emulated=True,
             details={"emulates": f"linux {LEGACY_VERSION}", "method": "seccomp: SO_REUSEPORT -> ENOPROTOOPT"},
+            system=f"linux {LEGACY_VERSION}",
         ))
 
     def availability(self) -> Availability:
@@ -110,3 +113,12 @@ class LegacyTarget(LocalTarget):
 def catalogue(settings: TargetSettings) -> list[Target]:
     """The provider's named targets."""
     return [LocalTarget(), LegacyTarget()]
+
+
+def from_url(url: TargetURL, settings: TargetSettings) -> Target:
+    """`local://` is `local`, `local://legacy` is `local-legacy`."""
+    url.only()
+    kinds = {"": LocalTarget, "legacy": LegacyTarget}
+    if url.host not in kinds or url.user or url.port or url.path not in ("", "/"):
+        raise ValueError(f"{url.text}: expected local:// or local://legacy")
+    return kinds[url.host]()

@@ -1,40 +1,64 @@
-"""Run the agent on a remote machine over SSH (paramiko): push, exec, read, kill.
+"""Reach a machine over SSH (fabric + paramiko) and run the agent there: connect, push, exec, read, kill.
 
-One SSH exec per target per run. The agent is copied by SFTP into a fresh
-private directory; the command line holds only our own paths, quoted, never
+Connections are fabric's: `~/.ssh/config` (Host aliases, HostName, User, Port,
+IdentityFile, ProxyJump), the SSH agent and the default keys work as they do
+for `ssh`. Host keys are checked against known_hosts as OpenSSH does; fabric
+alone would accept any key, so every hop gets our policy: an unknown key is
+refused unless the caller opted in to `accept-new`, a changed key is always
+refused. Vagrant machines, fresh on 127.0.0.1 at every boot, skip the check.
+
+One SSH exec per target per run. The agent goes into a new private folder
+(mktemp -d, umask 077) by the same exec channel that writes it, so no SFTP
+server is needed; the command line holds only our own quoted paths, never
 anything from a scenario (the plan travels on stdin). Stderr is drained by its
 own thread so a chatty agent can never block the stdout we read. Old OpenSSH
-servers (before 7.2) do not know the rsa-sha2 signatures paramiko prefers; the
-server's banner is read first and those are switched off for them.
+servers (before 7.2) do not know the rsa-sha2 signatures paramiko prefers: a
+refused login from one is retried once with those switched off.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import re
-import secrets
 import select
 import shlex
 import socket
 import threading
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
 
 import paramiko
+from fabric import Config, Connection
+from paramiko.ssh_exception import NoValidConnectionsError
 
 from .base import AGENT_PATH, AgentError, AgentSession
 
 CONNECT_TIMEOUT = 20.0
 OLD_OPENSSH = re.compile(r"OpenSSH_(?:[0-6]\.\d+|7\.[01])(?!\d)")
 RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
+HOST_KEY_MODES = ("strict", "accept-new", "ignore")
+_APPEND_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class SSHEndpoint:
-    """Where and as whom to connect, e.g. from `vagrant ssh-config` (always 127.0.0.1 here)."""
+    """Where and as whom to connect.
+
+    `host` may be an alias of ~/.ssh/config when `ssh_config` is on; what is
+    None comes from that file or from OpenSSH's defaults. `host_keys`:
+    `strict` (known_hosts only), `accept-new` (unknown keys are added to the
+    first known_hosts file; changed keys refused), `ignore` (fresh VMs).
+    """
 
     host: str
-    port: int
-    user: str
-    key_file: str
+    port: Optional[int] = None
+    user: Optional[str] = None
+    key_file: Optional[str] = None
+    ssh_config: bool = False
+    host_keys: str = "ignore"
+    known_hosts: tuple[str, ...] = ()  # instead of the ssh_config/OpenSSH defaults
 
     @classmethod
     def from_ssh_config(cls, text: str, host_alias: str) -> "SSHEndpoint":
@@ -46,72 +70,189 @@ class SSHEndpoint:
         return cls(host=config.get("hostname", "127.0.0.1"), port=int(config.get("port", 22)),
                    user=config.get("user", "vagrant"), key_file=keys[0])
 
-
-def server_banner(endpoint: SSHEndpoint, timeout: float) -> str:
-    """The SSH identification line the server sends first, e.g. `SSH-2.0-OpenSSH_6.0p1 Debian-4`."""
-    with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as sock:
-        data = b""
-        while b"\n" not in data and len(data) < 1024:
-            chunk = sock.recv(256)
-            if not chunk:
-                break
-            data += chunk
-    for line in data.decode("ascii", "replace").splitlines():
-        if line.startswith("SSH-"):
-            return line.strip()
-    raise AgentError(f"{endpoint.host}:{endpoint.port} sent no SSH banner")
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{self.host}" + (f":{self.port}" if self.port else "")
 
 
-def connect(endpoint: SSHEndpoint, timeout: float = CONNECT_TIMEOUT) -> paramiko.SSHClient:
-    """Key-only login; ~/.ssh/config and agents are never consulted."""
+def fingerprint(key: paramiko.PKey) -> str:
+    """`ssh-ed25519 SHA256:...`, as ssh-keygen -l shows it."""
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"{key.get_name()} SHA256:{digest}"
+
+
+class UnknownHostKey(AgentError):
+    pass
+
+
+@dataclass
+class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """Asked by paramiko only for hosts it has no key of; a changed key never gets here."""
+
+    mode: str
+    files: list[Path] = field(default_factory=list)
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        where = ", ".join(map(str, self.files)) or "known_hosts"
+        if self.mode != "accept-new":
+            raise UnknownHostKey(
+                f"host key of {hostname} ({fingerprint(key)}) is not in {where}: check it and add it "
+                f"(ssh-keyscan, or log in once with ssh), or opt in with ?host_key=accept-new")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        if self.files:
+            append_known_host(self.files[0], hostname, key)
+
+
+def append_known_host(path: Path, hostname: str, key: paramiko.PKey) -> None:
+    """One line appended, as OpenSSH does: the rest of the file is kept as it is."""
+    with _APPEND_LOCK:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(path, "a", encoding="ascii") as out:
+            out.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def known_hosts_files(endpoint: SSHEndpoint, ssh_config: paramiko.SSHConfigDict) -> list[Path]:
+    """The user's known_hosts files: as given, else ssh_config's UserKnownHostsFile, else OpenSSH's default."""
+    if endpoint.known_hosts:
+        return [Path(p).expanduser() for p in endpoint.known_hosts]
+    named = ssh_config.get("userknownhostsfile")
+    if named:
+        return [Path(p).expanduser() for p in named.split()]
+    return [Path("~/.ssh/known_hosts").expanduser(), Path("~/.ssh/known_hosts2").expanduser()]
+
+
+def _hops(conn: Connection) -> list[Connection]:
+    """The connection and every ProxyJump gateway before it."""
+    out = [conn]
+    while isinstance(out[-1].gateway, Connection):
+        out.append(out[-1].gateway)
+    return out
+
+
+def _guard_host_keys(conn: Connection, endpoint: SSHEndpoint) -> None:
+    """fabric accepts any host key by default: give every hop the known_hosts check."""
+    for hop in _hops(conn):
+        if endpoint.host_keys == "ignore":
+            hop.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            continue
+        files = known_hosts_files(endpoint, hop.ssh_config)
+        if not endpoint.known_hosts and os.path.exists("/etc/ssh/ssh_known_hosts"):
+            hop.client.load_system_host_keys("/etc/ssh/ssh_known_hosts")
+        for path in files:
+            if path.exists():
+                hop.client.get_host_keys().load(str(path))
+        hop.client.set_missing_host_key_policy(KnownHostsPolicy(endpoint.host_keys, files))
+
+
+def connection(endpoint: SSHEndpoint, disabled: Optional[dict] = None) -> Connection:
+    """A fabric Connection for the endpoint, not yet open."""
+    config = Config(lazy=not endpoint.ssh_config)  # lazy: no ssh_config file is read
+    kwargs: dict = {"banner_timeout": CONNECT_TIMEOUT, "auth_timeout": CONNECT_TIMEOUT}
+    if endpoint.key_file:
+        kwargs["key_filename"] = [endpoint.key_file]
+    if not endpoint.ssh_config:  # exactly the key given: no agent, no ~/.ssh/id_*
+        kwargs.update(allow_agent=False, look_for_keys=False)
+    if disabled:
+        kwargs["disabled_algorithms"] = disabled
+    conn = Connection(endpoint.host, user=endpoint.user, port=endpoint.port, config=config,
+                      connect_timeout=int(CONNECT_TIMEOUT), connect_kwargs=kwargs)
+    _guard_host_keys(conn, endpoint)
+    return conn
+
+
+def close_connection(conn: Connection) -> None:
+    for hop in _hops(conn):  # fabric leaves gateways open
+        hop.close()
+
+
+def connect(endpoint: SSHEndpoint) -> Connection:
+    """An open connection, or AgentError saying why not (unreachable, host key, login refused)."""
+    conn = connection(endpoint)
     try:
-        banner = server_banner(endpoint, timeout)
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # a fresh VM on 127.0.0.1 each time
-        client.connect(
-            endpoint.host, port=endpoint.port, username=endpoint.user, key_filename=endpoint.key_file,
-            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, allow_agent=False,
-            look_for_keys=False, disabled_algorithms=RSA_SHA2 if OLD_OPENSSH.search(banner) else None,
-        )
-    except (OSError, paramiko.SSHException) as exc:
-        raise AgentError(f"ssh to {endpoint.user}@{endpoint.host}:{endpoint.port} failed: {exc}") from None
-    return client
+        try:
+            conn.open()
+        except paramiko.AuthenticationException:
+            transport = conn.client.get_transport()
+            if not (transport and OLD_OPENSSH.search(transport.remote_version or "")):
+                raise
+            close_connection(conn)
+            conn = connection(endpoint, disabled=RSA_SHA2)  # OpenSSH < 7.2: plain ssh-rsa signatures
+            conn.open()
+    except AgentError:
+        close_connection(conn)
+        raise
+    except paramiko.BadHostKeyException as exc:
+        close_connection(conn)
+        raise AgentError(
+            f"host key of {endpoint} CHANGED ({fingerprint(exc.key)}, known: {fingerprint(exc.expected_key)}): "
+            f"refusing to connect; if the machine was reinstalled, remove the old key (ssh-keygen -R) and check "
+            f"the new one") from None
+    except paramiko.AuthenticationException as exc:
+        close_connection(conn)
+        raise AgentError(f"ssh login as {conn.user} refused by {endpoint}: {exc}") from None
+    except NoValidConnectionsError as exc:  # every address refused: say why, once each
+        close_connection(conn)
+        why = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()}))
+        raise AgentError(f"cannot reach {endpoint} over ssh: {why}") from None
+    except (OSError, EOFError, paramiko.SSHException) as exc:
+        close_connection(conn)
+        raise AgentError(f"cannot reach {endpoint} over ssh: {exc or type(exc).__name__}") from None
+    return conn
 
 
-def push_agent(client: paramiko.SSHClient) -> str:
-    """Copy the agent into a new 0700 directory under /tmp; returns that directory."""
-    folder = f"/tmp/harness-{secrets.token_hex(8)}"
+def run_command(conn: Connection, command: str, stdin: bytes = b"", timeout: float = 30) -> tuple[int, str, str]:
+    """Run `command` on the far end (its login shell), feed stdin, wait: (status, stdout, stderr)."""
     try:
-        with client.open_sftp() as sftp:
-            sftp.mkdir(folder, 0o700)
-            sftp.put(str(AGENT_PATH), f"{folder}/agent.py")
+        channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
+        channel.settimeout(timeout)
+        channel.exec_command(command)
+        if stdin:
+            channel.sendall(stdin)
+        channel.shutdown_write()
+        out, err = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
+        status = channel.recv_exit_status()
     except (OSError, paramiko.SSHException) as exc:
-        raise AgentError(f"cannot copy the agent to the target: {exc}") from None
+        raise AgentError(f"ssh command failed: {exc or type(exc).__name__}") from None
+    return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def sh(script: str) -> str:
+    """`sh -c '...'`: the same shell whatever the login shell (tcsh too)."""
+    return f"sh -c {shlex.quote(script)}"
+
+
+def push_agent(conn: Connection) -> str:
+    """Write the agent into a new private folder; returns that folder."""
+    script = ('umask 077; d=$(mktemp -d "${TMPDIR:-/tmp}/harness.XXXXXXXX") || exit 1; '
+              'cat > "$d/agent.py" && echo "$d"')
+    status, out, err = run_command(conn, sh(script), AGENT_PATH.read_bytes())
+    folder = out.strip()
+    if status != 0 or not folder.startswith("/"):
+        raise AgentError(f"cannot copy the agent to the target (exit {status}): {err.strip() or out.strip()}")
     return folder
 
 
 def agent_command(python: str, folder: str, sudo: bool) -> str:
-    """`sh -c '...'` for any login shell (tcsh too); it first prints its pid so we can kill it."""
+    """It first prints its pid (so we can kill it), then execs the agent."""
     agent = shlex.quote(f"{folder}/agent.py")
     run = f"{'sudo -n ' if sudo else ''}{shlex.quote(python)} {agent}"
-    script = f'echo "harness-pid $$"; exec {run}'
-    return f"sh -c {shlex.quote(script)}"
+    return sh(f'echo "harness-pid $$"; exec {run}')
 
 
 class SSHSession(AgentSession):
-    """The remote agent behind one exec channel."""
+    """The remote agent behind one exec channel of an open connection, which the session then owns."""
 
-    def __init__(self, endpoint: SSHEndpoint, python: str, sudo: bool) -> None:
-        self.endpoint, self.sudo = endpoint, sudo
-        self.client = connect(endpoint)
-        self.folder = push_agent(self.client)
+    def __init__(self, conn: Connection, python: str, sudo: bool,
+                 on_close: Callable[[], None] = lambda: None) -> None:
+        self.conn, self.sudo, self._on_close = conn, sudo, on_close
         self._stderr = bytearray()
         super().__init__()
         try:
-            self.channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            self.folder = push_agent(conn)
+            self.channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
             self.channel.exec_command(agent_command(python, self.folder, sudo))
-        except (OSError, paramiko.SSHException) as exc:
-            self.client.close()
+        except (AgentError, OSError, paramiko.SSHException) as exc:
+            close_connection(conn)
             raise AgentError(f"cannot start the agent over ssh: {exc}") from None
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()
@@ -141,7 +282,7 @@ class SSHSession(AgentSession):
                 return None
         try:
             chunk = self.channel.recv(65536)
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, socket.timeout, paramiko.SSHException) as exc:
             raise AgentError(f"ssh connection lost: {exc}") from None
         if not chunk:
             self._drain.join(timeout=2)  # stderr complete too, for the error message
@@ -163,11 +304,10 @@ class SSHSession(AgentSession):
             return
         pid = self.remote_pid
         sudo = "sudo -n " if self.sudo else ""
-        script = f"{sudo}kill -TERM {pid} 2>/dev/null; sleep 1; {sudo}kill -KILL -{pid} {pid} 2>/dev/null; true"
         try:
-            _, out, _ = self.client.exec_command(f"sh -c {shlex.quote(script)}", timeout=10)
-            out.channel.recv_exit_status()
-        except (OSError, paramiko.SSHException):
+            run_command(self.conn, sh(f"{sudo}kill -TERM {pid} 2>/dev/null; sleep 1; "
+                                      f"{sudo}kill -KILL -{pid} {pid} 2>/dev/null; true"), timeout=10)
+        except AgentError:
             pass  # the connection itself is gone: so is the session, and sshd hangs the agent up
 
     def close(self) -> int:
@@ -178,10 +318,11 @@ class SSHSession(AgentSession):
             status = self.channel.recv_exit_status()
         self._drain.join(timeout=2)
         try:
-            self.client.exec_command(f"rm -rf {shlex.quote(self.folder)}", timeout=10)[1].channel.recv_exit_status()
-        except (OSError, paramiko.SSHException):
+            run_command(self.conn, f"rm -rf {shlex.quote(self.folder)}", timeout=10)
+        except AgentError:
             pass
-        self.client.close()
+        close_connection(self.conn)
+        self._on_close()
         return status
 
     def stderr_tail(self, limit: int = 2000) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import yaml
 
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
-from .registry import TargetSettings
+from .registry import TargetSettings, TargetURL
 from .vagrant_commands import Lifecycle
 from .vagrantcli import (
     VAGRANT_DIR,
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from .ssh import SSHEndpoint
 
 TARGETS_FILE = VAGRANT_DIR / "targets.yaml"
+NETWORK_MODES = ("isolated", "provider")
+# Set where no VM may reach beyond 127.0.0.1 (this project's own CI): a machine in provider
+# networking is then refused before it boots.
+ISOLATED_ONLY = "HARNESS_ISOLATED_ONLY"
 BUILD_BOX = VAGRANT_DIR / "build-box.sh"
 
 
@@ -46,10 +50,12 @@ class Machine:
     ssh_port: int
     provider: str
     boot_timeout: float
+    system: str  # the system it stands for, e.g. `freebsd 14`
     box_version: Optional[str] = None
     local_box: Optional[str] = None
     opt_in: bool = False
     box_env: Optional[str] = None
+    network: str = "provider"  # for `box`; a local_box is always isolated
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,19 +65,28 @@ class Machine:
     def chosen_box(self) -> Optional[str]:
         return os.environ.get(self.box_env) if self.box_env else self.box
 
+    def network_mode(self, box: Optional[str]) -> str:
+        """isolated or provider for the machine with this box, as the Vagrantfile decides it."""
+        mode = (os.environ.get(f"HARNESS_NETWORK_{self.env_suffix}") or os.environ.get("HARNESS_VAGRANT_NETWORK")
+                or ("isolated" if box and box == self.local_box else self.network))
+        if mode not in NETWORK_MODES:
+            raise ValueError(f"{self.name}: network must be one of {', '.join(NETWORK_MODES)}, not {mode!r}")
+        return mode
+
 
 def load_machines() -> list[Machine]:
     doc = yaml.safe_load(TARGETS_FILE.read_text())
     defaults = doc.get("defaults") or {}
     provider = os.environ.get("HARNESS_VAGRANT_PROVIDER") or defaults.get("provider", "libvirt")
     boot = float(os.environ.get("HARNESS_BOOT_TIMEOUT") or defaults.get("boot_timeout", 600))
-    known = {"box", "description", "python", "ssh_port", "box_version", "local_box", "opt_in", "box_env"}
+    known = {"box", "description", "python", "ssh_port", "box_version", "local_box", "opt_in", "box_env", "system",
+             "network"}
     return [
         Machine(name=name, box=spec.get("box"), description=spec.get("description", name),
                 python=spec.get("python", "python3"), ssh_port=int(spec["ssh_port"]), provider=provider,
-                boot_timeout=boot, box_version=spec.get("box_version"), local_box=spec.get("local_box"),
-                opt_in=bool(spec.get("opt_in")), box_env=spec.get("box_env"),
-                extra={k: v for k, v in spec.items() if k not in known})
+                boot_timeout=boot, system=spec["system"], box_version=spec.get("box_version"),
+                local_box=spec.get("local_box"), opt_in=bool(spec.get("opt_in")), box_env=spec.get("box_env"),
+                network=spec.get("network", "provider"), extra={k: v for k, v in spec.items() if k not in known})
         for name, spec in (doc.get("targets") or {}).items()
     ]
 
@@ -101,8 +116,15 @@ class VagrantTarget(Target):
         self.box: Optional[str] = machine.chosen_box()
         self.created = False
         self.info = TargetInfo(name=machine.name, provider=f"vagrant/{machine.provider}",
-                               description=machine.description, details={"box": self.box or ""})
+                               description=machine.description,
+                               details={"box": self.box or "", "network": machine.network_mode(self.box)},
+                               system=machine.system)
         self._vagrant: Optional[TimedVagrant] = None
+
+    @property
+    def network(self) -> str:
+        """The networking the machine gets with the box chosen so far (isolated or provider)."""
+        return self.machine.network_mode(self.box)
 
     @property
     def vagrant(self) -> TimedVagrant:
@@ -113,6 +135,7 @@ class VagrantTarget(Target):
                 extra[f"HARNESS_BOX_{self.machine.env_suffix}"] = self.box
             if self.machine.box_env and self.box:
                 extra[self.machine.box_env] = self.box
+            extra[f"HARNESS_NETWORK_{self.machine.env_suffix}"] = self.network
             self._vagrant = TimedVagrant(self.name, vagrant_env(self.name, extra), self.log)
         return self._vagrant
 
@@ -166,6 +189,7 @@ class VagrantTarget(Target):
             self.box = box
             self._vagrant = None  # its environment names the box
         self.info.details["box"] = box
+        self.info.details["network"] = self.network
         self.info.details["box_version"] = version or "unversioned"
         if built_here:
             self.info.details["box_source"] = "built on this machine from Debian packages (vagrant/build-box.sh)"
@@ -186,7 +210,7 @@ class VagrantTarget(Target):
 
     def describe(self) -> dict[str, str]:
         """Box, whether it is present, and the machine's live state, for `harness targets` (when available)."""
-        facts = {"box": self.box or "(none)", "box present": "?", "state": "?"}
+        facts = {"box": self.box or "(none)", "network": self.network, "box present": "?", "state": "?"}
         try:
             present = self.present_boxes()
             facts["box present"] = "yes" if self.box in present else (
@@ -205,6 +229,9 @@ class VagrantTarget(Target):
 
     def up(self) -> None:
         """Bring the machine up unless it already runs (then it is reused, not ours to destroy)."""
+        if self.network == "provider" and os.environ.get(ISOLATED_ONLY) == "1":
+            raise AgentError(f"{self.name}: box {self.box} would get provider networking (beyond 127.0.0.1), "
+                             f"which {ISOLATED_ONLY}=1 forbids here")
         if self.state() == "running":
             self.log(f"[{self.name}] already running: reused")
             return
@@ -228,13 +255,13 @@ class VagrantTarget(Target):
         return SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
 
     def launch(self, needs_root: bool = False) -> AgentSession:
-        from .ssh import SSHSession
+        from .ssh import SSHSession, connect
 
         try:
             self.phase("checking the machine")
             self.up()
             self.phase("starting the agent over ssh")
-            return SSHSession(self.endpoint(), python=self.machine.python, sudo=needs_root)
+            return SSHSession(connect(self.endpoint()), python=self.machine.python, sudo=needs_root)
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
 
@@ -259,6 +286,15 @@ def catalogue(settings: TargetSettings) -> list[Target]:
     """The provider's named targets: one per machine of vagrant/targets.yaml."""
     lifecycle = settings.options.get("vagrant") or Lifecycle()
     return [VagrantTarget(m, lifecycle, settings.log) for m in load_machines()]
+
+
+def from_url(url: TargetURL, settings: TargetSettings) -> Target:
+    """`vagrant://NAME` is the machine NAME of vagrant/targets.yaml."""
+    url.only()
+    machines = {t.name: t for t in catalogue(settings)}
+    if url.host not in machines or url.user or url.port or url.path not in ("", "/"):
+        raise ValueError(f"{url.text}: expected vagrant://NAME, NAME one of {', '.join(machines)}")
+    return machines[url.host]
 
 
 def leftover_domains(timeout: float = 30) -> list[str]:
