@@ -100,11 +100,6 @@ OPTION_LEVELS = {
     "IPV6_V6ONLY": "IPPROTO_IPV6", "TCP_NODELAY": "IPPROTO_TCP",
     "IP_ADD_MEMBERSHIP": "IPPROTO_IP",
 }
-# getsockopt of these reports 0/1: the BSDs return the flag bit (0x200...).
-BOOLEAN_OPTIONS = set(["SO_REUSEADDR", "SO_REUSEPORT", "SO_REUSEPORT_LB",
-                       "SO_KEEPALIVE", "SO_BROADCAST", "IPV6_V6ONLY",
-                       "TCP_NODELAY"])
-
 ADDRESSES = {"any": "0.0.0.0", "any6": "::", "loopback": "127.0.0.1",
              "loopback6": "::1", "loopback2": "127.0.0.2"}
 FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
@@ -302,7 +297,17 @@ def identity():
     return {"system": system, "release": release, "version": version,
             "family": system.lower(), "machine": platform.machine(),
             "python": platform.python_version(),
-            "hostname": socket.gethostname(), "uid": os.getuid()}
+            "hostname": socket.gethostname(), "uid": os.getuid(),
+            "netns": netns_support()}
+
+
+def netns_support():
+    """Whether scenarios can get a network namespace each here, or why not (said in the identity)."""
+    if FAMILY != "linux":
+        return "not on %s" % FAMILY
+    if libc() is None:
+        return "unavailable: this Python has no ctypes"
+    return "available"
 
 
 # Kernel settings that change what some scenarios observe, recorded with every
@@ -341,10 +346,18 @@ def environment():
     return dict((name, read_setting(name)) for name in SETTINGS.get(FAMILY, ()))
 
 
+def use_netns(options):
+    """A namespace per scenario when asked for and possible; without ctypes, scenarios share the
+    host's network (fresh ports keep them apart) rather than not running at all."""
+    return bool(options.get("netns")) and netns_support() == "available"
+
+
 def environment_event(options):
     """The settings as the scenarios will see them: in a namespace of their own when they get one."""
     event = {"event": "environment", "where": "host", "values": None}
-    if not (options.get("netns") and FAMILY == "linux"):
+    if options.get("netns") and not use_netns(options):
+        event["where"] = "host: no network namespace per scenario (%s)" % netns_support()
+    if not use_netns(options):
         event["values"] = environment()
         return event
     event["where"] = "scenario network namespace"
@@ -701,11 +714,10 @@ class Actor(object):
         if step["opt"] == "SO_LINGER":
             onoff, linger = struct.unpack("ii", sock.getsockopt(level, number, 8))
             return {"value": linger, "raw": [onoff, linger]}
+        # What the kernel returned, as it returned it: for a boolean option Linux and
+        # NetBSD say 1, FreeBSD, macOS, OpenBSD and DragonFly the option's flag bit.
         raw = sock.getsockopt(level, number)
-        value = raw
-        if step["opt"] in BOOLEAN_OPTIONS:
-            value = raw and 1 or 0
-        return {"value": value, "raw": raw}
+        return {"value": raw, "raw": raw}
 
     def op_bind(self, step):
         sock = self.sock(step["sock"])
@@ -897,7 +909,7 @@ class Supervisor(object):
         self.out.send(status)
 
     def prepare(self):
-        if self.options.get("netns") and FAMILY == "linux":
+        if use_netns(self.options):
             enter_netns()
         self.ports = allocate_ports(port_names(self.scenario["steps"]))
         self.out.send({"ports": self.ports})

@@ -4,6 +4,7 @@ Exit statuses: harness/terminal.py.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sys
@@ -16,11 +17,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .model import Scenario, ScenarioVerdict
+from .judge import baseline
+from .model import BaselineComparison, Scenario
 from .report import console, html, junit, matrix
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
+from .files import atomic_write
 from .runlog import run_logger
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
@@ -42,11 +45,61 @@ def load_or_exit(files: Sequence[str]) -> list[Scenario]:
     return [sc for suite in suites for sc in suite.scenarios]
 
 
-def exit_status(verdicts: list[ScenarioVerdict], failed_targets: list[str]) -> int:
-    c = console.counts(verdicts)
-    if c["error"] or failed_targets:
+def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:
+    """3 infrastructure (errors, a named target that could not run), else 1 behaviour (a failed scenario
+    the baseline does not know, or any kernel answer changed since the baseline), else 0."""
+    cells = [cell for row in m.rows for cell in row.cells]
+    if failed_targets or any(c.verdict == "error" for c in cells):
         return EXIT_INFRA
-    return EXIT_FAIL if c["fail"] else EXIT_OK
+    if any(sc.baseline and sc.baseline.fails for c in cells for sc in c.steps):
+        return EXIT_FAIL
+    return EXIT_FAIL if any(c.verdict == "fail" and not c.known for c in cells) else EXIT_OK
+
+
+BASELINE_OPTION = click.option("--baseline", "baseline_dir", type=click.Path(file_okay=False),
+                               help="Compare every observation with the baseline in this folder: a changed kernel "
+                                    "answer fails, a known unchanged mismatch does not.")
+
+
+def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str], baseline.Baseline]:
+    """The baseline files of a folder by (target, system); bad input (exit 2) naming file:line otherwise."""
+    path = Path(folder)
+    if not path.is_dir():
+        if must_exist:
+            bad_input(f"{folder}: no such baseline folder (record one with `harness baseline update`)")
+        return {}
+    out: dict[tuple[str, str], baseline.Baseline] = {}
+    for file in sorted(path.glob("*.txt")):
+        try:
+            base = baseline.parse(file.read_text(encoding="utf-8"), str(file))
+        except (OSError, UnicodeDecodeError) as exc:
+            bad_input(f"{file}: cannot read the baseline: {exc}")
+        except baseline.BaselineError as exc:
+            bad_input(str(exc))
+        if base.key in out:
+            bad_input(f"{file}: same target and system as {out[base.key].path}")
+        out[base.key] = base
+    return out
+
+
+def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str]) -> Optional[BaselineComparison]:
+    if baseline_dir is None:
+        return None
+    today = dt.datetime.now(dt.timezone.utc).date()
+    return baseline.compare(docs, load_baselines(baseline_dir), today)
+
+
+def print_changes(comparison: Optional[BaselineComparison]) -> None:
+    """One line per kernel answer that changed since the baseline, naming the cell and the entry."""
+    if comparison is None:
+        return
+    for (source, target, scenario, step), mark in comparison.marks.items():
+        if mark.state == "changed":
+            flaky = " (flaky: not failing)" if mark.flaky else ""
+            out.print(f"CHANGED {target} {scenario} step {step}: {mark.old} -> {mark.new}{flaky} [{mark.where}]",
+                      markup=False)
+    for key in comparison.missing:
+        out.print(f"baseline: no file for {key}; its observations are all new", markup=False)
 
 
 @dataclass(frozen=True)
@@ -110,6 +163,7 @@ def cli() -> None:
 @click.option("--reference", "references", multiple=True, metavar="SYSTEM[,SYSTEM]",
               help="Add a column of what the scenarios expect of SYSTEM (e.g. freebsd-14, macos-14), not measured.")
 @output_options
+@BASELINE_OPTION
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Targets run at once.")
 @click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
@@ -118,10 +172,12 @@ def cli() -> None:
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
         out_dir: str, json_path: Optional[str],
-        junit_path: Optional[str], html_path: Optional[str], jobs: int, step_timeout: float,
-        scenario_timeout: float, **provider_values: Any) -> None:
+        junit_path: Optional[str], html_path: Optional[str], baseline_dir: Optional[str], jobs: int,
+        step_timeout: float, scenario_timeout: float, **provider_values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
     scenarios = load_or_exit(files)
+    if baseline_dir is not None:
+        load_baselines(baseline_dir)  # bad input before anything runs
     wanted = {t.strip() for group in tags for t in group.split(",") if t.strip()}
     if wanted:
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
@@ -147,7 +203,9 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         except KeyboardInterrupt:
             interrupted = True
     writer.finish(interrupted)
-    write_reports(matrix.build([(str(results_path), writer.doc)]), paths)
+    docs = [(str(results_path), writer.doc)]
+    m = matrix.build(docs, compared(docs, baseline_dir))
+    write_reports(m, paths)
     verdicts = runner.verdicts
 
     out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
@@ -156,6 +214,7 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
             out.print(f"[bold]{v.verdict.upper()}[/] {escape(f'{v.target} {v.scenario.id} ({v.scenario.pos}):')}")
             for line in (v.reason or "").split("; "):
                 out.print(f"    {line}", markup=False)
+    print_changes(m.baseline)
     out.print(console.counts_line(verdicts))
     out.print(f"results: {results_path}  junit: {paths.junit}  html: {paths.html}")
     if interrupted:
@@ -164,28 +223,60 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
     explicit = targets_spec.strip() != "all"
     unavailable = [t.name for t in targets if runner.identities.get(t.name) is None and explicit
                    and not t.info.reference]
-    sys.exit(exit_status(verdicts, unavailable))
+    sys.exit(exit_status(m, unavailable))
+
+
+def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
+    try:
+        return [(path, matrix.load_results(path)) for path in results]
+    except matrix.ResultsFileError as exc:
+        bad_input(str(exc))
 
 
 @cli.command()
 @click.argument("results", nargs=-1, required=True)
 @output_options
+@BASELINE_OPTION
 def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], junit_path: Optional[str],
-           html_path: Optional[str]) -> None:
-    """Rebuild JUnit XML and HTML from RESULTS files, merging runs from several machines."""
+           html_path: Optional[str], baseline_dir: Optional[str]) -> None:
+    """Rebuild JUnit XML and HTML from RESULTS files, merging runs from several machines.
+
+    Exit status 0, or with --baseline as `run` would give it: 1 for a changed kernel answer or
+    an unknown mismatch, 3 for infrastructure errors."""
     if json_path:
         bad_input("--json does not apply to report: the results files are its input")
-    try:
-        docs = [(path, matrix.load_results(path)) for path in results]
-    except matrix.ResultsFileError as exc:
-        bad_input(str(exc))
-    m = matrix.build(docs)
+    docs = results_or_exit(results)
+    m = matrix.build(docs, compared(docs, baseline_dir))
     paths = OutputPaths.choose(out_dir, None, junit_path, html_path)
     write_reports(m, paths)
     c = m.counts
+    print_changes(m.baseline)
     out.print(f"{len(m.rows)} scenario(s) x {len(m.columns)} target(s): "
               f"{c['pass']} passed, {c['fail']} failed, {c['skipped']} skipped, {c['error']} errors")
     out.print(f"junit: {paths.junit}  html: {paths.html}")
+    sys.exit(exit_status(m) if baseline_dir is not None else EXIT_OK)
+
+
+@cli.group("baseline")
+def baseline_group() -> None:
+    """Record what kernels answered, to compare later runs with (--baseline)."""
+
+
+@baseline_group.command("update")
+@click.argument("results", nargs=-1, required=True)
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False),
+              help="The baseline folder: one text file per target and system.")
+def baseline_update(results: tuple[str, ...], folder: str) -> None:
+    """Record every observation of RESULTS files into the baseline folder (reviewable text)."""
+    docs = results_or_exit(results)
+    known = load_baselines(folder, must_exist=False)
+    updated, summary = baseline.update(docs, known)
+    for base in updated:
+        target = Path(base.path) if base.path else Path(folder) / base.filename
+        atomic_write(target, baseline.render(base, f"from {', '.join(results)}").encode("utf-8"))
+    for line in summary:
+        out.print(line, markup=False)
+    out.print(f"baseline: {len(updated)} file(s) in {folder}", markup=False)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -140,6 +140,7 @@ class Identity:
     hostname: str = ""
     emulated_on: Optional[str] = None
     declared: bool = False
+    netns: str = ""  # whether scenarios can get a network namespace each there, or why not
 
     @classmethod
     def of_system(cls, family: str, version: str) -> "Identity":
@@ -227,3 +228,39 @@ class ScenarioVerdict:
     @property
     def mismatches(self) -> list[StepVerdict]:
         return [s for s in self.steps if not s.ok]
+
+
+@dataclass(frozen=True)
+class BaselineMark:
+    """One observed step against the baseline: same, changed, new (no entry), or gone (not observed now)."""
+
+    state: str
+    old: Optional[str]
+    new: Optional[str]
+    flaky: bool = False
+    expired: bool = False
+    where: str = ""  # file:line of the entry
+
+    @property
+    def fails(self) -> bool:
+        """A changed kernel answer fails the run, unless the step is known to be flaky."""
+        return self.state == "changed" and not self.flaky
+
+    @property
+    def vouches(self) -> bool:
+        """The entry still stands for this observation (a known mismatch it covers does not fail)."""
+        return self.state == "same" and not self.expired
+
+
+@dataclass
+class BaselineComparison:
+    """Runs compared with a baseline: each observed step's mark by (source, target, scenario id, step),
+    the failed scenarios whose mismatches the baseline knows, and the targets it has no file for."""
+
+    marks: dict[tuple[str, str, str, int], BaselineMark] = field(default_factory=dict)
+    known: set[tuple[str, str, str]] = field(default_factory=set)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[tuple[tuple[str, str, str, int], BaselineMark]]:
+        return [(key, mark) for key, mark in self.marks.items() if mark.fails]

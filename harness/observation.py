@@ -41,7 +41,7 @@ def signature(op: str, observed: Optional[Observed]) -> Optional[str]:
 def expected_signature(expected: Optional[str]) -> Optional[str]:
     """The signature an observation satisfying this expected outcome (as text) would have, where one
     signature would: `value=1` -> `ok value=1`, `each` -> `spread`; None for `any` and a bare `single`."""
-    if expected in (None, "any", "single"):
+    if expected in (None, "any", "single", "value=nonzero"):
         return None
     if expected.startswith("value="):
         return f"ok {expected}"
@@ -69,6 +69,9 @@ def satisfies(expected: Outcome, observed: Observed, args: Mapping[str, Any]) ->
         return True
     if expected.kind in ("spread", "single", "each", "none"):
         return outcome == "ok" and _distribution(expected, observed, args["over"], args["count"])
+    if expected.kind == "value" and expected.arg == "nonzero":
+        value = observed.get("value")
+        return outcome == "ok" and isinstance(value, int) and value != 0
     if expected.kind == "value":
         return outcome == "ok" and observed.get("value") == expected.arg
     return outcome == str(expected)

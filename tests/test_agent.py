@@ -159,6 +159,61 @@ def test_runs_under_older_pythons(python):
     assert sum(result["steps"][-1]["histogram"].values()) == 8
 
 
+def every_op_steps():
+    """One step of each op, every one of which succeeds on any kernel."""
+    return [
+        step("socket", sock="l", type="tcp"),
+        step("setsockopt", sock="l", opt="SO_REUSEADDR"),
+        step("getsockopt", sock="l", opt="SO_REUSEADDR"),
+        step("bind", sock="l", addr="loopback", port="P"),
+        step("listen", sock="l"),
+        step("socket", sock="c", type="tcp"),
+        step("connect", sock="c", addr="loopback", port="P"),
+        step("accept", sock="l", as_="s"),
+        step("send", sock="c", data="hi"),
+        step("recv", sock="s"),
+        step("shutdown", sock="c"),
+        step("close", sock="c"),
+        step("socket", sock="u", type="udp"),
+        step("bind", sock="u", addr="loopback", port="Q"),
+        step("socket", sock="v", type="udp"),
+        step("sendto", sock="v", data="x", addr="loopback", port="Q"),
+        step("recvfrom", sock="u"),
+        step("sleep", ms=1),
+        step("distribute", to={"addr": "loopback", "port": "P"}, over=["l"], count=4, type="tcp"),
+    ]
+
+
+def without_ctypes(folder):
+    """A PYTHONPATH entry whose `ctypes` cannot be imported, as on minimal old Pythons built without libffi."""
+    package = os.path.join(str(folder), "ctypes")
+    os.mkdir(package)
+    with open(os.path.join(package, "__init__.py"), "w") as handle:
+        handle.write("raise ImportError('this Python was built without ctypes')\n")
+    return str(folder)
+
+
+@kernel
+@needs_root
+@pytest.mark.parametrize("has_ctypes", [True, False], ids=["ctypes", "no-ctypes"])
+@pytest.mark.parametrize("python", other_interpreters() + [sys.executable])
+def test_every_op_runs_on_old_pythons_with_and_without_ctypes(python, has_ctypes, tmp_path, monkeypatch):
+    assert set(s["op"] for s in every_op_steps()) == set(OPS)
+    if not has_ctypes:
+        monkeypatch.setenv("PYTHONPATH", without_ctypes(tmp_path))
+    lines, proc = run_agent(request([scenario("every-op", every_op_steps())]), python=python)
+    assert proc.returncode == 0, proc.stderr
+    hello, env = lines[0], lines[1]
+    result = by_id(lines)["every-op"]
+    assert result["status"] == "ran", result
+    assert [s["outcome"] for s in result["steps"]] == ["ok"] * len(every_op_steps()), result
+    if has_ctypes:
+        assert hello["identity"]["netns"] == "available" and env["where"] == "scenario network namespace"
+    else:  # still every scenario runs: on the host's network, with fresh ports, and it says so
+        assert hello["identity"]["netns"] == "unavailable: this Python has no ctypes"
+        assert env["where"].startswith("host: no network namespace per scenario")
+
+
 # ---------------------------------------------------------------------------
 # Pure pieces
 
@@ -616,3 +671,14 @@ def test_signalled_agent_takes_its_scenario_down(signum):
             proc.kill()
             proc.wait()
     assert marked_processes(mark) == []
+
+
+def test_getsockopt_reports_what_the_kernel_returned_never_normalised(monkeypatch):
+    # No BSD kernel here: a socket that answers as FreeBSD's sogetopt does (the flag bit, 0x200).
+    class BsdSocket(object):
+        def getsockopt(self, level, number, *size):
+            return 0x200
+
+    actor = agent.Actor(None, agent.option_table("freebsd", "amd64"))
+    actor.socks["a"] = BsdSocket()
+    assert actor.op_getsockopt({"sock": "a", "opt": "SO_REUSEPORT", "level": None}) == {"value": 512, "raw": 512}

@@ -74,3 +74,11 @@ def test_every_op_describes_itself_in_one_line():
     assert [ops.describe(op, args) for op, args in examples.items()] == [
         "socket a", "setsockopt a SO_REUSEPORT=1", "getsockopt a SO_RCVBUF", "bind a [::1]:P",
         "listen a backlog=4", "accept a as c", "distribute 2x tcp to loopback:P over a"]
+
+
+def test_value_nonzero_accepts_any_set_value_whichever_number_the_system_uses():
+    nonzero = Outcome("value", "nonzero")
+    assert observation.satisfies(nonzero, obs(value=512), {}) and observation.satisfies(nonzero, obs(value=1), {})
+    assert not observation.satisfies(nonzero, obs(value=0), {})
+    assert not observation.satisfies(nonzero, obs("ENOPROTOOPT"), {})
+    assert not observation.satisfies(Outcome("value", 1), obs(value=512), {})  # exactly what the kernel returned

@@ -11,80 +11,20 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import SEED, harness, harness_in_background, results
+from conftest import SEED, SSHD, free_port, harness, harness_in_background, results
 
 from harness import observation
 from harness.targets.base import AgentError
 from harness.targets.ssh import OLD_OPENSSH, SSHEndpoint, SSHSession, agent_command, connect
 
-SSHD = "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not (os.path.exists(SSHD) and os.geteuid() == 0),
                                 reason="needs root and openssh-server (scripts/setup.sh installs it)")
 LOGIN_USER = "harness-nosudo"  # a user without sudo rights, made and removed by the test that needs it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A private sshd on 127.0.0.1 that lets root (and LOGIN_USER) in with a throw-away key."""
-
-    def __init__(self, folder: Path) -> None:
-        self.dir = folder
-        for name in ("host", "client", "stranger"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
-        shutil.copy(folder / "client.pub", folder / "authorized_keys")
-        self.port = free_port()
-        (folder / "sshd_config").write_text(
-            f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {folder / 'host'}\n"
-            f"AuthorizedKeysFile {folder / 'authorized_keys'} .ssh/authorized_keys\nPidFile {folder / 'sshd.pid'}\n"
-            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n")
-        host_key = (folder / "host.pub").read_text().split()[:2]
-        self.known_hosts = folder / "known_hosts"
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {' '.join(host_key)}\n")
-        os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
-        self.log = folder / "sshd.log"
-        self.proc = subprocess.Popen([SSHD, "-D", "-f", str(folder / "sshd_config"), "-E", str(self.log)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-
-    def endpoint(self, user: str = "root") -> SSHEndpoint:
-        return SSHEndpoint(host="127.0.0.1", port=self.port, user=user, key_file=str(self.dir / "client"))
-
-    def url(self, user: str = "root", **params: str) -> str:
-        query = {"key": str(self.dir / "client"), "known_hosts": str(self.known_hosts), **params}
-        return f"ssh://{user}@127.0.0.1:{self.port}?" + "&".join(f"{k}={v}" for k, v in query.items())
-
-    def session_pids(self) -> list[int]:
-        """The per-connection sshd processes (children of the listener)."""
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

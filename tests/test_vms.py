@@ -99,6 +99,14 @@ def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
     assert sum(1 for n in spread["histogram"].values() if n) >= 2
     assert leftover_domains() == [] and qemu_pids() == []  # destroyed after the run (--destroy always)
 
+    # The VM's answers go into a baseline of their own system, and the same run compares as unchanged.
+    folder = tmp_path / "baselines"
+    recorded = harness("baseline", "update", str(tmp_path / "results.json"), "--out", str(folder))
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    assert (folder / "linux-modern@linux-6.1.txt").exists()
+    same = harness("report", str(tmp_path / "results.json"), "--baseline", str(folder), "--out", str(tmp_path / "r"))
+    assert same.returncode == 0 and "CHANGED" not in same.stdout, same.stdout + same.stderr
+
 
 def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     first = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",

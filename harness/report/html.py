@@ -36,7 +36,8 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
 
 
 def _cell_step(sc: StepCell) -> list[Any]:
-    """[signature, match (1/0/None), rule index, bars], trailing parts left out when derivable.
+    """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed],
+    trailing parts left out when derivable.
 
     The expected outcome travels as the index of the rule the verdict applied,
     not as text: on a 10 x 1000 page that is most of the difference between
@@ -49,6 +50,8 @@ def _cell_step(sc: StepCell) -> list[Any]:
         out.append(sc.rule)
     if hist is not None:
         out += [None] * (3 - len(out)) + [bars(hist)]
+    if sc.changed:
+        out += [None] * (4 - len(out)) + [sc.baseline.old]
     return out
 
 

@@ -1,8 +1,15 @@
 """JUnit XML for CI, written with the junit-xml package.
 
-One testsuite per target (its identity in the properties), one testcase per
-scenario. Behaviour that differs from the expectation is a failure; an
-infrastructure problem is an error, never a failure; skipped says why.
+One testsuite per target (named after it, its identity in the properties),
+one testcase per scenario, identified the same way on every target and night
+(classname = suite, name = scenario) so that GitLab, Jenkins and the GitHub
+JUnit actions track it over time; `file` and `line` point at the scenario in
+its YAML (GitLab and the GitHub actions annotate with them; Jenkins ignores
+them, and they are the one liberty taken with its junit-10.xsd). Behaviour
+that differs from the expectation is a failure; with a baseline, a changed
+kernel answer is a failure (old -> new) and a known, unchanged mismatch is
+skipped saying so; an infrastructure problem is an error, never a failure;
+skipped says why.
 
 junit-xml's pitfalls, handled here: a failure with neither message nor output
 is dropped, so every one gets a message; a second add_* on a case overwrites
@@ -51,18 +58,33 @@ def step_line(row: Row, index: int, cell: StepCell) -> str:
             f"observed {observation.text(cell.observed)}")
 
 
+def changed_line(row: Row, index: int, cell: StepCell) -> str:
+    """`step 17 distribute ... (line 30): changed since baseline: spread -> single:s3`."""
+    step, mark = row.steps[index], cell.baseline
+    return (f"step {step.index} {step.text} (line {step.line}): changed since baseline: {mark.old} -> {mark.new}"
+            f"{' (' + mark.where + ')' if mark.where else ''}")
+
+
 def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:
+    """One scenario on one target. The test's identity is the same on every target and night
+    (classname = suite, name = scenario), so dashboards track it; the target is the suite's name."""
     if cell.verdict is None:
         return None
-    case = TestCase(name=row.scenario, classname=f"{row.suite}.{column.key}",
-                    elapsed_sec=round(cell.ms / 1000, 3) if cell.ms else None)
-    if cell.verdict == "fail":
-        lines = [step_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.match is False]
-        case.add_failure_info(message="; ".join(lines) or "behaviour differs from expectation",
-                              output="\n".join(lines + [f"scenario: {row.file}:{row.line}"]),
-                              failure_type="behaviour")
-    elif cell.verdict == "error":
+    case = TestCase(name=row.scenario, classname=row.suite, elapsed_sec=round((cell.ms or 0) / 1000, 3),
+                    file=row.file or None, line=row.line or None)
+    changed = [changed_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.baseline and sc.baseline.fails]
+    mismatches = [step_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.match is False]
+    if cell.verdict == "error":
         case.add_error_info(message=cell.reason or "infrastructure error", error_type="infrastructure")
+    elif changed:
+        case.add_failure_info(message="; ".join(changed), output="\n".join(changed + mismatches),
+                              failure_type="changed")
+    elif cell.verdict == "fail" and cell.known:
+        case.add_skipped_info(message="known mismatch, unchanged since baseline: " + "; ".join(mismatches))
+    elif cell.verdict == "fail":
+        case.add_failure_info(message="; ".join(mismatches) or "behaviour differs from expectation",
+                              output="\n".join(mismatches + [f"scenario: {row.file}:{row.line}"]),
+                              failure_type="behaviour")
     elif cell.verdict == "skipped":
         case.add_skipped_info(message=cell.reason or "skipped")
     return case

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..model import VERDICTS
+from ..model import VERDICTS, BaselineComparison, BaselineMark
 from ..observation import expected_signature, signature
 
 
@@ -56,6 +56,12 @@ class Column:
         return first if len(first) <= 90 else first[:89] + "…"
 
     @property
+    def isolation_note(self) -> str:
+        """Where the agent could not give scenarios the namespace asked for, why (e.g. no ctypes)."""
+        where = (self.environment or {}).get("where") or ""
+        return where if where.startswith("host:") else ""
+
+    @property
     def settings(self) -> list[tuple[str, str, str]]:
         """(short name, full name, value) of each kernel setting its agent read."""
         values = (self.environment or {}).get("values") or {}
@@ -71,6 +77,11 @@ class StepCell:
     rule: Optional[int]  # index into the step's rules of the one that applied
     match: Optional[bool]
     signature: Optional[str]  # comparable reading of the observation
+    baseline: Optional[BaselineMark] = None  # against the baseline, when one was given
+
+    @property
+    def changed(self) -> bool:
+        return self.baseline is not None and self.baseline.state == "changed"
 
     @property
     def shown_as_expected(self) -> bool:
@@ -96,6 +107,12 @@ class Cell:
     reason: Optional[str]
     ms: Optional[float]
     steps: list[StepCell]
+    known: bool = False  # a failure the baseline knows, unchanged: it does not fail the run
+
+    @property
+    def changed(self) -> bool:
+        """A kernel answered differently than the baseline recorded."""
+        return any(sc.changed for sc in self.steps)
 
 
 @dataclass
@@ -134,6 +151,10 @@ class Row:
     def failing(self) -> bool:
         return any(c.verdict in ("fail", "error") for c in self.cells)
 
+    @property
+    def changed(self) -> bool:
+        return any(c.changed for c in self.cells)
+
     def key_steps(self, limit: int = 3) -> list[tuple[int, StepRow]]:
         """(position, step) of the steps that tell targets apart, for the matrix cells.
 
@@ -141,7 +162,8 @@ class Row:
         across targets repeats an earlier one's (four identical setsockopts) once.
         """
         seen, out = set(), []
-        differing = [(i, s) for i, s in enumerate(self.steps) if s.contrast]
+        differing = [(i, s) for i, s in enumerate(self.steps)
+                     if s.contrast or any(c.steps[i].changed for c in self.cells)]
         for i, s in sorted(differing, key=lambda item: item[1].op != "distribute"):
             pattern = tuple(c.steps[i].comparable for c in self.cells)
             if pattern not in seen:
@@ -156,6 +178,7 @@ class Matrix:
     rows: list[Row]
     sources: list[str]
     incomplete: list[str]  # sources whose run was cut short
+    baseline: Optional[BaselineComparison] = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -206,8 +229,9 @@ def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
     return columns
 
 
-def build(docs: list[tuple[str, dict[str, Any]]]) -> Matrix:
-    """Merge (source, results document) pairs into one matrix."""
+def build(docs: list[tuple[str, dict[str, Any]]], baseline: Optional[BaselineComparison] = None) -> Matrix:
+    """Merge (source, results document) pairs into one matrix; with the runs' comparison to a baseline
+    (harness/judge/baseline.py), each observed step carries its mark."""
     columns = _columns(docs)
     by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
     rows: dict[str, Row] = {}
@@ -226,24 +250,29 @@ def build(docs: list[tuple[str, dict[str, Any]]]) -> Matrix:
                 )
             found[(r["id"], col)] = r
     for row in rows.values():
-        row.cells = [_cell(row, found.get((row.id, i))) for i in range(len(columns))]
+        row.cells = [_cell(row, found.get((row.id, i)), columns[i], baseline) for i in range(len(columns))]
         _mark_steps(row)
     return Matrix(columns=columns, rows=list(rows.values()), sources=[s for s, _ in docs],
-                  incomplete=[s for s, d in docs if not d.get("complete")])
+                  incomplete=[s for s, d in docs if not d.get("complete")], baseline=baseline)
 
 
-def _cell(row: Row, result: Optional[dict[str, Any]]) -> Cell:
+def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
+          baseline: Optional[BaselineComparison]) -> Cell:
     steps_by_index = {s["index"]: s for s in (result or {}).get("steps", [])}
+    marks = baseline.marks if baseline else {}
     cells = []
     for step in row.steps:
         raw = steps_by_index.get(step.index, {"expect": step.expect})
         expected, selector = expected_text(raw)
         observed = raw.get("observed")
         cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
-                              match=raw.get("match"), signature=signature(step.op, observed)))
+                              match=raw.get("match"), signature=signature(step.op, observed),
+                              baseline=marks.get((column.source, column.name, row.id, step.index))))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
-    return Cell(verdict=result["verdict"], reason=result.get("reason"), ms=result.get("ms"), steps=cells)
+    known = bool(baseline and (column.source, column.name, row.id) in baseline.known)
+    return Cell(verdict=result["verdict"], reason=result.get("reason"), ms=result.get("ms"), steps=cells,
+                known=known)
 
 
 def _mark_steps(row: Row) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 from ..model import Identity, Scenario, ScenarioRun, StepRun
 
 VERSION = 2
-IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname")
+IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname", "netns")
 
 
 class AgentError(Exception):

@@ -41,6 +41,7 @@ IDENT = re.compile(r"[A-Za-z0-9_.-]+")  # socket and actor names: no ':', see si
 PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ERRNO = re.compile(r"E[A-Z0-9]+")
 ALLOWED_NETS = "127.0.0.0/8, ::1, 0.0.0.0, :: or a multicast group"
+NONZERO = "nonzero"  # {value: nonzero}: the option is set, whichever number the system uses for it
 _BOOL, _NULL, _STR, _MERGE = ("tag:yaml.org,2002:" + t for t in ("bool", "null", "str", "merge"))
 _DEFAULT = parse_selector("default")
 Pairs = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
@@ -632,7 +633,7 @@ def _outcomes(op: str) -> str:
     spelled = [k for k in kinds if k in ops.WORDS]
     spelled += ["an errno name such as EADDRINUSE"] if "errno" in kinds else []
     spelled += ["single:<sock>"] if "single" in kinds else []
-    return ", ".join(spelled + ["any"] + (["{value: N}"] if "value" in kinds else []))
+    return ", ".join(spelled + ["any"] + (["{value: N}", "{value: nonzero}"] if "value" in kinds else []))
 
 
 def _kind(word: str) -> Optional[str]:
@@ -683,8 +684,11 @@ def _single(c: _Ctx, node: Node, sock: str) -> Optional[Outcome]:
 
 
 def _value_outcome(c: _Ctx, node: Node) -> Optional[Outcome]:
+    """`{value: N}` (exactly N, as the kernel returned it) or `{value: nonzero}` (set, whatever the number)."""
     value_node = node.value[0][1]
     value = c.f.scalar(value_node)
+    if value == NONZERO:
+        return Outcome("value", NONZERO)
     if isinstance(value, bool) or _is_int(value):
         return Outcome("value", int(value))
-    return c.f.problem(value_node, f"expected value must be an integer, not {_show(value_node)}")
+    return c.f.problem(value_node, f"expected value must be an integer or nonzero, not {_show(value_node)}")

@@ -106,6 +106,7 @@ class LegacyTarget(LocalTarget):
             machine=observed.machine,
             python=observed.python,
             hostname=observed.hostname,
+            netns=observed.netns,
             emulated_on=f"{observed.system} {observed.release}",
         )
 
