@@ -31,6 +31,7 @@ import json
 import platform
 import pwd
 import re
+import resource
 import select
 import signal
 import socket
@@ -195,18 +196,52 @@ def ms_since(start):
     return round((now() - start) * 1000.0, 3)
 
 
+def fd_of(obj):
+    return obj if isinstance(obj, int) else obj.fileno()
+
+
+READ_EVENTS = getattr(select, "POLLIN", 1) | getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
+WRITE_EVENTS = getattr(select, "POLLOUT", 4) | getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
+
+
 def wait_fds(rfds, wfds, deadline):
-    """select() until deadline (None: forever); returns (readable, writable)."""
+    """Wait until deadline (None: forever); returns (readable, writable) as given.
+
+    poll() where the OS has it: select() refuses descriptors above FD_SETSIZE
+    (1023), and a scenario may hold thousands of sockets. A failure of the wait
+    itself is the agent's, never the kernel's answer to a step: InfraError.
+    """
     while True:
         timeout = None
         if deadline is not None:
             timeout = max(0.0, deadline - now())
         try:
+            if hasattr(select, "poll"):
+                return poll_fds(rfds, wfds, timeout)
             ready = select.select(rfds, wfds, [], timeout)
             return ready[0], ready[1]
-        except (select.error, OSError, IOError):
+        except (select.error, OSError, IOError, ValueError):
             if exc_errno(sys.exc_info()[1]) != errno.EINTR:
-                raise
+                raise InfraError("waiting on %d descriptors failed: %s"
+                                 % (len(rfds) + len(wfds), sys.exc_info()[1]))
+
+
+def poll_fds(rfds, wfds, timeout):
+    poller = select.poll()
+    masks = {}
+    for objs, events in ((rfds, select.POLLIN), (wfds, select.POLLOUT)):
+        for obj in objs:
+            fd = fd_of(obj)
+            masks[fd] = masks.get(fd, 0) | events
+    for fd in masks:
+        poller.register(fd, masks[fd])
+    ms = -1  # forever
+    if timeout is not None:
+        ms = int(timeout * 1000 + 0.999)  # rounded up: never wake before the deadline
+    got = dict(poller.poll(ms))
+    readable = [obj for obj in rfds if got.get(fd_of(obj), 0) & READ_EVENTS]
+    writable = [obj for obj in wfds if got.get(fd_of(obj), 0) & WRITE_EVENTS]
+    return readable, writable
 
 
 def wait_ready(sock, write, deadline):
@@ -1246,6 +1281,17 @@ def on_signal(signum, frame):
     os.kill(os.getpid(), signum)
 
 
+def raise_descriptor_limit(wanted=65536):
+    """As many sockets per scenario as the OS allows: the soft RLIMIT_NOFILE up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard == resource.RLIM_INFINITY and wanted or min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass  # the limit stays; a step over it fails with EMFILE, which is what the OS says
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -1283,6 +1329,7 @@ def main(argv):
         signal.signal(sig, on_signal)
     libc()  # loaded once here, not in every forked child
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+    raise_descriptor_limit()
     emit(environment_event(options))
     start = now()
     for scenario in request["scenarios"]:

@@ -23,7 +23,7 @@ from .report import console, html, junit, matrix
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
-from .files import atomic_write
+from .files import OutputError, atomic_write, claim_outputs
 from .runlog import run_logger
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
@@ -40,7 +40,7 @@ def load_or_exit(files: Sequence[str]) -> list[Scenario]:
         suites = load_files(files)
     except ScenarioFileError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False)
+            err.print(str(problem), markup=False, soft_wrap=True)  # one per line: editors and CI parse them
         bad_input(f"{len(exc.problems)} problem(s) in scenario files; nothing was run")
     return [sc for suite in suites for sc in suite.scenarios]
 
@@ -175,6 +175,21 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         junit_path: Optional[str], html_path: Optional[str], baseline_dir: Optional[str], jobs: int,
         step_timeout: float, scenario_timeout: float, **provider_values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
+    try:
+        prepared = _prepare_run(files, targets_spec, tags, references, out_dir, json_path, junit_path, html_path,
+                                baseline_dir, provider_values)
+    except KeyboardInterrupt:
+        err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
+    scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
+    _run(scenarios, targets, paths, files, targets_spec, baseline_dir, jobs, step_timeout, scenario_timeout)
+
+
+def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], references: Sequence[str],
+                 out_dir: str, json_path: Optional[str], junit_path: Optional[str], html_path: Optional[str],
+                 baseline_dir: Optional[str], provider_values: dict[str, Any]):
+    """Everything checked before anything runs: files, tags, baseline, targets, output folders (exit 2)."""
     scenarios = load_or_exit(files)
     if baseline_dir is not None:
         load_baselines(baseline_dir)  # bad input before anything runs
@@ -188,13 +203,21 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
                               options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
     systems = [f"reference://{system}" for group in references for system in split_spec(group)]
     targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
+    try:
+        lock = claim_outputs([paths.json, paths.junit, paths.html])
+    except OutputError as exc:
+        bad_input(str(exc))
+    return scenarios, targets, paths, lock
 
+
+def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, files: Sequence[str],
+         targets_spec: str, baseline_dir: Optional[str], jobs: int, step_timeout: float,
+         scenario_timeout: float) -> None:
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
     config = RunOptions(jobs=jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000))
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
     with console.ConsoleListener(err) as listener:
         runner = Runner(scenarios, config, [listener, writer])
@@ -202,10 +225,11 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
             runner.run(targets)
         except KeyboardInterrupt:
             interrupted = True
-    writer.finish(interrupted)
-    docs = [(str(results_path), writer.doc)]
-    m = matrix.build(docs, compared(docs, baseline_dir))
-    write_reports(m, paths)
+    try:
+        m = _write_outputs(writer, interrupted, paths, baseline_dir)
+    except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
+        interrupted = True
+        m = _write_outputs(writer, interrupted, paths, baseline_dir)
     verdicts = runner.verdicts
 
     out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
@@ -213,10 +237,10 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         if v.verdict in ("fail", "error"):
             out.print(f"[bold]{v.verdict.upper()}[/] {escape(f'{v.target} {v.scenario.id} ({v.scenario.pos}):')}")
             for line in (v.reason or "").split("; "):
-                out.print(f"    {line}", markup=False)
+                out.print(f"    {line}", markup=False, soft_wrap=True)
     print_changes(m.baseline)
     out.print(console.counts_line(verdicts))
-    out.print(f"results: {results_path}  junit: {paths.junit}  html: {paths.html}")
+    out.print(f"results: {results_path}  junit: {paths.junit}  html: {paths.html}", soft_wrap=True)
     if interrupted:
         err.print("harness: interrupted; results hold the scenarios that finished")
         sys.exit(EXIT_INTERRUPTED)
@@ -224,6 +248,15 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
     unavailable = [t.name for t in targets if runner.identities.get(t.name) is None and explicit
                    and not t.info.reference]
     sys.exit(exit_status(m, unavailable))
+
+
+def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
+                   baseline_dir: Optional[str]) -> matrix.Matrix:
+    writer.finish(interrupted)
+    docs = [(str(paths.json), writer.doc)]
+    m = matrix.build(docs, compared(docs, baseline_dir))
+    write_reports(m, paths)
+    return m
 
 
 def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:

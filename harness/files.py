@@ -1,9 +1,11 @@
-"""Writing output files so that a reader never sees half of one."""
+"""Writing output files: a reader never sees half of one, and a run knows before it starts that it can write."""
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
+from typing import IO
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -21,3 +23,35 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class OutputError(Exception):
+    """An output folder that cannot be used; the message says which and why."""
+
+
+def claim_outputs(files: list[Path]) -> IO[str]:
+    """Before anything runs: every output file's folder exists and takes a file, and the results
+    folder is this run's alone (a lock, held while the returned handle stays open)."""
+    for folder in dict.fromkeys(f.parent for f in files):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".harness-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    lock_path = files[0].parent / ".harness.lock"
+    handle = open(lock_path, "a+", encoding="ascii")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise OutputError(f"another harness run (pid {owner}) is writing into {files[0].parent}; "
+                          "give this one another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

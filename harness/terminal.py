@@ -30,5 +30,5 @@ err = _console(stderr=True)
 
 
 def bad_input(message: str) -> NoReturn:
-    err.print(f"harness: {message}", markup=False)
+    err.print(f"harness: {message}", markup=False, soft_wrap=True)
     sys.exit(EXIT_BAD_INPUT)

@@ -126,7 +126,7 @@ def test_imports_only_the_standard_library():
     source = open(AGENT).read()
     imported = set(m[0] or m[1] for m in re.findall(r"^\s*(?:import\s+(\w+)|from\s+(\w+)\S*\s+import\b)", source, re.M))
     stdlib = set("""errno fcntl gc json os platform pwd re select signal socket struct sys
-                 time traceback ctypes subprocess""".split())
+                 time traceback ctypes subprocess resource""".split())
     assert imported <= stdlib, imported - stdlib
 
 
@@ -682,3 +682,26 @@ def test_getsockopt_reports_what_the_kernel_returned_never_normalised(monkeypatc
     actor = agent.Actor(None, agent.option_table("freebsd", "amd64"))
     actor.socks["a"] = BsdSocket()
     assert actor.op_getsockopt({"sock": "a", "opt": "SO_REUSEPORT", "level": None}) == {"value": 512, "raw": 512}
+
+
+@kernel
+@needs_root
+def test_thousands_of_sockets_are_waited_on_with_poll_and_never_become_a_false_errno():
+    # select() refuses descriptors above 1023: a connect made after 1,100 sockets must still be
+    # the kernel's answer (ok), and a distribute over 1,000 listeners must run.
+    many = [step("socket", sock="x%d" % i, type="udp") for i in range(1100)]
+    connect = listener("l", reuseport=False) + [step("socket", sock="c", type="tcp"),
+                                                step("connect", sock="c", addr="loopback", port="P")]
+    wide = []
+    for i in range(1000):
+        wide += listener("w%d" % i, backlog=4)
+    wide.append(step("distribute", to={"addr": "loopback", "port": "P"}, over=["w%d" % i for i in range(1000)],
+                     count=32, type="tcp"))
+    lines, proc = run_agent(request([scenario("many", many + connect), scenario("wide", wide)]), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = by_id(lines)
+    assert results["many"]["status"] == "ran" and results["many"]["steps"][-1]["outcome"] == "ok", \
+        results["many"]["steps"][-1]
+    assert results["wide"]["status"] == "ran", results["wide"].get("reason")
+    distribute = results["wide"]["steps"][-1]
+    assert distribute["outcome"] == "ok" and sum(distribute["histogram"].values()) == 32

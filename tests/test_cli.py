@@ -150,3 +150,14 @@ def test_run_writes_results_junit_and_html_where_asked(tmp_path):
     assert not (tmp_path / "d").exists()  # every file went where it was asked to
     tagged = [sc for sc in load_suite(str(SEED)).scenarios if "distribute" in sc.tags]
     assert json.loads(paths["--json"].read_text())["summary"]["pass"] == len(tagged) > 0
+
+
+@needs_root
+def test_the_whole_scenario_library_passes_on_this_kernel_and_the_emulated_legacy_one(tmp_path):
+    """Every Linux expectation of every suite, checked against the real kernel (and Linux 3.8 emulated)."""
+    proc = harness("run", str(ROOT / "scenarios"), "--targets", "local,local-legacy", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = results(tmp_path)
+    suites = {r["suite"] for r in doc["results"]}
+    assert {"reuseport", "reuseaddr", "timewait", "dualstack", "connect", "real-world"} <= suites
+    assert doc["summary"]["fail"] == doc["summary"]["error"] == 0

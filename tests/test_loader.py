@@ -222,8 +222,8 @@ def test_duplicate_selector(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("step, token, message", [
-    ('{op: listen, sock: a, backlog: "x"}', '"x"', "backlog must be a non-negative integer, not 'x'"),
-    ("{op: listen, sock: a, backlog: 1.5}", "1.5", "backlog must be a non-negative integer, not 1.5"),
+    ('{op: listen, sock: a, backlog: "x"}', '"x"', "backlog must be a non-negative integer up to 65535, not 'x'"),
+    ("{op: listen, sock: a, backlog: 1.5}", "1.5", "backlog must be a non-negative integer up to 65535, not 1.5"),
     ("{op: bind, sock: a, addr: any, port: -1}", "-1",
      "port must be a number 0..65535 or a symbolic name such as P, not -1"),
     ("{op: bind, sock: a, addr: any, port: 70000}", "70000",
@@ -231,7 +231,7 @@ def test_duplicate_selector(tmp_path: Path) -> None:
     ("{op: bind, sock: a, addr: any, port: 8-bit}", "8-bit",
      "port must be a number 0..65535 or a symbolic name such as P, not '8-bit'"),
     ('{op: setsockopt, sock: a, opt: SO_REUSEADDR, value: "yes"}', '"yes"',
-     "value must be an integer or a boolean, not 'yes'"),
+     "value must be a boolean or an integer that fits a C int (-2147483648..2147483647), not 'yes'"),
     ("{op: setsockopt, sock: a, opt: IP_ADD_MEMBERSHIP, value: 1}", "1}",
      "value of IP_ADD_MEMBERSHIP must be an IPv4 multicast group such as 239.1.2.3, not 1"),
     ("{op: setsockopt, sock: a, opt: IP_ADD_MEMBERSHIP, value: 127.0.0.1}", "127",

@@ -41,6 +41,8 @@ IDENT = re.compile(r"[A-Za-z0-9_.-]+")  # socket and actor names: no ':', see si
 PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ERRNO = re.compile(r"E[A-Z0-9]+")
 ALLOWED_NETS = "127.0.0.0/8, ::1, 0.0.0.0, :: or a multicast group"
+INT32 = (-2**31, 2**31 - 1)  # setsockopt values are C ints
+USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")  # a portable user name (POSIX, useradd's default rule)
 NONZERO = "nonzero"  # {value: nonzero}: the option is set, whichever number the system uses for it
 _BOOL, _NULL, _STR, _MERGE = ("tag:yaml.org,2002:" + t for t in ("bool", "null", "str", "merge"))
 _DEFAULT = parse_selector("default")
@@ -116,6 +118,7 @@ class _File:
         self.suite: Optional[Suite] = None
         self.name_pos: Optional[Pos] = None  # where `suite:` names it, for clashes across files
         self._constructor = SafeConstructor()
+        self._merged: dict[int, list[tuple[Node, Node]]] = {}  # mapping node -> its pairs, merges expanded
 
     def pos(self, where: Union[Node, yaml.Mark]) -> Pos:
         mark = getattr(where, "start_mark", where)
@@ -161,14 +164,32 @@ class _File:
         return pairs
 
     def _entries(self, node: MappingNode, seen: set[int]) -> list[tuple[Node, Node]]:
+        """The mapping's own pairs, then those it merges (<<) whose keys it does not have yet.
+
+        Each mapping is expanded once and each key kept once, so nested merges of the same
+        anchor (`<<: [*m, *m, ...]` on every level) cost what the file's size does, not its
+        power: a 500-byte file cannot make the loader expand billions of pairs.
+        """
+        if id(node) in self._merged:
+            return self._merged[id(node)]
         own = [(k, v) for k, v in node.value if k.tag != _MERGE]
+        keys = {_key_of(k) for k, _ in own}
         for v in (v for k, v in node.value if k.tag == _MERGE):
             for src in v.value if isinstance(v, SequenceNode) else [v]:
                 if not isinstance(src, MappingNode):
                     self.problem(src, f"<< must merge a mapping, not {_show(src)}")
                 elif id(src) not in seen:  # a mapping merged into itself would never end
-                    own += self._entries(src, seen | {id(src)})
+                    for k, val in self._entries(src, seen | {id(src)}):
+                        if _key_of(k) not in keys:
+                            keys.add(_key_of(k))
+                            own.append((k, val))
+        self._merged[id(node)] = own
         return own
+
+
+def _key_of(node: Node) -> Any:
+    """What makes two keys equal: a scalar's tag and text; any other node only itself."""
+    return (node.tag, node.value) if isinstance(node, ScalarNode) else id(node)
 
 
 def _show(node: Node) -> str:
@@ -368,7 +389,9 @@ def _actors(f: _File, node: Optional[Node]) -> dict[str, Actor]:
             continue
         what = f"actor {name!r}"
         spec = {} if _is_null(vnode) else f.mapping(vnode, what, ACTOR_KEYS, f"key {{}} for {what}")
-        actors[name] = Actor(name, _text(f, spec or {}, "user"))  # declared even if malformed: no follow-on noise
+        user_node = _given(spec or {}, "user")
+        user = f.string(user_node, "user", USER) if user_node is not None else None
+        actors[name] = Actor(name, user)  # declared even if malformed: no follow-on noise
     return actors
 
 
@@ -488,9 +511,10 @@ def _v_choice(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
 
 def _v_int(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[int]:
     value = c.f.scalar(node)
-    if _is_int(value) and value >= 0:
+    if _is_int(value) and 0 <= value <= (fld.maximum if fld.maximum is not None else value):
         return value
-    return c.f.problem(node, f"{name} must be a non-negative integer, not {_show(node)}")
+    most = f" up to {fld.maximum}" if fld.maximum is not None else ""
+    return c.f.problem(node, f"{name} must be a non-negative integer{most}, not {_show(node)}")
 
 
 def _v_value(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Any:
@@ -503,9 +527,10 @@ def _v_value(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Any:
         return c.f.problem(node, f"{name} of {opt} must be an IPv4 multicast group such as 239.1.2.3, "
                                  f"not {_show(node)}")
     value = c.f.scalar(node)
-    if isinstance(value, bool) or _is_int(value):
+    if isinstance(value, bool) or (_is_int(value) and INT32[0] <= value <= INT32[1]):
         return int(value)
-    return c.f.problem(node, f"{name} must be an integer or a boolean, not {_show(node)}")
+    return c.f.problem(node, f"{name} must be a boolean or an integer that fits a C int "
+                             f"({INT32[0]}..{INT32[1]}), not {_show(node)}")
 
 
 def _v_text(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:

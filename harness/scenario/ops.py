@@ -24,6 +24,11 @@ class Field:
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    maximum: Optional[int] = None  # for int fields: the largest value a step may use
+
+
+# Real ranges: what validate accepts must also run (no 30-digit timeout, no 100 GB buffer).
+HOUR_MS = 3_600_000
 
 
 # Field kinds:
@@ -81,7 +86,7 @@ def _distribute(a: dict[str, Any]) -> str:
     return f"{a['count']}x {a['type']} to {hostport(dest['addr'], dest['port'])} over {','.join(a['over'])}"
 
 
-TIMEOUT_MS = Field("int", default=1000)
+TIMEOUT_MS = Field("int", default=1000, maximum=HOUR_MS)
 SOCK = Field("sock", required=True)
 ADDR = Field("addr", required=True)
 PORT = Field("port", required=True)
@@ -111,13 +116,13 @@ OPS: dict[str, Op] = {
     }, _sock_at),
     "listen": Op({
         "sock": SOCK,
-        "backlog": Field("int", default=16),
+        "backlog": Field("int", default=16, maximum=65535),
     }, lambda a: f"{a['sock']} backlog={a['backlog']}"),
     "connect": Op({
         "sock": SOCK,
         "addr": ADDR,
         "port": PORT,
-        "timeout_ms": Field("int", default=2000),
+        "timeout_ms": Field("int", default=2000, maximum=HOUR_MS),
     }, _sock_at),
     "accept": Op({
         "sock": SOCK,
@@ -131,7 +136,7 @@ OPS: dict[str, Op] = {
     }, _sock),
     "recv": Op({
         "sock": SOCK,
-        "size": Field("int", default=1024),
+        "size": Field("int", default=1024, maximum=16 * 1024 * 1024),
         "timeout_ms": TIMEOUT_MS,
     }, _sock),
     "sendto": Op({
@@ -143,7 +148,7 @@ OPS: dict[str, Op] = {
     }, _sock_at),
     "recvfrom": Op({
         "sock": SOCK,
-        "size": Field("int", default=1024),
+        "size": Field("int", default=1024, maximum=16 * 1024 * 1024),
         "timeout_ms": TIMEOUT_MS,
     }, _sock),
     "close": Op({"sock": SOCK}, _sock),
@@ -151,13 +156,13 @@ OPS: dict[str, Op] = {
         "sock": SOCK,
         "how": Field("choice", default="rdwr", choices=("rd", "wr", "rdwr")),
     }, lambda a: f"{a['sock']} {a['how']}"),
-    "sleep": Op({"ms": Field("int", required=True)}, lambda a: f"{a['ms']}ms"),
+    "sleep": Op({"ms": Field("int", required=True, maximum=HOUR_MS)}, lambda a: f"{a['ms']}ms"),
     "distribute": Op({
         "to": Field("dest", required=True),
         "over": Field("socks", required=True),
-        "count": Field("int", default=32),
+        "count": Field("int", default=32, maximum=100_000),
         "type": Field("choice", choices=("tcp", "udp")),
-        "timeout_ms": Field("int", default=5000),
+        "timeout_ms": Field("int", default=5000, maximum=HOUR_MS),
     }, _distribute, outcomes=DISTRIBUTION, default_expect="any"),
 }
 

@@ -12,14 +12,21 @@ FAMILIES = ("linux", "freebsd", "darwin", "netbsd", "openbsd", "dragonfly")
 ALIASES = {"macos": "darwin"}
 BSD_FAMILIES = frozenset(("freebsd", "darwin", "netbsd", "openbsd", "dragonfly"))
 GROUPS = {"bsd": BSD_FAMILIES}
-_SELECTOR = re.compile(r"^([a-z]+)\s*(?:(<=|>=|==|!=|<|>|=)\s*(\d+(?:\.\d+)*))?$")
+# A version is up to 8 components of up to 9 digits: no kernel needs more, and Python refuses
+# to turn a string of over 4,300 digits into an int.
+_SELECTOR = re.compile(r"^([a-z]+)\s*(?:(<=|>=|==|!=|<|>|=)\s*(\d{1,9}(?:\.\d{1,9}){0,7}))?$")
 
 
 class SelectorError(ValueError):
     """A selector that does not follow the grammar; the message says why."""
 
 
-_SYSTEM = re.compile(r"^([a-z]+)[-\s]+(\d+(?:\.\d+)*)$")
+_SYSTEM = re.compile(r"^([a-z]+)[-\s]+(\d{1,9}(?:\.\d{1,9}){0,7})$")
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """A value as it reads in a message: at most `limit` characters."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def parse_system(text: str) -> tuple[str, str]:
@@ -27,7 +34,7 @@ def parse_system(text: str) -> tuple[str, str]:
     m = _SYSTEM.match(text.strip().lower())
     family = ALIASES.get(m.group(1), m.group(1)) if m else ""
     if family not in FAMILIES:
-        raise ValueError(f"{text!r} is not a system such as freebsd-14, macos-14, linux-3.2 "
+        raise ValueError(f"{shorten(text)!r} is not a system such as freebsd-14, macos-14, linux-3.2 "
                          f"(families: {', '.join(FAMILIES)}, macos)")
     return family, m.group(2)
 
@@ -37,7 +44,7 @@ def parse_selector(text: str) -> Selector:
     m = _SELECTOR.match(text.strip())
     if not m:
         raise SelectorError(
-            f"bad selector {text!r}: expected a family such as linux, freebsd, darwin, bsd "
+            f"bad selector {shorten(text)!r}: expected a family such as linux, freebsd, darwin, bsd "
             "or default, optionally with one comparison such as linux<3.9"
         )
     family, op, version = m.groups()

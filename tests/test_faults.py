@@ -1,0 +1,109 @@
+"""Hostile input and faults: bounded work, honest outcomes, no traceback, nothing lost (issue reproducers)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SEED, harness, harness_in_background, needs_root, results
+
+
+def write(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def merge_bomb(levels: int, fanout: int = 9) -> str:
+    """Each step merges the previous one `fanout` times: expanded naively, fanout**levels pairs."""
+    steps = ["      - &m0 {op: sleep, ms: 1}"]
+    for level in range(1, levels + 1):
+        steps.append(f"      - &m{level} {{<<: [{', '.join([f'*m{level - 1}'] * fanout)}]}}")
+    return "suite: bomb\nscenarios:\n  - name: a\n    steps:\n" + "\n".join(steps) + "\n"
+
+
+def test_a_merge_key_bomb_is_cheap_to_validate(tmp_path):
+    path = write(tmp_path, merge_bomb(12))
+    assert len(path.read_bytes()) < 1200
+    start = time.monotonic()
+    proc = harness("validate", str(path), timeout=30)
+    assert proc.returncode == 0, proc.stderr  # a valid file: 13 sleep steps
+    assert time.monotonic() - start < 5 and "13" not in proc.stderr
+
+
+def test_a_selector_of_thousands_of_digits_is_bad_input_not_a_traceback(tmp_path):
+    key = "linux<" + "9" * 5000  # an explicit key (?): YAML's plain keys stop at 1024 characters
+    step = f"op: sleep\n        ms: 1\n        expect:\n          ? {key}\n          : ok\n          default: ok"
+    path = write(tmp_path, f"suite: s\nscenarios:\n  - name: a\n    steps:\n      - {step}\n")
+    proc = harness("validate", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bad selector" in proc.stderr and len(proc.stderr) < 2000  # the value is shortened, not echoed
+
+
+@pytest.mark.parametrize("step, message", [
+    ("{op: sleep, ms: 100000000000000000000000000000}", "ms must be a non-negative integer up to 3600000"),
+    ("{op: recvfrom, sock: u, size: 100000000000}", "size must be a non-negative integer up to 16777216"),
+    ("{op: setsockopt, sock: u, opt: SO_RCVBUF, value: 99999999999999}", "fits a C int"),
+])
+def test_numbers_have_their_real_range_at_validate_time(tmp_path, step, message):
+    text = f"suite: s\nscenarios:\n  - name: a\n    steps:\n      - {{op: socket, sock: u, type: udp}}\n      - {step}\n"
+    proc = harness("validate", str(write(tmp_path, text)))
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_a_user_name_with_a_nul_is_refused_at_validate_time(tmp_path):
+    text = 'suite: s\nscenarios:\n  - name: a\n    actors: {o: {user: "no\\0body"}}\n    steps: [{op: sleep, ms: 1}]\n'
+    proc = harness("validate", str(write(tmp_path, text)))
+    assert proc.returncode == 2 and ":4:" in proc.stderr and "user" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+def test_an_unwritable_out_is_bad_input_before_anything_runs(tmp_path, where):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = blocker / "reports" if where == "under-a-file" else Path("/proc/harness-cannot-write-here")
+    proc = harness("run", str(SEED), "--targets", "local", "--out", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot write into" in proc.stderr and "Traceback" not in proc.stderr
+    assert "pass" not in proc.stdout  # nothing ran
+
+
+@needs_root
+def test_a_second_run_into_the_same_out_is_refused(tmp_path):
+    slow = write(tmp_path, "suite: slow\nscenarios:\n  - name: hold\n    steps: [{op: sleep, ms: 4000}]\n")
+    out = tmp_path / "out"
+    first = harness_in_background("run", str(slow), "--targets", "local", "--out", str(out))
+    deadline = time.monotonic() + 20
+    while not (out / ".harness.lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = harness("run", str(SEED), "--targets", "local", "--out", str(out))
+    assert second.returncode == 2 and f"another harness run (pid {first.pid})" in second.stderr, second.stderr
+    assert first.wait(timeout=60) == 0
+    assert results(out)["results"][0]["scenario"] == "hold"  # the first run's results, intact
+
+
+def test_ctrl_c_while_files_load_exits_130_and_writes_nothing(tmp_path):
+    lines = ["suite: big", "scenarios:"]
+    for i in range(8000):
+        lines += [f"  - name: s{i}", "    steps: [{op: socket, sock: a, type: tcp}]"]
+    big = write(tmp_path, "\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    proc = harness_in_background("run", str(big), "--targets", "local", "--out", str(out))
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "interrupted before anything ran" in stderr
+    assert not out.exists()
+
+
+def test_error_lines_stay_whole_in_a_log(tmp_path):
+    deep = tmp_path / ("d" * 120) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = write(deep, "suite: s\nscenarios:\n  - name: a\n    steps: [{op: bnd, sock: a}]\n")
+    proc = harness("validate", str(path), env={"COLUMNS": ""})
+    problem = [line for line in proc.stderr.splitlines() if line.startswith(str(path))]
+    assert len(problem) == 1 and "unknown op 'bnd'" in problem[0]  # one message, one line, however long
+    assert os.path.isabs(problem[0].split(":")[0])
