@@ -19,7 +19,8 @@ from rich.table import Table
 
 from .judge import baseline
 from .model import BaselineComparison, Scenario
-from .report import console, html, junit, matrix
+from .report import console, matrix
+from .report.schema import ResultsFileError
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
@@ -145,6 +146,8 @@ def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
 
 
 def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
+    from .report import html, junit  # jinja2 and junit-xml: loaded only when reports are written
+
     junit.write(m, paths.junit)
     html.write(m, paths.html)
 
@@ -262,7 +265,7 @@ def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
 def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
     try:
         return [(path, matrix.load_results(path)) for path in results]
-    except matrix.ResultsFileError as exc:
+    except ResultsFileError as exc:
         bad_input(str(exc))
 
 

@@ -107,3 +107,48 @@ def test_error_lines_stay_whole_in_a_log(tmp_path):
     problem = [line for line in proc.stderr.splitlines() if line.startswith(str(path))]
     assert len(problem) == 1 and "unknown op 'bnd'" in problem[0]  # one message, one line, however long
     assert os.path.isabs(problem[0].split(":")[0])
+
+
+def test_a_seeded_batch_of_mutated_files_loads_or_is_rejected_cleanly(tmp_path):
+    """A short run of scripts/fuzz_scenarios.py (the long one is run by hand: --count 2000)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("fuzz_scenarios", SEED.parent.parent / "scripts" / "fuzz_scenarios.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    failures, figures = fuzz.fuzz(seed=7, count=300, folder=tmp_path)
+    assert failures == []
+    assert 0 < figures["accepted"] < figures["mutants"]  # some mutants still load, most are rejected
+    assert figures["slowest_s"] < fuzz.LIMIT_S
+
+
+def test_report_reads_only_documents_of_the_documented_shape(tmp_path):
+    good = {"schema": "harness-results/1", "complete": True, "targets": [{"name": "t"}],
+            "results": [{"target": "t", "suite": "s", "scenario": "a", "id": "s/a", "verdict": "pass",
+                         "steps": [{"index": 1, "op": "bind", "text": "bind a", "observed": {"outcome": "ok"}}]}]}
+    import copy
+    import json
+    cases = {"v2": ({**good, "schema": "harness-results/2"}, "written as harness-results/2"),
+             "missing": ({k: v for k, v in good.items() if k != "targets"}, "targets: missing")}
+    wrong = copy.deepcopy(good)
+    wrong["results"][0]["steps"][0]["index"] = "x"
+    cases["wrongtype"] = (wrong, "results[0].steps[0].index: expected int, not str")
+    verdict = copy.deepcopy(good)
+    verdict["results"][0]["verdict"] = "maybe"
+    cases["verdict"] = (verdict, "results[0].verdict: 'maybe' is not one of")
+    for name, (doc, message) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        proc = harness("report", str(path), "--out", str(tmp_path / "out"))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"schema": "harness-results/1", "x": ' + "[" * 100000 + "]" * 100000 + "}")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, message in ((deep, "cannot read results"), (fifo, "not a regular file"), ("/dev/zero", "not a regular")):
+        start = time.monotonic()
+        proc = harness("report", str(path), "--out", str(tmp_path / "out"), timeout=20)
+        assert proc.returncode == 2 and message in proc.stderr and time.monotonic() - start < 10, proc.stderr
+    ok = tmp_path / "good.json"
+    ok.write_text(json.dumps(good))
+    assert harness("report", str(ok), "--out", str(tmp_path / "out")).returncode == 0
+    assert not (tmp_path / "out" / "results.json").exists()

@@ -48,3 +48,14 @@ def test_every_link_in_readme_and_docs_resolves_inside_the_repository():
             resolved = (page.parent / target.split("#")[0]).resolve()
             assert resolved.is_relative_to(ROOT), f"{page.name} links outside the repository: {target}"
             assert resolved.exists(), f"{page.name} links to a missing file: {target}"
+
+
+def test_the_command_line_starts_without_ssh_vm_or_template_libraries():
+    """`harness --version`, `validate` and local runs stay light: those load only when used."""
+    import subprocess
+    import sys
+    code = "import sys, harness.cli; print(' '.join(sorted(sys.modules)))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                cwd=ROOT).stdout.split())
+    heavy = {"paramiko", "fabric", "invoke", "vagrant", "jinja2", "junit_xml", "seccomp", "cryptography"}
+    assert loaded & heavy == set()

@@ -10,17 +10,13 @@ mark the two separately.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
+from .schema import read
 from ..observation import expected_signature, signature
-
-
-class ResultsFileError(ValueError):
-    """A results file that cannot be read or is not a harness results document."""
 
 
 @dataclass
@@ -191,13 +187,8 @@ class Matrix:
 
 
 def load_results(path: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ResultsFileError(f"{path}: cannot read results: {exc}") from None
-    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("harness-results/"):
-        raise ResultsFileError(f"{path}: not a harness results document (no harness-results schema)")
-    return doc
+    """A results file, checked against its documented shape (harness/report/schema.py)."""
+    return read(path)
 
 
 def expected_text(step: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
