@@ -29,7 +29,7 @@ from .runlog import run_logger
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
 from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
-from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, err, out
+from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, clean, err, out
 
 DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
@@ -41,7 +41,7 @@ def load_or_exit(files: Sequence[str]) -> list[Scenario]:
         suites = load_files(files)
     except ScenarioFileError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, soft_wrap=True)  # one per line: editors and CI parse them
+            err.print(clean(str(problem)), markup=False, soft_wrap=True)  # one per line: editors and CI parse them
         bad_input(f"{len(exc.problems)} problem(s) in scenario files; nothing was run")
     return [sc for suite in suites for sc in suite.scenarios]
 
@@ -97,8 +97,8 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
     for (source, target, scenario, step), mark in comparison.marks.items():
         if mark.state == "changed":
             flaky = " (flaky: not failing)" if mark.flaky else ""
-            out.print(f"CHANGED {target} {scenario} step {step}: {mark.old} -> {mark.new}{flaky} [{mark.where}]",
-                      markup=False)
+            out.print(clean(f"CHANGED {target} {scenario} step {step}: {mark.old} -> {mark.new}{flaky} [{mark.where}]"),
+                      markup=False, soft_wrap=True)
     for key in comparison.missing:
         out.print(f"baseline: no file for {key}; its observations are all new", markup=False)
 
@@ -229,37 +229,44 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
         except KeyboardInterrupt:
             interrupted = True
     try:
-        m = _write_outputs(writer, interrupted, paths, baseline_dir)
+        m, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
     except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
         interrupted = True
-        m = _write_outputs(writer, interrupted, paths, baseline_dir)
+        m, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
     verdicts = runner.verdicts
 
     out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
     for v in verdicts:
         if v.verdict in ("fail", "error"):
-            out.print(f"[bold]{v.verdict.upper()}[/] {escape(f'{v.target} {v.scenario.id} ({v.scenario.pos}):')}")
+            out.print(f"[bold]{v.verdict.upper()}[/] {escape(clean(f'{v.target} {v.scenario.id} ({v.scenario.pos}):'))}")
             for line in (v.reason or "").split("; "):
-                out.print(f"    {line}", markup=False, soft_wrap=True)
+                out.print(f"    {clean(line)}", markup=False, soft_wrap=True)
     print_changes(m.baseline)
     out.print(console.counts_line(verdicts))
-    out.print(f"results: {results_path}  junit: {paths.junit}  html: {paths.html}", soft_wrap=True)
+    out.print(f"results: {writer.path}  junit: {paths.junit}  html: {paths.html}", soft_wrap=True)
+    for problem in problems:
+        err.print(f"harness: {clean(problem)}", markup=False, soft_wrap=True)
     if interrupted:
         err.print("harness: interrupted; results hold the scenarios that finished")
         sys.exit(EXIT_INTERRUPTED)
     explicit = targets_spec.strip() != "all"
     unavailable = [t.name for t in targets if runner.identities.get(t.name) is None and explicit
                    and not t.info.reference]
-    sys.exit(exit_status(m, unavailable))
+    sys.exit(EXIT_INFRA if problems else exit_status(m, unavailable))
 
 
 def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
-                   baseline_dir: Optional[str]) -> matrix.Matrix:
-    writer.finish(interrupted)
-    docs = [(str(paths.json), writer.doc)]
+                   baseline_dir: Optional[str]) -> tuple[matrix.Matrix, list[str]]:
+    """Results, JUnit and HTML; what could not be written where asked (then elsewhere, said so)."""
+    problems = [p for p in [writer.finish(interrupted)] if p]
+    docs = [(str(writer.path), writer.doc)]
     m = matrix.build(docs, compared(docs, baseline_dir))
-    write_reports(m, paths)
-    return m
+    try:
+        write_reports(m, paths)
+    except OSError as exc:
+        problems.append(f"cannot write the reports into {paths.html.parent}: {exc.strerror or exc}; "
+                        f"rebuild them with `harness report {writer.path}`")
+    return m, problems
 
 
 def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
@@ -345,7 +352,7 @@ def list_targets() -> None:
         table.add_column(col, no_wrap=True)
     table.add_column("available", overflow="fold")
     for t, avail, facts in rows:
-        state = "[green]yes[/]" if avail.available else f"[red]no[/]: {escape(avail.reason)}"
+        state = "[green]yes[/]" if avail.available else f"[red]no[/]: {escape(clean(avail.reason))}"
         provider = t.info.provider + (" (emulated)" if t.info.emulated else "")
         table.add_row(t.name, provider, *(escape(facts.get(col, "-")) for col in columns), state)
     out.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -21,8 +22,16 @@ def atomic_write(path: Path, data: bytes) -> None:
             out.write(data)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the error that matters is the write's, not the clean-up's
         raise
+
+
+def fallback_path(path: Path) -> Path:
+    """Where a file that could not be written where asked goes instead (the temporary folder)."""
+    return Path(tempfile.gettempdir()) / f"harness-{os.getpid()}-{path.name}"
 
 
 class OutputError(Exception):

@@ -29,6 +29,16 @@ out = _console(stderr=False)
 err = _console(stderr=True)
 
 
+LIMIT = 2000  # characters of one value in a message
+
+
+def clean(text: str, limit: int = LIMIT) -> str:
+    """Text as it may reach a terminal or a log: control characters (escape sequences, NULs) shown
+    as escapes, never acted on, and a huge value shortened rather than repeated in full."""
+    shown = "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    return shown if len(text) <= limit else f"{shown}… ({len(text) - limit} more characters)"
+
+
 def bad_input(message: str) -> NoReturn:
-    err.print(f"harness: {message}", markup=False, soft_wrap=True)
+    err.print(f"harness: {clean(message)}", markup=False, soft_wrap=True)
     sys.exit(EXIT_BAD_INPUT)

@@ -152,3 +152,37 @@ def test_report_reads_only_documents_of_the_documented_shape(tmp_path):
     ok.write_text(json.dumps(good))
     assert harness("report", str(ok), "--out", str(tmp_path / "out")).returncode == 0
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_escape_codes_and_huge_values_are_shown_escaped_and_short(tmp_path):
+    hostile = "bad\x1b[31mname\x07" + "x" * 100_000  # one argument may hold 128 KiB
+    proc = harness("run", str(SEED), "--targets", f"local,{hostile}", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr and "bad\\x1b[31mname\\x07" in proc.stderr
+    assert len(proc.stderr) < 10_000 and "more characters" in proc.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 40 KiB tmpfs: room for the first results, not for all of them."""
+    import subprocess
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(folder)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@needs_root
+def test_a_full_disk_loses_no_result(full_disk):
+    proc = harness("run", str(SEED), "--targets", "local", "--out", str(full_disk))
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # an infrastructure problem, not a verdict
+    assert "Traceback" not in proc.stderr and "No space left on device" in proc.stderr
+    spare = Path(proc.stderr.split("the results are in ")[1].split()[0])
+    try:
+        doc = __import__("json").loads(spare.read_text())
+        assert doc["complete"] and doc["summary"]["pass"] == len(doc["results"]) == 16
+        assert f"harness report {spare}" in proc.stderr  # how to get the reports back
+    finally:
+        spare.unlink()

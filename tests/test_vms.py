@@ -119,6 +119,20 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already running: reused" in (tmp_path / "again" / "run.log").read_text()
 
+    # Its host key was recorded when the machine was created: another key on that port is refused.
+    from harness.targets.vagrantcli import state_dir
+    known = state_dir("linux-modern") / "known_hosts"
+    recorded = known.read_text()
+    assert recorded.startswith("[127.0.0.1]:")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True)
+    impostor = (tmp_path / "impostor.pub").read_text().split()[:2]
+    known.write_text(recorded.split()[0] + " " + " ".join(impostor) + "\n")
+    refused = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",
+                      str(tmp_path / "impostor-run"))
+    known.write_text(recorded)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "CHANGED" in results(tmp_path / "impostor-run")["results"][0]["reason"]
+
     slow = tmp_path / "slow.yaml"
     slow.write_text(SLOW)
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..model import VERDICTS, Identity, Scenario, ScenarioVerdict
 from ..run.runner import Listener
 from ..targets.base import Target
+from ..terminal import clean
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
 
@@ -51,17 +52,17 @@ class ConsoleListener(Listener):
 
     def target_phase(self, target: Target, text: str) -> None:
         """On the target's progress bar; as a line of its own in logs."""
-        self.progress.update(self._tasks[target.name], description=f"{target.name}: {text}")
+        self.progress.update(self._tasks[target.name], description=escape(clean(f"{target.name}: {text}", 200)))
         if not self.live:
-            self.console.print(f"{target.name}: {text}", highlight=False, markup=False)
+            self.console.print(clean(f"{target.name}: {text}"), highlight=False, markup=False, soft_wrap=True)
 
     def verdict(self, verdict: ScenarioVerdict) -> None:
         self.progress.advance(self._tasks[verdict.target])
         if verdict.verdict in ("fail", "error") or not self.live:
-            line = f"{verdict_cell(verdict.verdict):>18} {escape(verdict.target)} {escape(verdict.scenario.id)}"
+            line = f"{verdict_cell(verdict.verdict):>18} {escape(clean(verdict.target))} {escape(verdict.scenario.id)}"
             if verdict.reason and verdict.verdict != "pass":
-                line += f": {escape(verdict.reason)}"  # `[linux<3.9]` is text, not markup
-            self.console.print(line, highlight=False, markup=True)
+                line += f": {escape(clean(verdict.reason))}"  # `[linux<3.9]` is text, not markup
+            self.console.print(line, highlight=False, markup=True, soft_wrap=True)
 
     def target_finished(self, target: Target) -> None:
         pass

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .. import __version__
-from ..files import atomic_write
+from ..files import atomic_write, fallback_path
 from ..model import VERDICTS, Identity, ScenarioVerdict, StepVerdict
 from ..targets.base import Target
 from .runner import Listener
@@ -82,6 +82,7 @@ class ResultsWriter(Listener):
         self._lock = threading.Lock()
         self._last_flush = 0.0
         self._timer: Optional[threading.Timer] = None
+        self.write_error: Optional[str] = None
         self.doc: dict[str, Any] = {
             "schema": SCHEMA,
             "harness": __version__,
@@ -147,15 +148,31 @@ class ResultsWriter(Listener):
             self._write()
 
     def _write(self) -> None:
+        """A failed write (a full disk) loses nothing: the document stays in memory, the next flush
+        tries again, and finish() falls back to another place if it must."""
         last = len(self._target_rank)
         self.doc["targets"].sort(key=lambda t: self._target_rank.get(t["name"], last))
         self.doc["results"].sort(key=lambda r: (self._scenario_rank.get(r["id"], len(self._scenario_rank)),
                                                 self._target_rank.get(r["target"], last)))
-        atomic_write(self.path, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+        try:
+            atomic_write(self.path, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+            self.write_error = None
+        except OSError as exc:
+            self.write_error = f"cannot write {self.path}: {exc.strerror or exc}"
 
-    def finish(self, interrupted: bool) -> None:
+    def finish(self, interrupted: bool) -> Optional[str]:
+        """The final write; where it fails, the results go to a fallback file. None, or what happened."""
         with self._lock:
             self.doc["finished"] = _now()
             self.doc["complete"] = not interrupted
             self.doc["interrupted"] = interrupted
         self.flush(force=True)
+        if self.write_error is None:
+            return None
+        spare = fallback_path(self.path)
+        try:
+            atomic_write(spare, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+        except OSError as exc:
+            return f"{self.write_error}; the fallback {spare} failed too ({exc.strerror or exc}): results lost"
+        self.path = spare
+        return f"{self.write_error}; the results are in {spare}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
@@ -23,6 +23,7 @@ from .vagrantcli import (
     TimedVagrant,
     VagrantCommandError,
     domain_prefix,
+    state_dir,
     vagrant_env,
     vagrant_installed,
     virsh,
@@ -236,6 +237,7 @@ class VagrantTarget(Target):
             self.log(f"[{self.name}] already running: reused")
             return
         self.created = True
+        self.known_hosts.unlink(missing_ok=True)  # a new machine, a new host key: trusted on first use
         self.phase("vagrant up (a minute or so under software emulation)")
         timeout = self.lifecycle.boot_timeout or self.machine.boot_timeout
         self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
@@ -248,11 +250,19 @@ class VagrantTarget(Target):
         if self.machine.provider == "libvirt" and f"{domain_prefix()}{self.name}" in leftover_domains():
             self.log(f"[{self.name}] removing libvirt domain {domain_prefix()}{self.name} unknown to Vagrant")
             remove_domain(f"{domain_prefix()}{self.name}")
+        self.known_hosts.unlink(missing_ok=True)
+
+    @property
+    def known_hosts(self):
+        """The machine's host key, recorded at the first connection after it was created: any other
+        key later (a process that took the forwarded port first, posing as the VM) is refused."""
+        return state_dir(self.name) / "known_hosts"
 
     def endpoint(self) -> "SSHEndpoint":
         from .ssh import SSHEndpoint  # paramiko: loaded only when a VM is reached
 
-        return SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
+        found = SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
+        return replace(found, host_keys="accept-new", known_hosts=(str(self.known_hosts),))
 
     def launch(self, needs_root: bool = False) -> AgentSession:
         from .ssh import SSHSession, connect
