@@ -161,3 +161,16 @@ def test_the_whole_scenario_library_passes_on_this_kernel_and_the_emulated_legac
     suites = {r["suite"] for r in doc["results"]}
     assert {"reuseport", "reuseaddr", "timewait", "dualstack", "connect", "real-world"} <= suites
     assert doc["summary"]["fail"] == doc["summary"]["error"] == 0
+
+
+@needs_root
+def test_local_legacy_works_with_pyseccomp_where_debians_binding_is_missing(tmp_path):
+    """A venv of another Python does not see python3-seccomp: pyseccomp (PyPI) stands in."""
+    hidden = tmp_path / "hide" / "seccomp"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('python3-seccomp is not visible here')\n")
+    proc = harness("run", str(SEED), "--targets", "local-legacy", "--tags", "reuseport", "--out", str(tmp_path / "o"),
+                   env={"PYTHONPATH": str(tmp_path / "hide")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    setsockopt = results(tmp_path / "o")["results"][0]["steps"][1]
+    assert setsockopt["observed"]["outcome"] == "ENOPROTOOPT"  # the filter is loaded: the 3.8 answer

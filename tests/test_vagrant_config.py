@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -190,3 +191,19 @@ def test_the_vagrantfile_is_told_the_networking_the_harness_chose(monkeypatch):
     modern._use_box("harness/debian12")
     assert modern.vagrant.env["HARNESS_NETWORK_LINUX_MODERN"] == "isolated"
     assert modern.info.details["network"] == "isolated"
+
+
+@needs_vagrant
+def test_the_harness_starts_libvirtd_itself_and_stops_what_it_started(tmp_path):
+    daemons = ["bash", str(ROOT / "vagrant" / "host-daemons.sh"), "status"]
+    if os.geteuid() != 0 or subprocess.run(daemons, capture_output=True).returncode != 3:
+        pytest.skip("needs root and the libvirt daemons stopped (another test or user runs them)")
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(ROOT / "scenarios" / "reuseport.yaml"),
+                           "--targets", "freebsd", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # a named target that cannot run
+    reason = json.loads((tmp_path / "results.json").read_text())["targets"][0]["reason"]
+    assert "box generic/freebsd14 is not present" in reason  # libvirtd answered: the box is the reason now
+    log = (tmp_path / "run.log").read_text()
+    assert "starting libvirtd and virtlogd" in log and "stopping the libvirt daemons this run started" in log
+    assert subprocess.run(daemons, capture_output=True).returncode == 3  # stopped again

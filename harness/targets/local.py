@@ -2,7 +2,8 @@
 
 Both run the agent as a subprocess; on Linux every scenario gets a fresh network
 namespace, which needs CAP_SYS_ADMIN (root).  The legacy emulation is a seccomp
-filter, installed through libseccomp's own Python binding, that makes
+filter, installed through libseccomp (its own Python binding, or pyseccomp from
+PyPI over the system's libseccomp, so that a venv of any Python works), that makes
 SOL_SOCKET/SO_REUSEPORT fail with ENOPROTOOPT exactly as a 3.8 kernel does.
 """
 from __future__ import annotations
@@ -51,14 +52,23 @@ class LocalTarget(Target):
         return ProcessSession([agent_python(), str(AGENT_PATH)])
 
 
+def seccomp_binding():
+    """libseccomp's own binding (Debian: python3-seccomp), else pyseccomp (PyPI) over the system's
+    libseccomp: the same API. ImportError or OSError (no libseccomp) say why neither works."""
+    try:
+        import seccomp
+    except ImportError:
+        import pyseccomp as seccomp  # its ImportError is the one reported
+    return seccomp
+
+
 def install_legacy_filter() -> None:
     """Runs in the agent's child process before exec: SO_REUSEPORT -> ENOPROTOOPT.
 
     getsockopt is filtered too, as a 3.8 kernel rejects reading the option as well.
     The filter is inherited by everything the agent forks.
     """
-    import seccomp  # libseccomp's binding (Debian: python3-seccomp)
-
+    seccomp = seccomp_binding()
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for call in ("setsockopt", "getsockopt"):
         filt.add_rule(
@@ -86,14 +96,14 @@ class LegacyTarget(LocalTarget):
         if not _is_linux():
             return Availability(False, "the emulation uses seccomp, which only Linux has")
         try:
-            import seccomp  # noqa: F401
-        except ImportError as exc:
-            return Availability(False, f"libseccomp's Python binding is missing ({exc}); run scripts/setup.sh")
+            seccomp_binding()
+        except (ImportError, OSError) as exc:
+            return Availability(False, f"no seccomp binding: {exc}; install python3-seccomp or pyseccomp "
+                                       "(scripts/setup.sh does)")
         return super().availability()
 
     def launch(self, needs_root: bool = False) -> AgentSession:
-        # Import in the parent so the forked child only has to build and load the filter.
-        import seccomp  # noqa: F401
+        seccomp_binding()  # loaded in the parent: the forked child only builds and loads the filter
 
         return ProcessSession([agent_python(), str(AGENT_PATH)], preexec=install_legacy_filter)
 

@@ -9,7 +9,9 @@ call has a timeout; its stderr goes to the run's log and into errors.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -38,6 +40,7 @@ NETWORK_MODES = ("isolated", "provider")
 # networking is then refused before it boots.
 ISOLATED_ONLY = "HARNESS_ISOLATED_ONLY"
 BUILD_BOX = VAGRANT_DIR / "build-box.sh"
+HOST_DAEMONS = VAGRANT_DIR / "host-daemons.sh"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,52 @@ def libvirt_reachable(timeout: float = 10) -> Optional[str]:
     return None
 
 
+class LibvirtDaemons:
+    """libvirtd and virtlogd where nothing runs them (no systemd): started by the first VM target
+    that needs them (vagrant/host-daemons.sh), stopped again after the last one is done, if this
+    run started them and no machine is left running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._started = False
+        self._machines_left = False
+
+    @staticmethod
+    def can_start() -> bool:
+        return os.geteuid() == 0 and HOST_DAEMONS.exists() and shutil.which("libvirtd") is not None
+
+    def acquire(self, log: Callable[[str], None]) -> Optional[str]:
+        """None when libvirtd answers (started now if need be), else why not."""
+        with self._lock:
+            self._users += 1
+            if libvirt_reachable() is None:
+                return None
+            log(f"starting libvirtd and virtlogd with {HOST_DAEMONS}")
+            try:
+                proc = subprocess.run(["bash", str(HOST_DAEMONS), "start"], capture_output=True, text=True,
+                                      timeout=120)
+            except subprocess.TimeoutExpired:
+                return "libvirtd did not start within 120 s"
+            for line in (proc.stdout + proc.stderr).splitlines():
+                log(line)
+            self._started = proc.returncode == 0 or self._started
+            return libvirt_reachable() if proc.returncode == 0 else (
+                f"could not start libvirtd: {(proc.stderr or proc.stdout).strip()[-300:]}")
+
+    def release(self, machines_left: bool, log: Callable[[str], None]) -> None:
+        with self._lock:
+            self._users -= 1
+            self._machines_left = self._machines_left or machines_left
+            if self._users == 0 and self._started and not self._machines_left:
+                log(f"stopping the libvirt daemons this run started ({HOST_DAEMONS} stop)")
+                subprocess.run(["bash", str(HOST_DAEMONS), "stop"], capture_output=True, timeout=120)
+                self._started = False
+
+
+DAEMONS = LibvirtDaemons()
+
+
 class VagrantTarget(Target):
     """A Vagrant machine; one instance per run and target."""
 
@@ -121,6 +170,7 @@ class VagrantTarget(Target):
                                details={"box": self.box or "", "network": machine.network_mode(self.box)},
                                system=machine.system)
         self._vagrant: Optional[TimedVagrant] = None
+        self._holds_daemons = False
 
     @property
     def network(self) -> str:
@@ -148,8 +198,8 @@ class VagrantTarget(Target):
                                        "(macOS guests are licensed only on Apple hardware)")
         if not vagrant_installed():
             return Availability(False, "vagrant is not installed (scripts/setup.sh installs it)")
-        if self.machine.provider == "libvirt":
-            why = libvirt_reachable()
+        if self.machine.provider == "libvirt" and not DAEMONS.can_start():
+            why = libvirt_reachable()  # not ours to start (not root, no libvirt here): say why
             if why:
                 return Availability(False, why)
         return Availability(True)
@@ -160,7 +210,14 @@ class VagrantTarget(Target):
         return {b.name: b.version or "" for b in boxes if b.provider in (None, self.machine.provider)}
 
     def prepare(self) -> Availability:
-        """Make sure a box exists: present, else downloaded, else built locally; else unavailable."""
+        """libvirtd answering (started if need be), and a box: present, else downloaded, else built
+        locally; otherwise unavailable, with the reason."""
+        if self.machine.provider == "libvirt":
+            self.phase("checking libvirtd")
+            self._holds_daemons = True
+            why = DAEMONS.acquire(self.log)
+            if why:
+                return Availability(False, why)
         self.phase("checking the box")
         try:
             present = self.present_boxes()
@@ -282,6 +339,9 @@ class VagrantTarget(Target):
                 self.created = False
             except VagrantCommandError as exc:
                 self.log(f"[{self.name}] destroy failed: {exc}")
+        if self._holds_daemons:
+            self._holds_daemons = False
+            DAEMONS.release(machines_left=self.created or self.lifecycle.keep, log=self.log)
 
     def abort(self) -> None:
         if self._vagrant is not None:

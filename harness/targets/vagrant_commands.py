@@ -105,23 +105,28 @@ def up(targets_spec: str, jobs: int, boot_timeout: Optional[float]) -> None:
 def down(targets_spec: str) -> None:
     """Destroy Vagrant machines, including any a crashed run left behind."""
     from .base import AgentError
-    from .vagrant import leftover_domains, remove_domain
+    from .vagrant import DAEMONS, leftover_domains, remove_domain
 
     failed = False
-    for t in machines(targets_spec, Lifecycle()):
-        if not t.availability().available:
-            continue
-        try:
-            state = t.state()
-            if state != "not_created":
-                t.destroy()
-                out.print(f"{t.name}: destroyed (was {state})")
-        except AgentError as exc:
-            failed = True
-            out.print(f"{t.name}: {exc}", markup=False)
-    for name in leftover_domains():
-        remove_domain(name)
-        out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
+    log = run_logger(Path("reports") / "run.log")
+    why = DAEMONS.acquire(log)  # libvirtd must answer to destroy anything; started if need be
+    try:
+        for t in machines(targets_spec, Lifecycle()):
+            if why or not t.availability().available:
+                continue
+            try:
+                state = t.state()
+                if state != "not_created":
+                    t.destroy()
+                    out.print(f"{t.name}: destroyed (was {state})")
+            except AgentError as exc:
+                failed = True
+                out.print(f"{t.name}: {exc}", markup=False)
+        for name in leftover_domains():
+            remove_domain(name)
+            out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
+    finally:
+        DAEMONS.release(machines_left=False, log=log)
     sys.exit(EXIT_INFRA if failed else EXIT_OK)
 
 
