@@ -1194,7 +1194,7 @@ def supervisor_main(scenario, options, out, agent_pid):
 # ---------------------------------------------------------------------------
 # Agent: scenarios one after another, each in its own process group
 
-CURRENT = []  # the running scenario's supervisor pid (= its process group)
+CURRENT = []  # the running scenarios' supervisor pids (= their process groups)
 
 
 def kill_group(pgid):
@@ -1224,53 +1224,116 @@ def freeze_heap():
     getattr(gc, "freeze", lambda: None)()
 
 
-def run_scenario(scenario, options):
-    """Fork the supervisor, relay its results, enforce the scenario budget."""
-    start = now()
-    result = {"event": "scenario", "id": scenario.get("id"), "status": "error",
-              "reason": None, "ports": {}, "steps": []}
-    read_fd, write_fd = os.pipe()
-    agent_pid = os.getpid()
-    freeze_heap()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        run_child(supervisor_main, scenario, options, Channel(wfd=write_fd), agent_pid)
-    CURRENT.append(pid)
-    os.close(write_fd)
-    try:
-        os.setpgid(pid, pid)
-    except OSError:
-        pass  # the child got there first, or already exited
-    chan = Channel(rfd=read_fd)
-    budget_ms = options.get("scenario_timeout_ms", 60000)
-    try:
-        relay(chan, result, start + budget_ms / 1000.0)
-    except Timeout:
-        result["reason"] = "scenario exceeded scenario_timeout_ms (%d ms)" % budget_ms
-    status = kill_group(pid)
-    del CURRENT[:]
-    chan.close()
-    if result["reason"] is None and result["status"] == "error":
-        result["reason"] = "supervisor ended without a result (%s)" % (
-            status is None and "unknown" or describe_exit(status))
-    result["ms"] = ms_since(start)
-    return result
+class Job(object):
+    """One scenario under way: its supervisor (a process group of its own), the result being
+    relayed from it, and its budget."""
 
+    def __init__(self, scenario, options):
+        self.start = now()
+        self.result = {"event": "scenario", "id": scenario.get("id"), "status": "error",
+                       "reason": None, "ports": {}, "steps": []}
+        self.budget_ms = options.get("scenario_timeout_ms", 60000)
+        self.deadline = self.start + self.budget_ms / 1000.0
+        read_fd, write_fd = os.pipe()
+        agent_pid = os.getpid()
+        freeze_heap()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            run_child(supervisor_main, scenario, options, Channel(wfd=write_fd), agent_pid)
+        CURRENT.append(pid)
+        os.close(write_fd)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child got there first, or already exited
+        self.pid, self.chan = pid, Channel(rfd=read_fd)
 
-def relay(chan, result, deadline):
-    """Copy the supervisor's messages into result until its final status."""
-    while True:
-        msg = chan.recv(deadline)
+    def feed(self):
+        """Relay the supervisor's next message; True once its final status (or its end) came."""
+        msg = self.chan.recv(self.deadline)
         if msg is None:
-            return
+            return True
         if "ports" in msg:
-            result["ports"] = msg["ports"]
+            self.result["ports"] = msg["ports"]
         elif "step" in msg:
-            result["steps"].append(msg["step"])
+            self.result["steps"].append(msg["step"])
         else:
-            result["status"], result["reason"] = msg["status"], msg["reason"]
-            return
+            self.result["status"], self.result["reason"] = msg["status"], msg["reason"]
+            return True
+        return False
+
+    def finish(self, timed_out):
+        """Kill and reap the scenario's group: nothing of it outlives it. The result."""
+        if timed_out:
+            self.result["reason"] = "scenario exceeded scenario_timeout_ms (%d ms)" % self.budget_ms
+        status = kill_group(self.pid)
+        CURRENT.remove(self.pid)
+        self.chan.close()
+        if self.result["reason"] is None and self.result["status"] == "error":
+            self.result["reason"] = "supervisor ended without a result (%s)" % (
+                status is None and "unknown" or describe_exit(status))
+        self.result["ms"] = ms_since(self.start)
+        return self.result
+
+
+def run_scenario(scenario, options):
+    """One scenario, start to end: its result."""
+    job = Job(scenario, options)
+    try:
+        while not job.feed():
+            pass
+    except Timeout:
+        return job.finish(True)
+    return job.finish(False)
+
+
+def width(options):
+    """How many scenarios may run at once: `parallel`, 0 meaning one per CPU. Only scenarios in
+    namespaces of their own may share the machine: otherwise their ports could collide."""
+    wanted = int(options.get("parallel") or 0)
+    if not use_netns(options):
+        return 1
+    if wanted <= 0:
+        try:
+            wanted = os.sysconf("SC_NPROCESSORS_ONLN")
+        except (ValueError, OSError, AttributeError):
+            wanted = 1
+    return max(1, wanted)
+
+
+def run_scenarios(scenarios, options):
+    """Every scenario, up to width() at once, their results emitted in input order as they come."""
+    if width(options) == 1:
+        for scenario in scenarios:
+            emit(run_scenario(scenario, options))
+        return
+    waiting = list(enumerate(scenarios))
+    running, done, next_out = [], {}, 0
+    while waiting or running:
+        while waiting and len(running) < width(options):
+            index, scenario = waiting.pop(0)
+            running.append((index, Job(scenario, options)))
+        ready = wait_channels([job.chan for _, job in running], min(job.deadline for _, job in running))
+        for entry in list(running):
+            index, job = entry
+            finished = timed_out = False
+            try:
+                while job.chan in ready or job.chan.pending():
+                    ready = [c for c in ready if c is not job.chan]
+                    finished = job.feed()
+                    if finished:
+                        break
+            except Timeout:
+                finished = timed_out = True
+            if not finished and now() >= job.deadline:
+                finished = timed_out = True
+            if finished:
+                running.remove(entry)
+                done[index] = job.finish(timed_out)
+        while next_out in done:
+            emit(done.pop(next_out))
+            next_out += 1
 
 
 def on_signal(signum, frame):
@@ -1332,8 +1395,7 @@ def main(argv):
     raise_descriptor_limit()
     emit(environment_event(options))
     start = now()
-    for scenario in request["scenarios"]:
-        emit(run_scenario(scenario, options))
+    run_scenarios(request["scenarios"], options)
     emit({"event": "end", "ms": ms_since(start)})
     return 0
 

@@ -11,13 +11,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from .judge import baseline
 from .model import BaselineComparison, Scenario
 from .report import console, matrix
 from .report.schema import ResultsFileError
@@ -30,6 +29,9 @@ from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
 from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
 from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, clean, err, out
+
+if TYPE_CHECKING:
+    from .judge import baseline
 
 DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
@@ -62,8 +64,10 @@ BASELINE_OPTION = click.option("--baseline", "baseline_dir", type=click.Path(fil
                                     "answer fails, a known unchanged mismatch does not.")
 
 
-def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str], baseline.Baseline]:
+def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str], "baseline.Baseline"]:
     """The baseline files of a folder by (target, system); bad input (exit 2) naming file:line otherwise."""
+    from .judge import baseline  # loaded only with --baseline
+
     path = Path(folder)
     if not path.is_dir():
         if must_exist:
@@ -86,6 +90,8 @@ def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str]
 def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str]) -> Optional[BaselineComparison]:
     if baseline_dir is None:
         return None
+    from .judge import baseline
+
     today = dt.datetime.now(dt.timezone.utc).date()
     return baseline.compare(docs, load_baselines(baseline_dir), today)
 
@@ -168,6 +174,9 @@ def cli() -> None:
 @output_options
 @BASELINE_OPTION
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Targets run at once.")
+@click.option("--scenario-jobs", default=0, show_default=True, type=click.IntRange(0, 256),
+              help="Scenarios run at once on a target where each has a network namespace of its own "
+                   "(Linux as root); 0: one per CPU of the target.")
 @click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
 @click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
@@ -176,7 +185,7 @@ def cli() -> None:
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
         out_dir: str, json_path: Optional[str],
         junit_path: Optional[str], html_path: Optional[str], baseline_dir: Optional[str], jobs: int,
-        step_timeout: float, scenario_timeout: float, **provider_values: Any) -> None:
+        scenario_jobs: int, step_timeout: float, scenario_timeout: float, **provider_values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
     try:
@@ -186,7 +195,9 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
-    _run(scenarios, targets, paths, files, targets_spec, baseline_dir, jobs, step_timeout, scenario_timeout)
+    config = RunOptions(jobs=jobs, scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
+                        scenario_timeout_ms=int(scenario_timeout * 1000))
+    _run(scenarios, targets, paths, files, targets_spec, baseline_dir, config)
 
 
 def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], references: Sequence[str],
@@ -214,13 +225,10 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
 
 
 def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, files: Sequence[str],
-         targets_spec: str, baseline_dir: Optional[str], jobs: int, step_timeout: float,
-         scenario_timeout: float) -> None:
+         targets_spec: str, baseline_dir: Optional[str], config: RunOptions) -> None:
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
-    config = RunOptions(jobs=jobs, step_timeout_ms=int(step_timeout * 1000),
-                        scenario_timeout_ms=int(scenario_timeout * 1000))
     interrupted = False
     with console.ConsoleListener(err) as listener:
         runner = Runner(scenarios, config, [listener, writer])
@@ -311,6 +319,8 @@ def baseline_group() -> None:
               help="The baseline folder: one text file per target and system.")
 def baseline_update(results: tuple[str, ...], folder: str) -> None:
     """Record every observation of RESULTS files into the baseline folder (reviewable text)."""
+    from .judge import baseline
+
     docs = results_or_exit(results)
     known = load_baselines(folder, must_exist=False)
     updated, summary = baseline.update(docs, known)

@@ -705,3 +705,26 @@ def test_thousands_of_sockets_are_waited_on_with_poll_and_never_become_a_false_e
     assert results["wide"]["status"] == "ran", results["wide"].get("reason")
     distribute = results["wide"]["steps"][-1]
     assert distribute["outcome"] == "ok" and sum(distribute["histogram"].values()) == 32
+
+
+@kernel
+@needs_root
+def test_scenarios_in_namespaces_run_side_by_side_and_report_in_input_order():
+    quick = [scenario("q%d" % i, listener("a") + listener("b")) for i in range(6)]
+    hung = scenario("hung", [step("sleep", ms=5000)])
+    doc = request(quick[:3] + [hung] + quick[3:], netns=True)
+    doc["options"].update(parallel=3, scenario_timeout_ms=1500)
+    mark = uuid.uuid4().hex
+    start = time.monotonic()
+    lines, proc = run_agent(doc, mark=mark)
+    assert proc.returncode == 0, proc.stderr
+    results = [line for line in lines if line["event"] == "scenario"]
+    assert [r["id"] for r in results] == ["q0", "q1", "q2", "hung", "q3", "q4", "q5"]
+    assert results[3]["status"] == "error" and "scenario_timeout_ms" in results[3]["reason"]
+    assert all(r["status"] == "ran" for i, r in enumerate(results) if i != 3)
+    assert time.monotonic() - start < 4  # the others did not wait behind the hung one
+    assert marked_processes(mark) == []
+
+
+def test_scenarios_without_namespaces_never_share_the_machine():
+    assert agent.width({"netns": False, "parallel": 8}) == 1

@@ -27,6 +27,7 @@ class RunOptions:
     so a hung step cannot hang the run, and the harness gives up on a silent agent."""
 
     jobs: int = 4
+    scenario_jobs: int = 0  # scenarios at once on a target, each in its own namespace; 0: one per CPU
     step_timeout_ms: int = 5000
     scenario_timeout_ms: int = 60000
     hello_timeout_s: float = 60.0
@@ -51,6 +52,7 @@ def agent_input(scenarios: list[Scenario], options: RunOptions, netns: bool) -> 
         "protocol": VERSION,
         "options": {
             "netns": netns,
+            "parallel": options.scenario_jobs,
             "step_timeout_ms": options.step_timeout_ms,
             "scenario_timeout_ms": options.scenario_timeout_ms,
         },

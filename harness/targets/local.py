@@ -14,7 +14,6 @@ import platform
 import sys
 from typing import Optional
 
-from .. import agent
 from ..model import Identity
 from .base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
 from .process import ProcessSession
@@ -28,6 +27,11 @@ def agent_python() -> str:
     return os.environ.get("HARNESS_AGENT_PYTHON") or sys.executable
 
 
+def agent_command() -> list[str]:
+    """The agent needs only the standard library: -S skips site-packages, and their start-up cost."""
+    return [agent_python(), "-S", str(AGENT_PATH)]
+
+
 def _is_linux() -> bool:
     return sys.platform.startswith("linux")
 
@@ -36,9 +40,7 @@ class LocalTarget(Target):
     """The kernel the harness runs on, each scenario in its own network namespace."""
 
     def __init__(self, info: Optional[TargetInfo] = None) -> None:
-        here = agent.identity()  # the agent's own reading of this machine, for the expectations if it cannot run
-        self.info = info or TargetInfo("local", "local", f"this machine ({platform.system()} {platform.release()})",
-                                       system=f"{here['family']} {here['version']}")
+        self.info = info or TargetInfo("local", "local", f"this machine ({platform.system()} {platform.release()})")
 
     def availability(self) -> Availability:
         if _is_linux() and os.geteuid() != 0:
@@ -48,8 +50,17 @@ class LocalTarget(Target):
     def netns(self) -> bool:
         return _is_linux()
 
+    def declared(self) -> Optional[Identity]:
+        """This machine, as the agent would name it (asked only when the agent could not run)."""
+        if self.info.system:
+            return super().declared()
+        from .. import agent
+
+        here = agent.identity()
+        return Identity.of_system(here["family"], here["version"])
+
     def launch(self, needs_root: bool = False) -> AgentSession:
-        return ProcessSession([agent_python(), str(AGENT_PATH)])
+        return ProcessSession(agent_command())
 
 
 def seccomp_binding():
@@ -68,13 +79,15 @@ def install_legacy_filter() -> None:
     getsockopt is filtered too, as a 3.8 kernel rejects reading the option as well.
     The filter is inherited by everything the agent forks.
     """
+    from .. import agent  # its table of Linux's numbers
+
     seccomp = seccomp_binding()
     filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for call in ("setsockopt", "getsockopt"):
         filt.add_rule(
             seccomp.ERRNO(errno.ENOPROTOOPT),
             call,
-            seccomp.Arg(1, seccomp.EQ, agent.LINUX["SOL_SOCKET"]),  # the agent's table of Linux's numbers
+            seccomp.Arg(1, seccomp.EQ, agent.LINUX["SOL_SOCKET"]),
             seccomp.Arg(2, seccomp.EQ, agent.LINUX["SO_REUSEPORT"]),
         )
     filt.load()
@@ -105,7 +118,7 @@ class LegacyTarget(LocalTarget):
     def launch(self, needs_root: bool = False) -> AgentSession:
         seccomp_binding()  # loaded in the parent: the forked child only builds and loads the filter
 
-        return ProcessSession([agent_python(), str(AGENT_PATH)], preexec=install_legacy_filter)
+        return ProcessSession(agent_command(), preexec=install_legacy_filter)
 
     def identity(self, observed: Identity) -> Identity:
         return Identity(

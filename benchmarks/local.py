@@ -1,0 +1,92 @@
+"""Benchmark: what a run on `local` costs, from start-up to the marginal cost of one more scenario.
+
+Not a test: it prints figures, each the median (min-max) of several whole-process runs. Run as
+root after scripts/setup.sh: `.venv/bin/python benchmarks/local.py`.
+
+  start-up          `harness --version`, `harness validate scenarios/reuseport.yaml`
+  one scenario      `harness run` of a one-scenario file on local, end to end
+  per scenario      (run of 200 trivial scenarios - run of 1) / 199, with scenarios one at a time
+                    (--scenario-jobs 1) and side by side (0: one per CPU, each in its own namespace)
+
+Comparing with packetdrill (not installed by this project): build it from its repository, write a
+script making the same calls as ONE_SCENARIO below (socket, setsockopt SO_REUSEPORT, bind, listen,
+socket, setsockopt, bind, listen: eight calls), and time `packetdrill --local_ip=127.0.0.1 FILE` and
+this benchmark's one-scenario command alternately with hyperfine or `/usr/bin/time -v`, medians of
+ten runs each. Measured that way on this machine kind: packetdrill about 150 ms per script.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = [str(ROOT / ".venv" / "bin" / "harness")]
+RUNS = 7
+ONE_SCENARIO = """suite: one
+scenarios:
+  - name: two-listeners
+    steps:
+      - {op: socket, sock: a, type: tcp}
+      - {op: setsockopt, sock: a, opt: SO_REUSEPORT}
+      - {op: bind, sock: a, addr: loopback, port: P}
+      - {op: listen, sock: a}
+      - {op: socket, sock: b, type: tcp}
+      - {op: setsockopt, sock: b, opt: SO_REUSEPORT}
+      - {op: bind, sock: b, addr: loopback, port: P}
+      - {op: listen, sock: b}
+"""
+
+
+def trivial(count: int, folder: Path) -> Path:
+    lines = ["suite: trivial", "scenarios:"]
+    for i in range(count):
+        lines += [f"  - name: s{i}", "    steps: [{op: socket, sock: a, type: tcp}]"]
+    path = folder / f"trivial-{count}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def timed(args: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} exited {proc.returncode}: {proc.stderr[-500:]}")
+    return elapsed
+
+
+def figure(label: str, samples: list[float], unit: float = 1000, suffix: str = "ms") -> None:
+    values = [s * unit for s in samples]
+    print(f"{label}: median {statistics.median(values):.2f} {suffix} "
+          f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} runs)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one = folder / "one.yaml"
+        one.write_text(ONE_SCENARIO)
+        out = str(folder / "out")
+        timed(HARNESS + ["--version"])  # warm the page cache
+        figure("start-up: harness --version", [timed(HARNESS + ["--version"]) for _ in range(RUNS)])
+        seed = str(ROOT / "scenarios" / "reuseport.yaml")
+        figure("start-up: harness validate scenarios/reuseport.yaml",
+               [timed(HARNESS + ["validate", seed]) for _ in range(RUNS)])
+        figure("one scenario (8 calls) on local, end to end",
+               [timed(HARNESS + ["run", str(one), "--targets", "local", "--out", out]) for _ in range(RUNS)])
+        small, large = trivial(1, folder), trivial(200, folder)
+        for jobs, how in (("1", "one at a time"), ("0", "side by side, one per CPU")):
+            marginal = []
+            for _ in range(5):
+                base = timed(HARNESS + ["run", str(small), "--targets", "local", "--scenario-jobs", jobs, "--out", out])
+                full = timed(HARNESS + ["run", str(large), "--targets", "local", "--scenario-jobs", jobs, "--out", out])
+                marginal.append((full - base) / 199)
+            figure(f"per scenario over 200 on local, {how}", marginal)
+
+
+if __name__ == "__main__":
+    main()
