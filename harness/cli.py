@@ -345,6 +345,16 @@ def validate(files: tuple[str, ...]) -> None:
     out.print(f"ok: {len(suites)} suite(s), {len(scenarios)} scenario(s)")
 
 
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files, for editors (docs/scenario-format.md, "Editors")."""
+    import json
+
+    from .scenario.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 @cli.command("targets")
 def list_targets() -> None:
     """List every target, whether it can run here (and why not), its box and state."""
