@@ -136,7 +136,8 @@ def test_interrupt_stops_agents_and_keeps_what_finished(tmp_path):
     doc = results(out)
     assert doc["interrupted"] and not doc["complete"]
     assert [(r["scenario"], r["verdict"]) for r in doc["results"]] == [("quick", "pass")]
-    leftovers = subprocess.run(["pgrep", "-f", "harness/agent.py"], capture_output=True, text=True).stdout.split()
+    leftovers = subprocess.run(["pgrep", "-f", f"{ROOT}/harness/agent.py"], capture_output=True,
+                               text=True).stdout.split()  # this checkout's agents only
     assert not leftovers, f"agent processes left behind: {leftovers}"
 
 

@@ -23,7 +23,6 @@ import os
 import re
 import select
 import shlex
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,9 @@ CONNECT_TIMEOUT = 20.0
 OLD_OPENSSH = re.compile(r"OpenSSH_(?:[0-6]\.\d+|7\.[01])(?!\d)")
 RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
 HOST_KEY_MODES = ("strict", "accept-new", "ignore")
+# What paramiko raises when a connection breaks: EOFError too, from a transport whose reader
+# thread saw the end (open_session on a dropped connection).
+LOST = (OSError, EOFError, paramiko.SSHException)
 _APPEND_LOCK = threading.Lock()
 
 
@@ -211,7 +213,7 @@ def run_command(conn: Connection, command: str, stdin: bytes = b"", timeout: flo
         channel.shutdown_write()
         out, err = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
         status = channel.recv_exit_status()
-    except (OSError, paramiko.SSHException) as exc:
+    except LOST as exc:
         raise AgentError(f"ssh command failed: {exc or type(exc).__name__}") from None
     return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
@@ -251,7 +253,7 @@ class SSHSession(AgentSession):
             self.folder = push_agent(conn)
             self.channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
             self.channel.exec_command(agent_command(python, self.folder, sudo))
-        except (AgentError, OSError, paramiko.SSHException) as exc:
+        except (AgentError, *LOST) as exc:
             close_connection(conn)
             raise AgentError(f"cannot start the agent over ssh: {exc}") from None
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
@@ -262,7 +264,7 @@ class SSHSession(AgentSession):
         while True:
             try:
                 chunk = self.channel.recv_stderr(65536)
-            except (OSError, paramiko.SSHException):
+            except LOST:
                 return
             if not chunk:
                 return
@@ -282,7 +284,7 @@ class SSHSession(AgentSession):
                 return None
         try:
             chunk = self.channel.recv(65536)
-        except (OSError, socket.timeout, paramiko.SSHException) as exc:
+        except LOST as exc:
             raise AgentError(f"ssh connection lost: {exc}") from None
         if not chunk:
             self._drain.join(timeout=2)  # stderr complete too, for the error message
@@ -292,7 +294,7 @@ class SSHSession(AgentSession):
         try:
             self.channel.sendall(data)
             self.channel.shutdown_write()
-        except (OSError, paramiko.SSHException) as exc:
+        except LOST as exc:
             raise AgentError(f"cannot send the plan over ssh: {exc}") from None
 
     def kill(self) -> None:
