@@ -296,10 +296,16 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], jun
     an unknown mismatch, 3 for infrastructure errors."""
     if json_path:
         bad_input("--json does not apply to report: the results files are its input")
-    docs = results_or_exit(results)
-    m = matrix.build(docs, compared(docs, baseline_dir))
-    paths = OutputPaths.choose(out_dir, None, junit_path, html_path)
-    write_reports(m, paths)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        docs = results_or_exit(results)
+        m = matrix.build(docs, compared(docs, baseline_dir))
+        paths = OutputPaths.choose(out_dir, None, junit_path, html_path)
+        write_reports(m, paths)
+    except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)
+        err.print("harness: interrupted; the reports written so far are whole, the rest were not written",
+                  soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
     c = m.counts
     print_changes(m.baseline)
     out.print(f"{len(m.rows)} scenario(s) x {len(m.columns)} target(s): "

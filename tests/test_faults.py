@@ -186,3 +186,21 @@ def test_a_full_disk_loses_no_result(full_disk):
         assert f"harness report {spare}" in proc.stderr  # how to get the reports back
     finally:
         spare.unlink()
+
+
+def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path):
+    import json
+    import sys
+    sys.path.insert(0, str(SEED.parent.parent / "benchmarks"))
+    from reports import synthetic_doc  # 10 targets x 1000 scenarios: seconds of report writing
+
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(synthetic_doc()))
+    proc = harness_in_background("report", str(big), "--out", str(tmp_path / "out"))
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    leftovers = [p.name for p in (tmp_path / "out").glob(".*")] if (tmp_path / "out").exists() else []
+    assert leftovers == []  # no half-written file left aside
