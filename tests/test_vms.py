@@ -117,7 +117,9 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     again = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",
                     str(tmp_path / "again"))
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "already running: reused" in (tmp_path / "again" / "run.log").read_text()
+    warm_log = (tmp_path / "again" / "run.log").read_text()
+    assert "running, reached over ssh without Vagrant: reused" in warm_log
+    assert "$ " not in warm_log, warm_log  # not one Vagrant command (no Ruby start-up) on the warm path
 
     # Its host key was recorded when the machine was created: another key on that port is refused.
     from harness.targets.vagrantcli import state_dir

@@ -8,6 +8,8 @@ call has a timeout; its stderr goes to the run's log and into errors.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -17,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
 
+from ..files import atomic_write
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
 from .registry import TargetSettings, TargetURL
 from .vagrant_commands import Lifecycle
 from .vagrantcli import (
+    PROJECT_ROOT,
     VAGRANT_DIR,
     TimedVagrant,
     VagrantCommandError,
@@ -218,6 +222,10 @@ class VagrantTarget(Target):
             why = DAEMONS.acquire(self.log)
             if why:
                 return Availability(False, why)
+        kept = self._kept_box()
+        if kept:  # a machine left running with this box: no box to look for
+            return self._use_box(kept, self.info.details.get("box_version", ""),
+                                 built_here="box_source" in self.info.details)
         self.phase("checking the box")
         try:
             present = self.present_boxes()
@@ -295,6 +303,7 @@ class VagrantTarget(Target):
             return
         self.created = True
         self.known_hosts.unlink(missing_ok=True)  # a new machine, a new host key: trusted on first use
+        self._forget()
         self.phase("vagrant up (a minute or so under software emulation)")
         timeout = self.lifecycle.boot_timeout or self.machine.boot_timeout
         self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
@@ -308,6 +317,7 @@ class VagrantTarget(Target):
             self.log(f"[{self.name}] removing libvirt domain {domain_prefix()}{self.name} unknown to Vagrant")
             remove_domain(f"{domain_prefix()}{self.name}")
         self.known_hosts.unlink(missing_ok=True)
+        self._forget()
 
     @property
     def known_hosts(self):
@@ -319,6 +329,7 @@ class VagrantTarget(Target):
         from .ssh import SSHEndpoint  # paramiko: loaded only when a VM is reached
 
         found = SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
+        self._remember(found)
         return replace(found, host_keys="accept-new", known_hosts=(str(self.known_hosts),))
 
     def launch(self, needs_root: bool = False) -> AgentSession:
@@ -326,11 +337,70 @@ class VagrantTarget(Target):
 
         try:
             self.phase("checking the machine")
-            self.up()
+            conn = self._still_running()
+            if conn is None:
+                self.up()
+                conn = connect(self.endpoint())
             self.phase("starting the agent over ssh")
-            return SSHSession(connect(self.endpoint()), python=self.machine.python, sudo=needs_root)
+            return SSHSession(conn, python=self.machine.python, sudo=needs_root)
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
+
+    # -- the warm path: a machine left running, reached without starting Vagrant (Ruby) at all ---
+
+    @property
+    def endpoint_cache(self):
+        return state_dir(self.name) / "endpoint.json"
+
+    def _fingerprint(self) -> str:
+        """What the cached endpoint depends on: a changed box, Vagrantfile or targets.yaml voids it."""
+        digest = hashlib.sha256(f"{self.box}\n{self.network}\n".encode())
+        for path in (PROJECT_ROOT / "Vagrantfile", TARGETS_FILE):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def _remember(self, endpoint: "SSHEndpoint") -> None:
+        record = {"fingerprint": self._fingerprint(), "box": self.box, "details": self.info.details,
+                  "host": endpoint.host, "port": endpoint.port, "user": endpoint.user, "key_file": endpoint.key_file}
+        atomic_write(self.endpoint_cache, json.dumps(record).encode())
+
+    def _kept_box(self) -> Optional[str]:
+        """With --keep, the box of the machine an earlier run left running, as it recorded it
+        (with its version and source, for the reports)."""
+        if not self.lifecycle.keep or not self.endpoint_cache.exists():
+            return None
+        try:
+            record = json.loads(self.endpoint_cache.read_text())
+        except (OSError, ValueError):
+            return None
+        self.info.details.update(record.get("details") or {})
+        return record.get("box")
+
+    def _forget(self) -> None:
+        self.endpoint_cache.unlink(missing_ok=True)
+
+    def _still_running(self):
+        """With --keep, a machine an earlier run left running is reached straight over SSH (its host
+        key checked against the one recorded when it was created); None sends launch the slow way
+        (`vagrant status`, `vagrant ssh-config`), which also forgets a stale record."""
+        from .ssh import SSHEndpoint, connect
+
+        if not self.lifecycle.keep or not self.endpoint_cache.exists():
+            return None
+        try:
+            record = json.loads(self.endpoint_cache.read_text())
+            record.pop("box", None)
+            record.pop("details", None)
+            if record.pop("fingerprint") != self._fingerprint():
+                raise ValueError("the box, the Vagrantfile or targets.yaml changed")
+            endpoint = SSHEndpoint(**record, host_keys="strict", known_hosts=(str(self.known_hosts),))
+            conn = connect(endpoint)
+        except (OSError, ValueError, TypeError, AgentError) as exc:
+            self.log(f"[{self.name}] not reused without Vagrant: {exc}")
+            self._forget()
+            return None
+        self.log(f"[{self.name}] running, reached over ssh without Vagrant: reused")
+        return conn
 
     def release(self, ok: bool, interrupted: bool = False) -> None:
         if self.lifecycle.should_destroy(self.created, ok, interrupted):
