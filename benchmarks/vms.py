@@ -10,6 +10,7 @@ Run: `.venv/bin/python benchmarks/vms.py`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ["HARNESS_ISOLATED_ONLY"] = "1"  # only the isolated box built here may boot on this machine
 
 from harness.scenario.loader import load_files  # noqa: E402
 from harness.model import Identity, ScenarioVerdict  # noqa: E402
@@ -72,14 +74,15 @@ def report(label: str, clock: Clock) -> None:
 
 def main() -> None:
     modern = machine("linux-modern")
-    stand_in = machine("linux-legacy", box="harness/debian12", python="python3",
+    stand_in = machine("linux-legacy", box="harness/debian12", local_box="harness/debian12", python="python3",
                        description="stand-in: linux-legacy slot on the Debian 12 box (kernel 6.1)")
+    assert VagrantTarget(stand_in).network == "isolated"  # the local box: QEMU user networking on 127.0.0.1
 
     report("cold start (vagrant up + ssh + agent):", run([VagrantTarget(modern)]))
 
     keep = Lifecycle(keep=True)
     run([VagrantTarget(modern, keep)])  # leaves it running
-    report("warm run with --keep (machine reused):", run([VagrantTarget(modern, keep)]))
+    report("warm run with --keep (machine reused, reached without Vagrant):", run([VagrantTarget(modern, keep)]))
     VagrantTarget(modern).destroy()
 
     print("two machines in parallel (linux-modern and the stand-in):")
