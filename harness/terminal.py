@@ -33,9 +33,11 @@ LIMIT = 2000  # characters of one value in a message
 
 
 def clean(text: str, limit: int = LIMIT) -> str:
-    """Text as it may reach a terminal or a log: control characters (escape sequences, NULs) shown
-    as escapes, never acted on, and a huge value shortened rather than repeated in full."""
-    shown = "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    """Text as it may reach a terminal or a log: one line (a message with line breaks, such as a
+    tool's stderr, is joined), control characters (escape sequences, NULs) shown as escapes, never
+    acted on, and a huge value shortened rather than repeated in full."""
+    text = " ".join(text.split("\n"))
+    shown = "".join(ch if ch == "\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
     return shown if len(text) <= limit else f"{shown}… ({len(text) - limit} more characters)"
 
 

@@ -204,3 +204,9 @@ def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path
     assert "Traceback" not in stderr and "interrupted" in stderr
     leftovers = [p.name for p in (tmp_path / "out").glob(".*")] if (tmp_path / "out").exists() else []
     assert leftovers == []  # no half-written file left aside
+
+
+def test_a_multi_line_reason_stays_one_line_in_a_log():
+    from harness.terminal import clean
+    assert clean("box x could not be found or\ncould not be accessed\n\tin the catalogue") == \
+        "box x could not be found or could not be accessed \tin the catalogue"
