@@ -136,10 +136,6 @@ class Row:
     cells: list[Cell] = field(default_factory=list)
 
     @property
-    def differs(self) -> bool:
-        return any(s.differs for s in self.steps)
-
-    @property
     def contrasts(self) -> bool:
         return any(s.contrast for s in self.steps)
 

@@ -206,8 +206,3 @@ WORDS = ("ok", "unsupported", "timeout") + DISTRIBUTION
 def describe(op: str, args: dict[str, Any]) -> str:
     """`bind a 127.0.0.1:P`: one line for messages and reports."""
     return f"{op} {OPS[op].text(args)}"
-
-
-def field_default(op: str, name: str) -> Optional[Any]:
-    """The value a step gets for an omitted optional field."""
-    return OPS[op].fields[name].default

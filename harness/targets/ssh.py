@@ -37,7 +37,6 @@ from .base import AGENT_PATH, AgentError, AgentSession
 CONNECT_TIMEOUT = 20.0
 OLD_OPENSSH = re.compile(r"OpenSSH_(?:[0-6]\.\d+|7\.[01])(?!\d)")
 RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
-HOST_KEY_MODES = ("strict", "accept-new", "ignore")
 # What paramiko raises when a connection breaks: EOFError too, from a transport whose reader
 # thread saw the end (open_session on a dropped connection).
 LOST = (OSError, EOFError, paramiko.SSHException)
