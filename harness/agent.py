@@ -46,7 +46,7 @@ except ImportError:  # some minimal Pythons are built without libffi
     ctypes = None
 
 AGENT_VERSION = "0.1.0"
-PROTOCOL = 2
+PROTOCOL = 3
 
 # A clock that never goes backwards where the Python has one (3.3+).
 now = getattr(time, "monotonic", time.time)
@@ -726,6 +726,13 @@ class Actor(object):
 
     def op_socket(self, step):
         sock = socket.socket(FAMILIES[step["family"]], TYPES[step["type"]])
+        if step.get("v6only") is not None:  # a family variant says it, whatever the system's default
+            try:
+                level, number = self.option({"opt": "IPV6_V6ONLY"})
+                sock.setsockopt(level, number, int(step["v6only"]))
+            except Exception:
+                sock.close()  # the step failed: no half-made socket under its name
+                raise
         sock.setblocking(0)
         if step["sock"] in self.socks:  # a reused name: keep the old one open
             self.unnamed.append(self.socks[step["sock"]])

@@ -106,6 +106,9 @@ class Scenario:
     actors: dict[str, Actor]
     steps: list[Step]
     pos: Pos
+    params: dict[str, str] = field(default_factory=dict)  # a variant's parameters: family, matrix values
+    # (selector, reason): systems where this variant cannot run (`default`: none can), skipped with the reason
+    excluded: list[tuple[Selector, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

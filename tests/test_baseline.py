@@ -11,7 +11,7 @@ from conftest import SEED, harness, needs_root
 from harness.judge import baseline
 
 TODAY = dt.date(2026, 11, 30)
-FOUR = "reuseport/distribute-tcp-four-listeners"
+FOUR = "reuseport/distribute-tcp-four-listeners[inet]"
 
 
 def text(target="local", system="linux-6.8", lines=("reuseport/setsockopt-exists #2 = ok",), head=baseline.SCHEMA):
@@ -100,7 +100,7 @@ def test_no_change_then_one_changed_answer_then_flaky(runs, tmp_path):
     assert str(path) in changed.stdout  # the entry's file:line
     junit = ET.parse(tmp_path / "changed" / "junit.xml").getroot()
     (case,) = [c for s in junit.iter("testsuite") if s.get("name") == "local" for c in s.iter("testcase")
-               if c.get("name") == "distribute-tcp-four-listeners"]
+               if c.get("name") == "distribute-tcp-four-listeners[inet]"]
     assert "changed since baseline: single:s3 -> spread" in case.find("failure").get("message")
     assert case.get("classname") == "reuseport" and case.get("file").endswith("scenarios/reuseport.yaml")
     html = (tmp_path / "changed" / "report.html").read_text()
@@ -126,8 +126,8 @@ def test_known_mismatches_pass_until_their_entry_expires(tmp_path):
     assert known.returncode == 0, known.stdout + known.stderr
     junit = (tmp_path / "known" / "junit.xml").read_text()
     assert "known mismatch, unchanged since baseline" in junit
-    edit(folder, "local", "reuseport/duplicate-bind-tcp-both #6 = ok",
-         "expires=2020-01-01 | reuseport/duplicate-bind-tcp-both #6 = ok")
+    edit(folder, "local", "reuseport/duplicate-bind-tcp-both[inet] #6 = ok",
+         "expires=2020-01-01 | reuseport/duplicate-bind-tcp-both[inet] #6 = ok")
     expired = harness("report", results, "--baseline", str(folder), "--out", str(tmp_path / "expired"))
     assert expired.returncode == 1, expired.stdout + expired.stderr
 

@@ -21,12 +21,19 @@ def test_seed_file_passes_on_local_and_local_legacy(tmp_path):
     assert doc["complete"] and doc["summary"]["fail"] == doc["summary"]["error"] == 0
     by = {(r["target"], r["scenario"]): r for r in doc["results"]}
     assert all(r["verdict"] == "pass" for r in by.values())
+    # Every scenario in its three address families, each its own result, all answered by a kernel.
+    bases = {name.rsplit("[", 1)[0] for _, name in by}
+    assert len(bases) == 16 and set(by) == {(t, f"{b}[{fam}]") for t in ("local", "local-legacy") for b in bases
+                                             for fam in ("inet", "inet6", "inet6-mapped")}
+    v6 = by[("local", "duplicate-bind-tcp-both[inet6]")]["steps"]
+    assert v6[0]["args"] == {"sock": "a", "type": "tcp", "family": "inet6", "v6only": True}
+    assert v6[2]["args"]["addr"] == "loopback6" and v6[0]["observed"]["outcome"] == "ok"
 
-    spread = by[("local", "distribute-tcp-four-listeners")]["steps"][-1]["observed"]
+    spread = by[("local", "distribute-tcp-four-listeners[inet]")]["steps"][-1]["observed"]
     assert sum(1 for n in spread["histogram"].values() if n > 0) >= 2
     assert sum(spread["histogram"].values()) == 32
 
-    legacy = by[("local-legacy", "setsockopt-exists")]["steps"][1]["observed"]
+    legacy = by[("local-legacy", "setsockopt-exists[inet]")]["steps"][1]["observed"]
     assert legacy["outcome"] == "ENOPROTOOPT"
     targets = {t["name"]: t for t in doc["targets"]}
     assert targets["local-legacy"]["emulated"] and targets["local-legacy"]["identity"]["emulated"]

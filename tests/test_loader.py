@@ -70,7 +70,7 @@ def test_every_op_loads_with_defaults_filled_in() -> None:
     assert [s.index for s in sc.steps] == list(range(1, len(sc.steps) + 1))
     by = {s.index: s for s in sc.steps}
 
-    assert by[1].args == {"sock": "l", "type": "tcp", "family": "inet"}
+    assert by[1].args == {"sock": "l", "type": "tcp", "family": "inet", "v6only": None}
     assert by[1].actor == "peer" and by[1].pos == Pos(EVERY_OP, 11, 9)
     assert by[2].args == {"sock": "l", "opt": "SO_REUSEADDR", "value": 1, "level": None}
     assert [r.outcome for r in by[3].expect.rules] == [Outcome("value", 1), Outcome("value", "nonzero")]
@@ -175,7 +175,7 @@ def test_unknown_op(tmp_path: Path) -> None:
 def test_unknown_field(tmp_path: Path) -> None:
     step = "{op: close, sock: a, how: rd}"
     assert only_problem(tmp_path, scenario(step)) == (
-        6, col(step, "how"), "unknown field 'how' for close (allowed: expect, note, op, sock)")
+        6, col(step, "how"), "unknown field 'how' for close (allowed: expect, if, note, op, sock)")
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_duplicate_selector(tmp_path: Path) -> None:
      "value of IP_ADD_MEMBERSHIP must be an IPv4 multicast group such as 239.1.2.3, not '127.0.0.1'"),
     ("{op: socket, sock: b, type: sctp}", "sctp", "type must be one of tcp, udp, not 'sctp'"),
     ("{op: send, sock: a, data: [1]}", "[1]", "data must be a string, not a list"),
-    ("{op: sleep, ms: 1, sock: a}", "sock", "unknown field 'sock' for sleep (allowed: expect, ms, note, op)"),
+    ("{op: sleep, ms: 1, sock: a}", "sock", "unknown field 'sock' for sleep (allowed: expect, if, ms, note, op)"),
     ("{op: distribute, to: loopback, over: [a]}", "loopback", "distribute to must be a mapping, not 'loopback'"),
     ("{op: distribute, to: {addr: any}, over: [a]}", "{addr", "distribute to is missing required field 'port'"),
     ("{op: distribute, to: {addr: any, port: P, via: x}, over: [a]}", "via",
@@ -410,7 +410,7 @@ def test_file_structure_problems(tmp_path: Path) -> None:
         (1, 1, "the file is missing required field 'scenarios'"),
         (1, 8, "suite name 'Reuse Port' must match [a-z0-9_.-]+ (lower-case letters, digits, '_', '.', '-')"),
         (2, 14, "description must be a string, not a list"),
-        (3, 1, "unknown top-level key 'scenario' (did you mean scenarios? allowed: description, scenarios, suite)"),
+        (3, 1, "unknown top-level key 'scenario' (did you mean scenarios? allowed: description, families, scenarios, suite)"),
     ]
     assert only_problem(tmp_path, "scenarios: [{name: s, steps: [{op: sleep, ms: 1}]}]\n") == (
         1, 1, "the file is missing required field 'suite'")

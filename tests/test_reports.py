@@ -177,11 +177,11 @@ def test_out_of_reach_kernels_show_what_their_system_is_expected_to_do(runs):
     assert not targets["freebsd"]["ran"] and targets["freebsd"]["declared"]["label"] == "freebsd 14.0, not measured"
     assert targets["ref:macos-14"]["reference"] and targets["ref:macos-14"]["declared"]["family"] == "darwin"
     assert targets["local"]["declared"] is None and targets["local"]["identity"]["family"] == "linux"
-    seed000 = {r["target"]: r["steps"][-1] for r in doc["results"] if r["scenario"] == "distribute-tcp-four-listeners"}
+    seed000 = {r["target"]: r["steps"][-1] for r in doc["results"] if r["scenario"] == "distribute-tcp-four-listeners[inet]"}
     assert seed000["freebsd"]["observed"] is None and seed000["freebsd"]["expected"] == "single:s3"
     assert seed000["ref:macos-14"]["expected"] == "single:s3" and seed000["ref:netbsd-10"]["expected"] == "single"
     m = matrix.build([("r.json", doc)])
-    row = next(r for r in m.rows if r.scenario == "distribute-tcp-four-listeners")
+    row = next(r for r in m.rows if r.scenario == "distribute-tcp-four-listeners[inet]")
     cells = {c.key: cell.steps[-1] for c, cell in zip(m.columns, row.cells)}
     assert cells["freebsd"].shown_as_expected and cells["freebsd"].comparable == "single:s3"
     assert row.steps[-1].contrast and row.steps[-1] in [s for _, s in row.key_steps()]
@@ -260,7 +260,7 @@ def open_page(browser, path: Path):
 def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, tmp_path):
     # A copy of the run with one expectation made wrong, so "only failures" has something to show.
     doc = json.loads((runs["both"] / "results.json").read_text())
-    wrong = next(r for r in doc["results"] if r["target"] == "local" and r["scenario"] == "distribute-tcp-one-listener")
+    wrong = next(r for r in doc["results"] if r["target"] == "local" and r["scenario"] == "distribute-tcp-one-listener[inet]")
     wrong["verdict"], wrong["steps"][-1]["match"] = "fail", False
     path = tmp_path / "report.html"
     htmlreport.write(matrix.build([("r.json", doc)]), path)
@@ -269,7 +269,7 @@ def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, t
     assert page.locator("tr.sc").count() == SEED_SCENARIOS
     heads = page.locator("th.col").all_inner_texts()
     assert any("local-legacy" in h and "emulated" in h for h in heads)
-    row = page.locator("tr.sc", has_text="reuseport/setsockopt-exists")
+    row = page.locator("tr.sc", has_text="reuseport/setsockopt-exists[inet]")
     assert row.locator(".v.pass").count() == 2
     # The differing step is highlighted in the matrix cell: ok on local, ENOPROTOOPT on legacy.
     marks = row.locator(".k .o").all_inner_texts()
@@ -277,7 +277,7 @@ def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, t
     color = row.locator(".k .o").first.evaluate("e => getComputedStyle(e).backgroundColor")
     assert color == "rgb(255, 224, 130)"
     # distribute draws a bar per socket: several filled on local (spread), one on legacy (all to s0)
-    charts = page.locator("tr.sc", has_text="distribute-tcp-four-listeners").locator("svg.h")
+    charts = page.locator("tr.sc", has_text="distribute-tcp-four-listeners[inet]").locator("svg.h")
     assert charts.count() == 2
     filled = [c.locator("path").first.get_attribute("d").count("M") for c in charts.all()]
     stubs = [c.locator("path.z").get_attribute("d").count("M") for c in charts.all()]
@@ -292,11 +292,11 @@ def test_browser_renders_matrix_highlights_contrast_and_filters(browser, runs, t
     # Filter: only failures hides passing rows, keeps the failing one.
     page.check("#f-fail")
     visible = [r for r in page.locator("tr.sc").all() if r.is_visible()]
-    assert [r.locator(".id").inner_text() for r in visible] == ["reuseport/distribute-tcp-one-listener"]
+    assert [r.locator(".id").inner_text() for r in visible] == ["reuseport/distribute-tcp-one-listener[inet]"]
     page.uncheck("#f-fail")
     page.check("#f-diff")
     visible_ids = [r.locator(".id").inner_text() for r in page.locator("tr.sc").all() if r.is_visible()]
-    assert "reuseport/setsockopt-exists" in visible_ids and "reuseport/distribute-tcp-one-listener" not in visible_ids
+    assert "reuseport/setsockopt-exists[inet]" in visible_ids and "reuseport/distribute-tcp-one-listener[inet]" not in visible_ids
     assert not dialogs
     assert all(u.startswith("file://") for u in requests), requests
 

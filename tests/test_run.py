@@ -153,7 +153,8 @@ def test_agent_input_carries_every_field_and_no_expectation(tmp_path):
     assert doc["options"] == {"netns": True, "parallel": 0, "step_timeout_ms": 1234, "scenario_timeout_ms": 60000}
     plan = doc["scenarios"][0]
     assert plan["id"] == "run/bind-twice" and plan["actors"] == {"main": {"user": None}}
-    assert plan["steps"][0] == {"op": "socket", "actor": "main", "sock": "a", "type": "tcp", "family": "inet"}
+    assert plan["steps"][0] == {"op": "socket", "actor": "main", "sock": "a", "type": "tcp", "family": "inet",
+                                 "v6only": None}
     assert "expect" not in json.dumps(doc)
 
 

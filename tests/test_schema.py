@@ -49,3 +49,15 @@ def test_every_shipped_scenario_file_validates(validator, path):
 def test_bad_steps_are_rejected(validator, step, why):
     doc = yaml.safe_load(f"suite: s\nscenarios:\n  - name: a\n    steps:\n      - {step}\n")
     assert list(validator.iter_errors(doc)), why
+
+
+@pytest.mark.parametrize("scenario, why", [
+    ("families: [inet7]", "unknown family"),
+    ("families: [inet, inet]", "a family twice"),
+    ("matrix: {family: [a]}", "family is bound by families:"),
+    ("matrix: {state: []}", "a parameter without values"),
+    ("matrix: {state: bound}", "values not in a list"),
+])
+def test_bad_variants_are_rejected(validator, scenario, why):
+    doc = yaml.safe_load(f"suite: s\nscenarios:\n  - name: a\n    {scenario}\n    steps: [{{op: sleep, ms: 1}}]\n")
+    assert list(validator.iter_errors(doc)), why

@@ -19,6 +19,7 @@ import pytest
 from conftest import SEED, SSHD, free_port, harness, harness_in_background, results
 
 from harness import observation
+from harness.run.protocol import VERSION
 from harness.targets.base import AgentError
 from harness.targets.ssh import OLD_OPENSSH, SSHEndpoint, SSHSession, agent_command, connect
 
@@ -45,7 +46,7 @@ def reasons(doc: dict, target: str) -> set[str]:
 
 
 def plan(*scenarios) -> bytes:
-    return json.dumps({"protocol": 2, "options": {"netns": True, "step_timeout_ms": 2000, "scenario_timeout_ms": 30000},
+    return json.dumps({"protocol": VERSION, "options": {"netns": True, "step_timeout_ms": 2000, "scenario_timeout_ms": 30000},
                        "scenarios": list(scenarios)}).encode()
 
 

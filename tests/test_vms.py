@@ -95,7 +95,7 @@ def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
     assert vm["identity"]["release"].endswith("-amd64") and vm["identity"]["family"] == "linux"
     vm_results = [r for r in doc["results"] if r["target"] == "linux-modern"]
     assert len(vm_results) == len(load_suite(str(SEED)).scenarios) and {r["verdict"] for r in vm_results} == {"pass"}
-    spread = next(r for r in vm_results if r["scenario"] == "distribute-tcp-four-listeners")["steps"][-1]["observed"]
+    spread = next(r for r in vm_results if r["scenario"] == "distribute-tcp-four-listeners[inet]")["steps"][-1]["observed"]
     assert sum(1 for n in spread["histogram"].values() if n) >= 2
     assert leftover_domains() == [] and qemu_pids() == []  # destroyed after the run (--destroy always)
 

@@ -15,7 +15,10 @@ from .expectations import matches, resolve
 
 
 def not_applicable(scenario: Scenario, ident: Identity) -> Optional[str]:
-    """Why the scenario's `only:` excludes this target, or None if it applies."""
+    """Why the scenario's `only:` (or its variant) excludes this target, or None if it applies."""
+    reason = next((why for sel, why in scenario.excluded if matches(sel, ident)), None)
+    if reason:
+        return reason
     if not scenario.only or any(matches(sel, ident) for sel in scenario.only):
         return None
     return f"only for {', '.join(map(str, scenario.only))}; target is {ident.family} {ident.version}"

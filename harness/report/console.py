@@ -82,7 +82,7 @@ def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: li
     cells = {(v.scenario.id, v.target): v.verdict for v in verdicts}
     for sc in scenarios:
         row = [cells.get((sc.id, t.name)) for t in targets]
-        table.add_row(sc.id, *[verdict_cell(c) if c else "-" for c in row])
+        table.add_row(escape(sc.id), *[verdict_cell(c) if c else "-" for c in row])
     return table
 
 

@@ -110,6 +110,12 @@ class Cell:
         """A kernel answered differently than the baseline recorded."""
         return any(sc.changed for sc in self.steps)
 
+    @property
+    def shows_steps(self) -> bool:
+        """Whether the cell has steps to show: a scenario skipped where it cannot apply (only:, a
+        variant the system lacks) has neither observations nor expectations, only its reason."""
+        return self.verdict != "skipped" or any(s.observed is not None or s.resolved for s in self.steps)
+
 
 @dataclass
 class StepRow:

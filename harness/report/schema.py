@@ -33,7 +33,7 @@ STEP = {"index": int, "op": str, "text": str, "?line": int, "?note": OPTIONAL_TE
         "?match": (bool, type(None))}
 RESULT = {"target": str, "suite": str, "scenario": str, "id": str, "verdict": str, "?reason": OPTIONAL_TEXT,
           "?file": str, "?line": int, "?description": OPTIONAL_TEXT, "?ms": (int, float, type(None)),
-          "steps": [STEP]}
+          "?params": dict, "steps": [STEP]}
 IDENTITY = {"family": str, "version": str, "?release": str, "?system": str, "?hostname": str}
 TARGET = {"name": str, "?provider": str, "?description": str, "?emulated": bool, "?reference": bool,
           "?ran": bool, "?reason": OPTIONAL_TEXT, "?identity": (dict, type(None)), "?declared": (dict, type(None)),

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..model import Identity, Scenario, ScenarioRun, StepRun
 
-VERSION = 2
+VERSION = 3
 IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname", "netns")
 
 

@@ -62,6 +62,7 @@ def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
         "line": sc.pos.line,
         "description": sc.description,
         "tags": sc.tags,
+        **({"params": sc.params} if sc.params else {}),  # a variant's family and matrix values
         "verdict": v.verdict,
         "reason": v.reason,
         "ms": v.run.ms if v.run else None,

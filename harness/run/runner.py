@@ -125,8 +125,12 @@ class Runner:
             if not avail.available:
                 self.identities[target.name] = None
                 self.listener.target_ready(target, None, avail.reason)
+                declared = target.declared()
                 for sc in self.scenarios:
-                    self._emit(skipped(sc, target.name, target.skip_reason(avail), target.declared()))
+                    # A scenario the declared system could not run at all (only:, a variant it lacks)
+                    # says so, rather than showing expectations for it.
+                    why = not_applicable(sc, declared) if declared else None
+                    self._emit(skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared))
                 return
             ok = self._run_agent(target)
         finally:

@@ -29,11 +29,13 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..model import Actor, Expectation, Outcome, Pos, Rule, Scenario, Selector, Step, Suite
-from . import ops
+from . import matrix, ops
 from .selector import SelectorError, parse_selector
+from .variants import FAMILIES, SYMBOLIC, Family
 
-SUITE_KEYS = ("suite", "description", "scenarios")
-SCENARIO_KEYS = ("name", "description", "tags", "only", "actors", "steps")
+SUITE_KEYS = ("suite", "description", "families", "scenarios")
+SCENARIO_KEYS = ("name", "description", "tags", "only", "families", "matrix", "actors", "steps")
+TEMPLATE_KEYS = ("families", "matrix")  # what makes variants of a scenario; never substituted
 ACTOR_KEYS = ("user",)
 MAIN = "main"
 NAME = re.compile(r"[a-z0-9_.-]+")  # suite and scenario names, as the contract says
@@ -119,6 +121,7 @@ class _File:
         self.name_pos: Optional[Pos] = None  # where `suite:` names it, for clashes across files
         self._constructor = SafeConstructor()
         self._merged: dict[int, list[tuple[Node, Node]]] = {}  # mapping node -> its pairs, merges expanded
+        self.instances: list[Node] = []  # matrix instances, kept alive: _merged is keyed by id()
 
     def pos(self, where: Union[Node, yaml.Mark]) -> Pos:
         mark = getattr(where, "start_mark", where)
@@ -316,27 +319,85 @@ def _suite(f: _File, root: Node) -> Optional[Suite]:
     name = _name(f, name_node, "suite name")
     f.name_pos = f.pos(name_node) if name_node is not None else None
     seen: dict[str, Pos] = {}
+    families = _families(f, _given(pairs, "families"))
     items = _items(f, _need(f, pairs, "scenarios", root, "the file"), "scenarios")
-    scenarios = [_scenario(f, name or "", item, seen) for item in items]
+    scenarios = [sc for item in items for sc in _variants(f, name or "", item, seen, families)]
     return Suite(name or "", _text(f, pairs, "description"), f.path, [s for s in scenarios if s])
 
 
-def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos]) -> Optional[Scenario]:
+def _families(f: _File, node: Optional[Node]) -> list[tuple[str, Node]]:
+    """The address-family variants asked for (docs/variants.md), each once, in written order."""
+    if node is not None and not isinstance(node, SequenceNode):
+        f.problem(node, f"families must be a list (of {', '.join(FAMILIES)}), not {_show(node)}")
+        return []
+    out: dict[str, Node] = {}
+    for text, item in _strings(f, node, "families"):
+        if text not in FAMILIES:
+            f.problem(item, _unknown("family {}", text, FAMILIES))
+        elif text in out:
+            f.problem(item, f"family {text!r} is listed twice")
+        out.setdefault(text, item)
+    return list(out.items())
+
+
+def _variants(f: _File, suite: str, node: Node, seen: dict[str, Pos],
+              suite_families: list[tuple[str, Node]]) -> list[Optional[Scenario]]:
+    """A scenario as written, or one scenario per matrix combination and address family."""
+    pairs = f.mapping(node, "a scenario", SCENARIO_KEYS, "scenario key {}")
+    if pairs is None:
+        return []
+    families = _families(f, _given(pairs, "families")) if "families" in pairs else suite_families
+    combos = matrix.combinations(f, pairs["matrix"][1]) if _given(pairs, "matrix") is not None else [{}]
+    out = []
+    for combo in combos:
+        for family, fnode in families or [("", None)]:
+            binding = {**combo, matrix.FAMILY: fnode} if fnode is not None else combo
+            try:
+                instance = matrix.substitute(f, node, binding, TEMPLATE_KEYS) if binding else node
+            except RecursionError:
+                f.problem(node, "scenario nested too deeply to expand its matrix")
+                return out
+            f.instances.append(instance)
+            out.append(_scenario(f, suite, instance, seen, binding, FAMILIES.get(family)))
+    return out
+
+
+def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: matrix.Binding,
+              family: Optional[Family]) -> Optional[Scenario]:
     pairs = f.mapping(node, "a scenario", SCENARIO_KEYS, "scenario key {}")
     if pairs is None:
         return None
     name_node = _need(f, pairs, "name", node, "scenario")
     name = _name(f, name_node, "scenario name")
+    name = f"{name}[{family.name}]" if name is not None and family else name
     if name in seen:
-        f.problem(name_node, f"duplicate scenario name {name!r} (first at {_at(seen[name])})")
+        hint = " (put a ${parameter} in the name of a matrix)" if _given(pairs, "matrix") is not None else ""
+        f.problem(name_node, f"duplicate scenario name {name!r} (first at {_at(seen[name])}){hint}")
     elif name is not None and name_node is not None:
         seen[name] = f.pos(name_node)
     actors, socks = _actors(f, _given(pairs, "actors")), {}
-    items = _items(f, _need(f, pairs, "steps", node, "scenario"), "steps")
-    steps = [_step(_Ctx(f, actors, socks), index, item) for index, item in enumerate(items, 1)]
+    items = [item for item in _items(f, _need(f, pairs, "steps", node, "scenario"), "steps")
+             if _runs(f, item, binding)]
+    ctx = _Ctx(f, actors, socks, binding, family)
+    steps = [_step(ctx, index, item) for index, item in enumerate(items, 1)]
     tags = [text for text, _ in _strings(f, _given(pairs, "tags"), "tags")]
+    excluded = [(_DEFAULT, reason) for reason in dict.fromkeys(ctx.skips)]
+    excluded += [(parse_selector(sel), reason) for sel, reason in (family.excluded if family else ())]
     return Scenario(suite, name or "", _text(f, pairs, "description"), tags, _only(f, _given(pairs, "only")),
-                    actors, [s for s in steps if s], f.pos(node))
+                    actors, [s for s in steps if s], f.pos(node), matrix.describe(binding), excluded)
+
+
+def _runs(f: _File, node: Node, binding: matrix.Binding) -> bool:
+    """Whether a step is in this combination: it has no `if:`, or its `if:` holds."""
+    if not isinstance(node, MappingNode):
+        return True
+    cond = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "if"), None)
+    if cond is None:
+        return True
+    if not binding:
+        f.problem(cond, "if: needs parameters: a matrix: or families: on the scenario or suite")
+        return True
+    return matrix.holds(f, cond, binding)
 
 
 def _name(f: _File, node: Optional[Node], what: str) -> Optional[str]:
@@ -413,6 +474,9 @@ class _Ctx:
     f: _File
     actors: dict[str, Actor]
     socks: dict[str, _Sock]
+    binding: matrix.Binding = field(default_factory=dict)  # this combination's parameters
+    family: Optional[Family] = None  # the address-family variant being read, if any
+    skips: list[str] = field(default_factory=list)  # why this variant cannot run anywhere
     op: str = ""
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -424,7 +488,7 @@ def _step(c: _Ctx, index: int, node: Node) -> Optional[Step]:
     op = _op(f, pairs, node) if pairs is not None else None
     if pairs is None or op is None:
         return None
-    c.op = op
+    c.op, c.args = op, {}
     f.reject(pairs, [*ops.OPS[op].fields, *ops.COMMON_STEP_KEYS], f"field {{}} for {op}")
     _fields(c, node, pairs, ops.OPS[op].fields, op, c.args)
     _AFTER.get(op, lambda c, pairs: None)(c, pairs)
@@ -540,6 +604,8 @@ def _v_text(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
 def _v_addr(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
     """Symbolic, or a literal IP the harness may touch: it runs on real machines, never beyond loopback."""
     text = c.f.string(node, name)
+    if c.family is not None and text is not None:
+        return _variant_addr(c, node, text)
     if text is None or text in ops.ADDRESSES:
         return text
     ip = _ip(text)
@@ -550,6 +616,25 @@ def _v_addr(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
     if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
         return text
     return c.f.problem(node, f"{name} {text} is outside what a scenario may use ({ALLOWED_NETS})")
+
+
+def _variant_addr(c: _Ctx, node: Node, text: str) -> Optional[str]:
+    """A symbolic IPv4 address as the variant has it (an IPv4 group only in inet); an address the
+    variant lacks makes the scenario skipped everywhere, with the reason."""
+    family = c.family
+    assert family is not None
+    ip = _ip(text)
+    if ip is not None and ip.version == 4 and ip.is_multicast:
+        reason = family.ipv4_only(f"the IPv4 multicast group {text}")
+        c.skips += [reason] if reason else []
+        return text
+    if text not in SYMBOLIC:
+        return c.f.problem(node, f"a scenario with families: writes the IPv4 symbolic addresses "
+                                 f"({', '.join(SYMBOLIC)}), which each family translates; not {text!r}")
+    translated = family.address(text, client=c.op == "distribute")
+    if translated is None:
+        c.skips.append(family.missing[text])
+    return translated or text
 
 
 def _ip(text: str) -> Union[ipaddress.IPv4Address, ipaddress.IPv6Address, None]:
@@ -567,7 +652,17 @@ def _v_port(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Union[int, str, N
 
 
 def _v_opt(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
-    return _one_of(c, node, name, ops.OPTIONS, lambda opt: _unknown("option {}", opt, ops.OPTIONS))
+    opt = _one_of(c, node, name, ops.OPTIONS, lambda opt: _unknown("option {}", opt, ops.OPTIONS))
+    reason = c.family.ipv4_only(opt) if c.family and opt and ops.OPTIONS[opt] == "IPPROTO_IP" else None
+    c.skips += [reason] if reason else []
+    return opt
+
+
+def _v_bool(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[bool]:
+    value = c.f.scalar(node)
+    if isinstance(value, bool):
+        return value
+    return c.f.problem(node, f"{name} must be true or false, not {_show(node)}")
 
 
 def _v_level(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[str]:
@@ -588,7 +683,7 @@ def _v_dest(c: _Ctx, name: str, node: Node, fld: ops.Field) -> Optional[dict]:
 Validator = Callable[[_Ctx, str, Node, ops.Field], Any]
 _KINDS: dict[str, Validator] = {
     "sock_new": _v_sock_new, "sock": _v_sock, "socks": _v_socks, "actor": _v_actor,
-    "choice": _v_choice, "int": _v_int, "value": _v_value, "text": _v_text,
+    "choice": _v_choice, "int": _v_int, "bool": _v_bool, "value": _v_value, "text": _v_text,
     "addr": _v_addr, "port": _v_port, "opt": _v_opt, "level": _v_level, "dest": _v_dest,
 }
 
@@ -610,7 +705,21 @@ def _need_group(c: _Ctx, pairs: Pairs) -> None:
         c.f.problem(pairs["opt"][1], f"{opt} needs value: an IPv4 multicast group such as 239.1.2.3")
 
 
-_AFTER: dict[str, Callable[[_Ctx, Pairs], None]] = {"distribute": _infer_type, "setsockopt": _need_group}
+def _variant_socket(c: _Ctx, pairs: Pairs) -> None:
+    """In a family variant every socket is the variant's: its family, and IPV6_V6ONLY set either way."""
+    if c.family is None:
+        return
+    if "family" in pairs:
+        c.f.problem(pairs["family"][0], f"family comes from the variant ({c.family.name}): "
+                                        "a scenario with families: does not write it")
+    if "v6only" in pairs:
+        c.f.problem(pairs["v6only"][0], f"v6only comes from the variant ({c.family.name}): "
+                                        "a scenario with families: does not write it")
+    c.args["family"], c.args["v6only"] = c.family.socket, c.family.v6only
+
+
+_AFTER: dict[str, Callable[[_Ctx, Pairs], None]] = {
+    "distribute": _infer_type, "setsockopt": _need_group, "socket": _variant_socket}
 
 
 # --- expectations ---------------------------------------------------------------------
@@ -637,16 +746,21 @@ def _rules(c: _Ctx, node: Node) -> list[Rule]:
         c.f.problem(node, "expect: an empty mapping expects nothing; omit it or give outcomes")
     rules: list[Rule] = []
     first: dict[tuple, str] = {}
-    for key, (knode, vnode) in pairs.items():
+    for written, (knode, vnode) in pairs.items():
+        key = matrix.narrowed(c.f, written, knode, c.binding) if c.binding else written
+        if key is None:  # its [conditions] rule this combination out
+            continue
         try:
             selector = parse_selector(key)
         except SelectorError as e:
             c.f.problem(knode, str(e))
             continue
         same = (selector.family, selector.op, selector.version)
+        if same in first and key == written and first[same].startswith("narrowed"):
+            continue  # `linux[inet6]: X` before `linux: Y`: in inet6 the narrowed rule wins
         if same in first:
             c.f.problem(knode, f"duplicate selector {key!r} (same as {first[same]})")
-        first.setdefault(same, f"{key!r} at {_at(c.f.pos(knode))}")
+        first.setdefault(same, f"{'narrowed ' if key != written else ''}{written!r} at {_at(c.f.pos(knode))}")
         outcome = _outcome(c, vnode)
         rules += [Rule(selector, outcome)] if outcome else []
     return rules

@@ -39,6 +39,7 @@ HOUR_MS = 3_600_000
 #   text      a string                             addr     symbolic or literal address
 #   port      a number or a symbolic port name     opt      a known socket option name
 #   level     a known option level name            dest     a mapping {addr, port}
+#   bool      true or false
 
 # Outcome kinds a step may expect (besides `any`, which every op takes).
 CALL = ("ok", "unsupported", "timeout", "errno")  # a system call: it worked, failed, or waited
@@ -69,6 +70,13 @@ def _sock(a: dict[str, Any]) -> str:
     return str(a["sock"])
 
 
+def _socket(a: dict[str, Any]) -> str:
+    """`a`, `a inet6`, `a inet6 v6only=0`: what the reports show of a socket step."""
+    v6only = a.get("v6only")
+    return " ".join([str(a["sock"])] + ["inet6"] * (a.get("family") == "inet6")
+                    + ([f"v6only={int(v6only)}"] if v6only is not None else []))
+
+
 def _sock_at(a: dict[str, Any]) -> str:
     return f"{a['sock']} {hostport(a['addr'], a['port'])}"
 
@@ -96,8 +104,9 @@ OPS: dict[str, Op] = {
         "sock": Field("sock_new", required=True),
         "type": Field("choice", required=True, choices=("tcp", "udp")),
         "family": Field("choice", default="inet", choices=("inet", "inet6")),
+        "v6only": Field("bool"),  # IPV6_V6ONLY set right after socket(); omitted: the system's default
         "actor": Field("actor", default="main"),
-    }, _sock),
+    }, _socket),
     "setsockopt": Op({
         "sock": SOCK,
         "opt": Field("opt", required=True),
@@ -170,7 +179,7 @@ OPS: dict[str, Op] = {
 DEST_FIELDS: dict[str, Field] = {"addr": ADDR, "port": PORT}
 
 # Keys every step may carry besides its op's own fields.
-COMMON_STEP_KEYS = ("op", "expect", "note")
+COMMON_STEP_KEYS = ("op", "expect", "note", "if")
 
 # Option name -> level it lives at (the agent maps both to numbers per OS).
 OPTIONS: dict[str, str] = {

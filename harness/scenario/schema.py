@@ -13,9 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import ops
+from .matrix import MAX_COMBINATIONS
 from .selector import ALIASES, FAMILIES, GROUPS
+from .variants import FAMILIES as ADDRESS_FAMILIES
 
-NAME = "^[a-z0-9_.-]+$"
+_REF = r"\$\{[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_-]*)?\}"
+NAME = rf"^([a-z0-9_.-]|{_REF})+$"  # a matrix template's name holds ${parameters}
+# In a matrix template any field may be (or hold) a ${parameter}; the loader checks each combination.
+REFERENCE = {"type": "string", "pattern": _REF, "description": "a matrix parameter: ${name} or ${name.field}"}
 IDENT = "^[A-Za-z0-9_.-]+$"
 ERRNO = "^E[A-Z0-9]+$"
 VERSION = r"\d{1,9}(\.\d{1,9}){0,7}"
@@ -24,11 +29,16 @@ VERSION = r"\d{1,9}(\.\d{1,9}){0,7}"
 def _selector() -> dict[str, Any]:
     families = "|".join(FAMILIES + tuple(ALIASES))
     groups = "|".join(tuple(GROUPS) + ("default",))
-    return {"type": "string", "description": "an OS family, optionally with one version comparison: linux<3.9",
-            "pattern": rf"^\s*(({families})\s*((<=|>=|==|!=|<|>|=)\s*{VERSION})?|{groups})\s*$"}
+    return {"type": "string", "description": "an OS family, optionally with one version comparison: linux<3.9; "
+                                             "in a variant, [conditions] narrow it: linux[inet6, state=bound]",
+            "pattern": rf"^\s*(({families})\s*((<=|>=|==|!=|<|>|=)\s*{VERSION})?|{groups})\s*(\[[^\[\]]*\])?\s*$"}
 
 
 def _field(field: ops.Field) -> dict[str, Any]:
+    return {"anyOf": [_kind(field), REFERENCE]}
+
+
+def _kind(field: ops.Field) -> dict[str, Any]:
     kind = field.kind
     if kind in ("sock", "sock_new", "actor"):
         return {"type": "string", "pattern": IDENT}
@@ -36,6 +46,8 @@ def _field(field: ops.Field) -> dict[str, Any]:
         return {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": IDENT}}
     if kind == "choice":
         return {"enum": list(field.choices)}
+    if kind == "bool":
+        return {"type": "boolean"}
     if kind == "int":
         out: dict[str, Any] = {"type": "integer", "minimum": 0}
         return {**out, "maximum": field.maximum} if field.maximum is not None else out
@@ -78,15 +90,23 @@ def _expect(op: ops.Op) -> dict[str, Any]:
     outcome = _outcome(op)
     by_selector = {"type": "object", "minProperties": 1, "propertyNames": _selector(),
                    "additionalProperties": outcome}
-    return {"anyOf": [outcome, by_selector]}
+    return {"anyOf": [outcome, by_selector, REFERENCE]}
 
 
 def _step(name: str, op: ops.Op) -> dict[str, Any]:
-    properties: dict[str, Any] = {"op": {"const": name}, "note": {"type": "string"}, "expect": _expect(op)}
+    properties: dict[str, Any] = {"op": {"const": name}, "note": {"type": "string"}, "expect": _expect(op),
+                                  "if": {"type": "object", "minProperties": 1, "description":
+                                         "run the step only in combinations where each parameter has this "
+                                         "value (or one of these values)"}}
     properties.update({field: _field(f) for field, f in op.fields.items()})
     return {"if": {"properties": {"op": {"const": name}}, "required": ["op"]},
             "then": {"properties": properties, "additionalProperties": False,
                      "required": ["op", *[n for n, f in op.fields.items() if f.required]]}}
+
+
+def _families() -> dict[str, Any]:
+    return {"type": "array", "uniqueItems": True, "items": {"enum": list(ADDRESS_FAMILIES)},
+            "description": "run each scenario once per address family (docs/variants.md)"}
 
 
 def json_schema() -> dict[str, Any]:
@@ -99,8 +119,9 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["suite", "scenarios"],
         "properties": {
-            "suite": {"type": "string", "pattern": NAME},
+            "suite": {"type": "string", "pattern": "^[a-z0-9_.-]+$"},
             "description": {"type": "string"},
+            "families": _families(),
             "scenarios": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/scenario"}},
         },
         "$defs": {
@@ -110,6 +131,12 @@ def json_schema() -> dict[str, Any]:
                     "name": {"type": "string", "pattern": NAME},
                     "description": {"type": "string"},
                     "tags": strings,
+                    "families": _families(),
+                    "matrix": {"type": "object", "minProperties": 1, "maxProperties": 64,
+                               "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "not": {"const": "family"}},
+                               "additionalProperties": {"type": "array", "minItems": 1,
+                                                        "maxItems": MAX_COMBINATIONS},
+                               "description": "parameters and their values: one scenario per combination"},
                     "only": {"anyOf": [_selector(), {"type": "array", "minItems": 1, "items": _selector()}]},
                     "actors": {"type": "object", "propertyNames": {"pattern": IDENT},
                                "additionalProperties": {"anyOf": [{"type": "null"}, {
