@@ -257,32 +257,19 @@ def test_http_server_on_ipv6_loopback_is_recorded_and_replays(tmp_path):
 # --- bad cases -------------------------------------------------------------------------------------
 
 
-def test_a_program_that_is_not_found_is_bad_input(tmp_path):
-    proc = harness("record", "--out", str(tmp_path / "x.yaml"), "--", "no-such-program-anywhere")
-    assert proc.returncode == 2
-    assert "harness: command not found: no-such-program-anywhere" in proc.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_program_that_fails_to_start_could_not_run(tmp_path):
-    proc = harness("record", "--out", str(tmp_path / "x.yaml"), "--", sys.executable, str(tmp_path / "missing.py"))
-    assert proc.returncode == 3
-    assert "exited with status 2 before opening any IPv4/IPv6 socket; nothing was written" in proc.stderr
-    assert "can't open file" in proc.stderr  # the program's own complaint, shown
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_program_that_exits_at_once_without_a_socket_has_nothing_to_record(tmp_path):
-    proc = harness("record", "--out", str(tmp_path / "x.yaml"), "--", "true")
-    assert proc.returncode == 2
-    assert "true exited with status 0 without opening any IPv4/IPv6 socket: nothing to record" in proc.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_without_strace_the_recording_could_not_run(tmp_path):
-    proc = harness("record", "--out", str(tmp_path / "x.yaml"), "--", "/bin/true", env={"PATH": str(tmp_path)})
-    assert proc.returncode == 3
-    assert "strace is not installed" in proc.stderr
+@pytest.mark.parametrize("command, env, status, message", [
+    (["no-such-program-anywhere"], {}, 2, "harness: command not found: no-such-program-anywhere"),
+    (["true"], {}, 2, "true exited with status 0 without opening any IPv4/IPv6 socket: nothing to record"),
+    (["/bin/true"], {"PATH": "{tmp}"}, 3, "strace is not installed"),
+    ([sys.executable, "{tmp}/missing.py"], {}, 3,
+     "exited with status 2 before opening any IPv4/IPv6 socket; nothing was written; its stderr: "),
+], ids=["not-found", "exits-at-once", "no-strace", "fails-to-start"])
+def test_a_program_that_cannot_be_recorded_writes_nothing(tmp_path, command, env, status, message):
+    fill = {key: value.replace("{tmp}", str(tmp_path)) for key, value in env.items()}
+    proc = harness("record", "--out", str(tmp_path / "x.yaml"), "--", *[c.replace("{tmp}", str(tmp_path))
+                                                                          for c in command], env=fill)
+    assert proc.returncode == status, proc.stderr
+    assert message in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -348,3 +335,23 @@ def test_addresses_map_to_symbols_and_others_are_refused():
         ["loopback", "any", "any6", "loopback6", "loopback2", "loopback", "127.0.0.9", "239.1.2.3"]
     with pytest.raises(convert.Refused, match="10.1.2.3 is beyond this machine"):
         convert.symbolic_address("10.1.2.3")
+
+
+# --- the walkthrough's example (docs/audit.md) -------------------------------------------------------
+
+
+def test_the_committed_examples_validate():
+    proc = harness("validate", *map(str, sorted((ROOT / "docs" / "examples").glob("*.yaml"))))
+    assert proc.returncode == 0 and "ok: 2 suite(s), 2 scenario(s)" in proc.stdout, proc.stderr
+
+
+@needs_root
+def test_the_walkthrough_shows_what_a_replay_of_its_recording_says(tmp_path):
+    doc = (ROOT / "docs" / "audit.md").read_text()
+    quoted = [line.strip() for line in doc.splitlines() if line.strip().startswith("step ") and "observed" in line]
+    assert len(quoted) == 3
+    proc = harness("run", "docs/examples/nginx.yaml", "--targets", "local,local-legacy", "--out", str(tmp_path))
+    assert proc.returncode == 1
+    assert "FAIL local-legacy nginx/nginx (docs/examples/nginx.yaml:10:5):" in proc.stdout
+    for line in quoted:
+        assert line in proc.stdout

@@ -496,7 +496,7 @@ class _Converter:
 
     def _setgid(self, call: Syscall, proc: _Proc, _: Optional[Sock]) -> None:
         if call.result == 0:
-            self.comment(f"pid {call.pid}: {call.raw} (an actor's user: sets its groups too)")
+            self.comment(f"pid {call.pid} changes its groups: {call.raw} (an actor with `user:` takes that user's groups)")
 
     def _by(self, call: Syscall, sock: Sock, note: str = "") -> str:
         """The note of a step some other process than the socket's creator made (it inherited it)."""
