@@ -375,7 +375,7 @@ def record(out_path: Optional[str], name: Optional[str], duration: Optional[floa
         err.print(f"harness: {clean(str(exc))}", markup=False, soft_wrap=True)
         sys.exit(exc.status)
     except KeyboardInterrupt:
-        err.print("harness: interrupted while writing the recording; nothing was written", soft_wrap=True)
+        err.print("harness: interrupted; nothing was written", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     out.print(clean(f"recorded: {summary.line()}"), markup=False, soft_wrap=True)
     out.print(clean(f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy"),

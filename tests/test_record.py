@@ -157,6 +157,19 @@ http {{
     return conf
 
 
+def ended(pid: int, wait_s: float = 3) -> bool:
+    """The process is gone or a zombie (dead, its parent, init, yet to reap it) within wait_s."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def processes_using(path: Path) -> list[int]:
     """Processes whose command line names `path` (our nginx, by its private config)."""
     found = []
@@ -295,8 +308,9 @@ def test_thousands_of_sockets_give_a_bounded_file_and_a_summary(tmp_path):
     proc = harness("record", "--out", str(out), "--name", "many", "--", sys.executable, "-c", program)
     assert proc.returncode == 0, proc.stderr
     expected = (f"{convert.MAX_SOCKETS} socket(s), {2 * convert.MAX_SOCKETS} step(s); 0 call(s) the format "
-                f"cannot express kept as comments; {3000 - convert.MAX_SOCKETS} more socket(s) and their "
-                f"{3000 - convert.MAX_SOCKETS} call(s) left out")
+                f"cannot express kept as comments; {3000 - convert.MAX_SOCKETS} more socket(s) and "
+                f"{3000 - convert.MAX_SOCKETS} more call(s) left out (a file holds at most {convert.MAX_SOCKETS} "
+                f"sockets and {convert.MAX_STEPS} steps)")
     assert expected in proc.stdout and expected in out.read_text()
     assert len(steps_of(out)) == 2 * convert.MAX_SOCKETS
     assert harness("validate", str(out)).returncode == 0
@@ -355,3 +369,26 @@ def test_the_walkthrough_shows_what_a_replay_of_its_recording_says(tmp_path):
     assert "FAIL local-legacy nginx/nginx (docs/examples/nginx.yaml:10:5):" in proc.stdout
     for line in quoted:
         assert line in proc.stdout
+
+
+def test_a_daemon_that_leaves_the_session_is_stopped_with_the_recording(tmp_path):
+    """A program that forks a child into a session of its own (as a daemon does) and exits: the child
+    is traced, recorded, and stopped at --duration like the rest; nothing outlives the recording."""
+    pid_file = tmp_path / "daemon.pid"
+    program = ("import os, socket, sys, time\n"
+               "if os.fork() == 0:\n"
+               "    os.setsid()\n"
+               "    s = socket.socket()\n"
+               "    s.bind(('127.0.0.1', 0))\n"
+               "    s.listen()\n"
+               f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+               "    time.sleep(60)\n")
+    out = tmp_path / "daemon.yaml"
+    started = time.monotonic()
+    proc = harness("record", "--duration", "1", "--out", str(out), "--", sys.executable, "-c", program)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 10  # SIGTERM reached the daemon: no waiting out the grace periods
+    assert ended(int(pid_file.read_text()))
+    steps = steps_of(out)
+    assert [s["op"] for s in steps] == ["socket", "bind", "listen"]
+    assert steps[1]["port"] == "P" and "bound port 0" in steps[1]["note"]

@@ -106,9 +106,9 @@ class Summary:
     def line(self) -> str:
         parts = [f"{self.sockets} socket(s), {self.steps} step(s)",
                  f"{self.comments} call(s) the format cannot express kept as comments"]
-        if self.dropped_sockets:
-            parts.append(f"{self.dropped_sockets} more socket(s) and their {self.dropped_calls} call(s) "
-                         f"left out (only the first {self.sockets} are written)")
+        if self.dropped_sockets or self.dropped_calls:
+            parts.append(f"{self.dropped_sockets} more socket(s) and {self.dropped_calls} more call(s) left out "
+                         f"(a file holds at most {MAX_SOCKETS} sockets and {MAX_STEPS} steps)")
         if self.refused:
             parts.append(f"{len(self.refused)} address(es) outside loopback refused: {', '.join(self.refused[:5])}")
         if self.data_calls:
@@ -143,15 +143,14 @@ class _Proc:
     actor: str
 
 
-def convert(events: list, uid: int, user_of: Callable[[int], Optional[str]],
-            max_sockets: int = MAX_SOCKETS) -> Recording:
+def convert(events: list, uid: int, user_of: Callable[[int], Optional[str]]) -> Recording:
     """The scenario content of a trace: `uid` is the user the program started as, `user_of` names a uid."""
-    return _Converter(events, uid, user_of, max_sockets).run()
+    return _Converter(events, uid, user_of).run()
 
 
 class _Converter:
-    def __init__(self, events: list, uid: int, user_of: Callable[[int], Optional[str]], max_sockets: int) -> None:
-        self.events, self.uid, self.user_of, self.max_sockets = events, uid, user_of, max_sockets
+    def __init__(self, events: list, uid: int, user_of: Callable[[int], Optional[str]]) -> None:
+        self.events, self.uid, self.user_of = events, uid, user_of
         self.items: list[Union[Step, Comment]] = []
         self.summary = Summary()
         self.actors: dict[str, str] = {}
@@ -278,12 +277,7 @@ class _Converter:
         if kind is None or (len(call.args) > 2 and call.args[2] not in PROTOCOLS):
             return self.unexpressed(call, "a socket type the format has no word for")
         sock = Sock(FAMILIES[family], kind, proc.actor, call.pid, call.result if call.result is not None else -1)
-        if len(self.socks) >= self.max_sockets:
-            sock.kept = False
-            self.summary.dropped_sockets += 1
-        else:
-            self.socks.append(sock)
-            self.summary.sockets += 1
+        if self._keep(sock):
             args = {"sock": sock, "type": kind, "family": sock.family}
             if proc.actor != MAIN:
                 args["actor"] = proc.actor
@@ -321,8 +315,8 @@ class _Converter:
         if sock is None or where is None:
             return
         made = self.step("connect", {"sock": sock, "addr": where[0], "port": where[1]}, call, self._by(call, sock))
-        if call.errno in (None, "EINPROGRESS") and call.finished:
-            self.connects[_port_value(where[1])] += 1
+        if sock.type == "tcp" and call.errno in (None, "EINPROGRESS") and call.finished:
+            self.connects[_port_value(where[1])] += 1  # a connection the program will accept itself
         if made and call.errno == "EINPROGRESS":
             made.linux, made.note = ANY, "non-blocking connect: its completion was not recorded"
             self.awaiting[id(sock)] = made
@@ -361,13 +355,7 @@ class _Converter:
         self._client_for(sock, call)
         new = Sock(sock.family, sock.type, sock.actor, call.pid, call.result, accepted_from=sock,
                    local_port=strace.local_port(call.annotation) or sock.local_port)
-        if len(self.socks) >= self.max_sockets:
-            new.kept = False
-            self.summary.dropped_sockets += 1
-            args.pop("as", None)
-        else:
-            self.socks.append(new)
-            self.summary.sockets += 1
+        if self._keep(new):
             args["as"] = new
         made = self.step("accept", args, call, self._by(call, sock))
         if made and self._shared(sock):
@@ -377,6 +365,16 @@ class _Converter:
         proc.table.fds[call.result] = new
         if "SOCK_CLOEXEC" in (call.args[3] if len(call.args) > 3 else ""):
             proc.table.cloexec.add(call.result)
+
+    def _keep(self, sock: Sock) -> bool:
+        """Whether the socket is written (the first MAX_SOCKETS are) or only counted."""
+        sock.kept = len(self.socks) < MAX_SOCKETS
+        if sock.kept:
+            self.socks.append(sock)
+            self.summary.sockets += 1
+        else:
+            self.summary.dropped_sockets += 1
+        return sock.kept
 
     def _shared(self, listener: Sock) -> bool:
         """Another listener, open now, on the same address and port (SO_REUSEPORT)."""

@@ -82,9 +82,9 @@ def trace(command: list[str], folder: Path, duration: Optional[float],
     if proc.poll() is None:
         say(f"record: {'Ctrl-C' if 'Ctrl-C' in stopped else '--duration reached'}: stopping the program "
             f"(SIGTERM, then SIGKILL after {GRACE_S:g} s)")
-        _stop(proc)
+        _stop(proc, lambda: _traced_alive(out, started))
     status = proc.returncode if not stopped else None
-    strays = _kill_strays(out, started)
+    strays = [pid for pid in _traced_alive(out, started) if _signal(pid, signal.SIGKILL)]
     text = errors.read_text(errors="replace") if errors.exists() else ""
     if not stopped:
         stopped = f"exited with status {status}" if status is not None and status < 128 else \
@@ -92,10 +92,11 @@ def trace(command: list[str], folder: Path, duration: Optional[float],
     return Traced(out, status, stopped, text[-STDERR_TAIL:], strays)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to every process of strace's session but strace (which then ends with them), then SIGKILL."""
+def _stop(proc: subprocess.Popen, traced: Callable[[], list[int]]) -> None:
+    """SIGTERM to the program: every process of strace's session but strace, and every traced process
+    (one that left the session too); strace then ends with them. SIGKILL after the grace period."""
     for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, GRACE_S)):
-        for pid in _session_members(proc.pid):
+        for pid in sorted(set(_session_members(proc.pid) + traced()) - {proc.pid}):
             _signal(pid, sig)
         try:
             proc.wait(timeout=wait)
@@ -121,9 +122,9 @@ def _session_members(leader: int) -> list[int]:
     return members
 
 
-def _kill_strays(trace_file: Path, since: int) -> list[int]:
-    """Processes of the trace still alive once strace is gone (a daemon that left the session): killed.
-    Only one started after strace (by its start time) can be the traced one, not a reuse of its pid."""
+def _traced_alive(trace_file: Path, since: int) -> list[int]:
+    """Processes the trace names that are still alive. Only one started after strace (by its start
+    time) can be the traced one, not a reuse of its pid."""
     if not trace_file.exists():
         return []
     pids = set()
@@ -132,7 +133,7 @@ def _kill_strays(trace_file: Path, since: int) -> list[int]:
             head = line.split(" ", 1)[0]
             if head.isdigit():
                 pids.add(int(head))
-    return [pid for pid in sorted(pids) if _start_time(pid) >= since and _signal(pid, signal.SIGKILL)]
+    return [pid for pid in sorted(pids) if _start_time(pid) >= since]
 
 
 def _start_time(pid: int) -> int:
