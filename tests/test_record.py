@@ -213,6 +213,7 @@ def test_ctrl_c_stops_nginx_and_keeps_its_recording(nginx_recording):
     assert harness("validate", str(path)).returncode == 0
 
 
+@needs_root  # nginx's workers switch to nobody only when the master runs as root
 def test_nginx_workers_are_recorded_as_inheriting_processes_and_a_user_actor(nginx_recording):
     path, _ = nginx_recording
     doc = yaml.safe_load(path.read_text())
@@ -313,6 +314,7 @@ def test_thousands_of_sockets_give_a_bounded_file_and_a_summary(tmp_path):
                 f"sockets and {convert.MAX_STEPS} steps)")
     assert expected in proc.stdout and expected in out.read_text()
     assert len(steps_of(out)) == 2 * convert.MAX_SOCKETS
+    assert "suite: many\n" in out.read_text() and "  - name: many\n" in out.read_text()  # --name
     assert harness("validate", str(out)).returncode == 0
 
 
