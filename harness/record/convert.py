@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Union
 
 from ..scenario import ops
 from . import strace
-from .strace import Exit, Syscall
+from .strace import Event, Exit, Syscall
 
 MAIN = "main"
 MAX_SOCKETS = 200  # sockets written; a program that opens thousands gets these and a count of the rest
@@ -143,13 +143,13 @@ class _Proc:
     actor: str
 
 
-def convert(events: list, uid: int, user_of: Callable[[int], Optional[str]]) -> Recording:
+def convert(events: list[Event], uid: int, user_of: Callable[[int], Optional[str]]) -> Recording:
     """The scenario content of a trace: `uid` is the user the program started as, `user_of` names a uid."""
     return _Converter(events, uid, user_of).run()
 
 
 class _Converter:
-    def __init__(self, events: list, uid: int, user_of: Callable[[int], Optional[str]]) -> None:
+    def __init__(self, events: list[Event], uid: int, user_of: Callable[[int], Optional[str]]) -> None:
         self.events, self.uid, self.user_of = events, uid, user_of
         self.items: list[Union[Step, Comment]] = []
         self.summary = Summary()
@@ -538,7 +538,7 @@ def _unsure(step: Step, why: str) -> None:
     step.note = "; ".join(filter(None, [step.note, why]))
 
 
-def _parents(events: list) -> dict[int, tuple[int, bool]]:
+def _parents(events: list[Event]) -> dict[int, tuple[int, bool]]:
     """child pid -> (parent pid, shares the descriptor table), from every clone/fork that returned."""
     out = {}
     for e in events:

@@ -88,7 +88,7 @@ def record(command: list[str], out: Optional[str], name: Optional[str], duration
     return path, recording.summary
 
 
-def _events(traced: tracer.Traced) -> list:
+def _events(traced: tracer.Traced) -> list[strace.Event]:
     """The parsed trace; strace's own failure (not permitted, cannot start) as exit 3."""
     text = traced.trace.read_text(errors="replace") if traced.trace.exists() else ""
     failure = [line for line in traced.stderr.splitlines() if STRACE_SAYS.match(line)]
