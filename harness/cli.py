@@ -351,6 +351,37 @@ def validate(files: tuple[str, ...]) -> None:
     out.print(f"ok: {len(suites)} suite(s), {len(scenarios)} scenario(s)")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="The scenario file to write (default NAME.yaml in this folder).")
+@click.option("--name", help="Suite and scenario name (default: the program's name).")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), metavar="S",
+              help="Stop the program after S seconds (default: when it exits, or on Ctrl-C).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def record(out_path: Optional[str], name: Optional[str], duration: Optional[float], command: tuple[str, ...]) -> None:
+    """Run COMMAND under strace and write its socket calls as a scenario: `harness record -- nginx -c x.conf`.
+
+    Every step expects what this Linux kernel returned (`linux:`) and claims nothing elsewhere (`default: any`);
+    replay it with `harness run FILE --targets ...`. Exit status 0 file written, 2 bad input (no such program, no
+    IP socket opened), 3 could not run (no strace, tracing not permitted, the program failed before any socket)."""
+    from .record.session import record as record_program
+    from .record.tracer import RecordError
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops the recording as Ctrl-C does
+    try:
+        path, summary = record_program(list(command), out_path, name, duration,
+                                       lambda text: err.print(clean(text), markup=False, soft_wrap=True))
+    except RecordError as exc:
+        err.print(f"harness: {clean(str(exc))}", markup=False, soft_wrap=True)
+        sys.exit(exc.status)
+    except KeyboardInterrupt:
+        err.print("harness: interrupted; nothing was written", soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
+    out.print(clean(f"recorded: {summary.line()}"), markup=False, soft_wrap=True)
+    out.print(clean(f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy"),
+              markup=False, soft_wrap=True)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files, for editors (docs/scenario-format.md, "Editors")."""

@@ -4,6 +4,8 @@ Run as root after scripts/setup.sh:
   .venv/bin/python scripts/screenshot_report.py                   # docs/report.png (local,local-legacy)
   .venv/bin/python scripts/screenshot_report.py --targets local,local-legacy,freebsd \\
       --reference macos-14,openbsd-7.6,netbsd-10 --png docs/report-contrast.png --width 1400
+  .venv/bin/python scripts/screenshot_report.py --file docs/examples/nginx-audited.yaml --row nginx-audited \\
+      --reference freebsd-14,macos-14 --png docs/audit-nginx.png          # docs/audit.md
 The committed docs/report.png used local,local-legacy,linux-modern.
 """
 from __future__ import annotations
@@ -25,9 +27,11 @@ def main() -> None:
     parser.add_argument("--reference", default="")
     parser.add_argument("--png", default=str(ROOT / "docs" / "report.png"))
     parser.add_argument("--width", type=int, default=1200)
+    parser.add_argument("--file", default="scenarios/reuseport.yaml", help="The scenario file to run.")
+    parser.add_argument("--row", default="distribute-tcp-four-listeners", help="The scenario row to open.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "harness", "run", "scenarios/reuseport.yaml", "--targets", args.targets,
+        command = [sys.executable, "-m", "harness", "run", args.file, "--targets", args.targets,
                    "--out", out] + (["--reference", args.reference] if args.reference else [])
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode not in (0, 1, 3):  # 3: a named target could not run, which the picture shows
@@ -38,7 +42,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": args.width, "height": 800})
             page.goto((Path(out) / "report.html").as_uri())
             page.add_style_tag(content=".mx>thead th{position:static}")  # a sticky header smears a full-page shot
-            page.locator("tr.sc", has_text="distribute-tcp-four-listeners").locator("button.tg").click()
+            page.locator("tr.sc", has_text=args.row).locator("button.tg").click()
             page.screenshot(path=args.png, full_page=True)
             browser.close()
     print(f"wrote {args.png}")

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/apt-install.sh python3 python3-venv python3-pip python3-seccomp iproute2 chromium \
     openssh-server openssh-client sudo
+# harness record traces programs with strace; its tests record Debian's nginx (nginx-light: the
+# smallest build; apt-install.sh's policy-rc.d keeps its service from starting, the tests run their own).
+bash scripts/apt-install.sh strace nginx-light
 
 # Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
 bash vagrant/setup-host.sh

@@ -1,0 +1,119 @@
+"""`harness record`: trace a program, turn its socket calls into a scenario, write the file whole.
+
+Ties the pure parts (strace parser, converter, renderer) to the edge (tracer) and
+decides what a run that recorded nothing means: a program that could not run
+(exit 3) versus one that opened no IP socket (bad input, exit 2).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import pwd
+import re
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..files import atomic_write
+from ..terminal import clean
+from . import convert, render, strace, tracer
+from .tracer import RecordError
+
+STRACE_SAYS = re.compile(r"(\S*/)?strace: ")  # strace's own messages, among the program's stderr
+SCHEMA = Path(__file__).resolve().parent.parent.parent / "docs" / "scenario.schema.json"
+
+
+def user_name(uid: int) -> Optional[str]:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+INTERPRETERS = re.compile(r"(python|perl|ruby|node|php|bash|sh|dash)[0-9.]*")
+
+
+def default_name(command: list[str]) -> str:
+    """The program's name; for an interpreter, its script's or module's (`python3 -m http.server`)."""
+    base = Path(command[0]).name
+    if not INTERPRETERS.fullmatch(base):
+        return base
+    args = command[1:]
+    if "-m" in args[:-1]:
+        return args[args.index("-m") + 1]
+    script = next((a for a in args if not a.startswith("-")), None)
+    return Path(script).stem if script else base
+
+
+def output_path(out: Optional[str], name: str) -> Path:
+    """Where the file goes (default NAME.yaml here); bad input (exit 2) if that folder cannot take it."""
+    path = Path(out) if out else Path(f"{name}.yaml")
+    if path.is_dir():
+        raise RecordError(2, f"--out {path} is a folder; give a file name such as {path / (name + '.yaml')}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordError(2, f"cannot create {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise RecordError(2, f"cannot write into {folder}")
+    return path
+
+
+def record(command: list[str], out: Optional[str], name: Optional[str], duration: Optional[float],
+           say: Callable[[str], None]) -> tuple[Path, convert.Summary]:
+    """Record COMMAND into a scenario file; its path and summary, or RecordError (nothing written)."""
+    title = render.scenario_name(name or default_name(command))
+    path = output_path(out, title)
+    tracer.find_strace()
+    tracer.find_command(command[0])
+    shown = shlex.join(command)
+    say(f"record: running {shown} under strace"
+        + (f" for up to {duration:g} s" if duration is not None else "") + "; Ctrl-C stops it and keeps the recording")
+    with tempfile.TemporaryDirectory(prefix="harness-record-") as folder:
+        traced = tracer.trace(command, Path(folder), duration, say)
+        events = _events(traced)
+    for pid in traced.strays:
+        say(f"record: pid {pid} outlived the trace (it left the program's session); killed")
+    recording = convert.convert(events, os.geteuid(), user_name)
+    if not recording.summary.sockets:
+        _nothing_recorded(shown, traced)
+    uname = platform.uname()
+    head = render.Header(title, shown, f"{uname.system} {uname.release} {uname.machine}",
+                         dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                         _schema_ref(path), traced.stopped)
+    atomic_write(path, render.render(recording, head).encode("utf-8"))
+    return path, recording.summary
+
+
+def _events(traced: tracer.Traced) -> list[strace.Event]:
+    """The parsed trace; strace's own failure (not permitted, cannot start) as exit 3."""
+    text = traced.trace.read_text(errors="replace") if traced.trace.exists() else ""
+    failure = [line for line in traced.stderr.splitlines() if STRACE_SAYS.match(line)]
+    if not text.strip() and failure:
+        denied = any("Operation not permitted" in line for line in failure)
+        why = ("tracing is not permitted here (ptrace refused: in a container it needs CAP_SYS_PTRACE and no "
+               "seccomp rule against ptrace; kernel.yama.ptrace_scope must be 2 or less for root)") if denied else \
+            "strace could not trace the program"
+        raise RecordError(3, f"{why}; nothing was written. strace said: {clean(' '.join(failure[-3:]))}")
+    return strace.parse(text.splitlines())
+
+
+def _nothing_recorded(shown: str, traced: tracer.Traced) -> None:
+    """No IP socket: a program that failed (exit 3), or one that opens none (bad input, exit 2)."""
+    tail = clean(traced.stderr.strip()[-500:])
+    said = f"; its stderr: {tail}" if tail else ""
+    if traced.status not in (None, 0):
+        raise RecordError(3, f"{shown} {traced.stopped} before opening any IPv4/IPv6 socket; "
+                             f"nothing was written{said}")
+    raise RecordError(2, f"{shown} {traced.stopped} without opening any IPv4/IPv6 socket: nothing to record, "
+                         "nothing was written")
+
+
+def _schema_ref(path: Path) -> Optional[str]:
+    """The JSON Schema for editors, relative to the file (as scenarios/ has it), where this checkout has one."""
+    if not SCHEMA.exists():
+        return None
+    return os.path.relpath(SCHEMA, path.resolve().parent)
