@@ -886,6 +886,35 @@ def actor_main(chan, user, table):
     Actor(chan, table).serve()
 
 
+class InlineActor(object):
+    """The `main` actor run inside the supervisor: for most scenarios (one actor, as the invoking
+    user, no distribute) a second process would only add a fork and two pipe messages per step.
+    It answers as an ActorHandle does; its sockets close with the scenario, as a killed actor's do."""
+
+    pid = None  # no process to kill
+
+    def __init__(self, name, table):
+        self.name, self.actor, self.step = name, Actor(None, table), None
+
+    def send(self, msg, what):
+        self.step = msg
+
+    def reply(self, deadline, what):
+        step, self.step = self.step, None
+        try:
+            return self.actor.run_step(step)
+        except InfraError:
+            raise
+        except Exception:
+            raise InfraError("%s: actor %s crashed: %s" % (
+                what, self.name, traceback.format_exc().strip().splitlines()[-1]))
+
+    def close(self):
+        for sock in list(self.actor.socks.values()) + self.actor.unnamed:
+            sock.close()
+        self.actor.socks, self.actor.unnamed = {}, []
+
+
 # ---------------------------------------------------------------------------
 # Supervisor: one per scenario, drives the actors step by step
 
@@ -912,6 +941,9 @@ class ActorHandle(object):
         if "crash" in msg:
             raise InfraError("%s: actor %s crashed: %s" % (what, self.name, msg["crash"]))
         return msg
+
+    def close(self):
+        self.chan.close()
 
     def died(self, what):
         """Reap the dead actor; the error that says how it ended."""
@@ -956,6 +988,9 @@ class Supervisor(object):
         self.ports = allocate_ports(port_names(self.scenario["steps"]))
         self.out.send({"ports": self.ports})
         actors = self.scenario.get("actors") or {"main": {}}
+        if self.inline(actors):
+            self.actors["main"] = InlineActor("main", self.table)
+            return
         for name in sorted(actors):
             self.spawn(name, (actors[name] or {}).get("user"))
         deadline = now() + self.step_timeout
@@ -963,6 +998,12 @@ class Supervisor(object):
             msg = handle.reply(deadline, "start")
             if "skip" in msg:
                 raise Skip("actor %s: %s" % (handle.name, msg["skip"]))
+
+    def inline(self, actors):
+        """Whether the one actor, `main` as the invoking user, can run inside this process: only
+        distribute needs actors serving while the supervisor sends them traffic."""
+        return (list(actors) == ["main"] and not (actors["main"] or {}).get("user")
+                and not any(step["op"] in SUPERVISOR_OPS for step in self.scenario["steps"]))
 
     def spawn(self, name, user):
         cmd_r, cmd_w = os.pipe()
@@ -987,7 +1028,7 @@ class Supervisor(object):
         for pid in alive:
             os.waitpid(pid, 0)
         for handle in self.actors.values():
-            handle.chan.close()
+            handle.close()
         self.actors = {}
 
     def port(self, port):

@@ -397,6 +397,10 @@ def test_binary_garbage(tmp_path: Path) -> None:
     assert only_problem(tmp_path, b"suite: t\nab\x00c") == (
         2, 3, "character U+0000 is not allowed in YAML: is this a binary file?")
     assert only_problem(tmp_path, b"[" * 5000) == (1, 1, "YAML error: nested too deeply")
+    # deep enough to crash libyaml's recursive composer, closed so that it would parse: never sent there
+    assert only_problem(tmp_path, b"[" * 100_000 + b"]" * 100_000) == (1, 1, "YAML error: nested too deeply")
+    assert only_problem(tmp_path, b"suite: t\nscenarios:\n" + b"- " * 60_000 + b"a") == (
+        1, 1, "YAML error: nested too deeply")
 
 
 @pytest.mark.parametrize("text, shown", [("- a\n- b\n", "a list"), ("just words\n", "'just words'")])
