@@ -7,6 +7,9 @@ root after scripts/setup.sh: `.venv/bin/python benchmarks/local.py`.
   one scenario      `harness run` of a one-scenario file on local, end to end
   per scenario      (run of 200 trivial scenarios - run of 1) / 199, with scenarios one at a time
                     (--scenario-jobs 1) and side by side (0: one per CPU, each in its own namespace)
+  where it goes     inside one process: loading a scenario, and the agent's parts of one scenario
+                    (a fork, a fork that unshares a network namespace, and brings up lo, a whole
+                    trivial scenario with and without its namespace)
 
 Comparing with packetdrill (not installed by this project): build it from its repository, write a
 script making the same calls as ONE_SCENARIO below (socket, setsockopt SO_REUSEPORT, bind, listen,
@@ -16,6 +19,7 @@ ten runs each. Measured that way on this machine kind: packetdrill about 150 ms 
 """
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -59,6 +63,47 @@ def timed(args: list[str]) -> float:
     return elapsed
 
 
+def per_call(func, count: int = 200) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        func()
+    return (time.perf_counter() - start) / count
+
+
+def in_child(func):
+    """func run in a forked child, waited for: what each scenario's supervisor costs the agent."""
+    def run() -> None:
+        pid = os.fork()
+        if pid == 0:
+            func()
+            os._exit(0)
+        os.waitpid(pid, 0)
+    return run
+
+
+def breakdown(large: Path) -> None:
+    """Where one scenario's time goes, part by part, measured in this process (median of 5)."""
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "harness"))
+    from harness.scenario.loader import load_files
+    import agent  # the agent as it runs on a target: one file, imported by path
+    count = len(load_files([str(large)])[0].scenarios)
+    figure("  loading, per scenario", [per_call(lambda: load_files([str(large)]), 5) / count for _ in range(5)])
+    lib = agent.libc()
+    parts = [("a fork (the scenario's supervisor)", lambda: None),
+             ("... that unshares a network namespace", lambda: lib.unshare(agent.CLONE_NEWNET)),
+             ("... and brings up its lo", lambda: (lib.unshare(agent.CLONE_NEWNET), agent.bring_up_lo()))]
+    for label, func in parts:
+        figure(f"  {label}", [per_call(in_child(func)) for _ in range(5)])
+    agent.emit = lambda obj: None
+    scenario = {"id": "t/s", "actors": {"main": {}},
+                "steps": [{"op": "socket", "sock": "a", "type": "tcp", "family": "inet", "actor": "main"}]}
+    for netns in (True, False):
+        options = {"netns": netns, "step_timeout_ms": 2000, "scenario_timeout_ms": 30000}
+        figure(f"  a trivial scenario in the agent, {'in' if netns else 'without'} its own namespace",
+               [per_call(lambda: agent.run_scenario(scenario, options)) for _ in range(5)])
+
+
 def figure(label: str, samples: list[float], unit: float = 1000, suffix: str = "ms") -> None:
     values = [s * unit for s in samples]
     print(f"{label}: median {statistics.median(values):.2f} {suffix} "
@@ -86,6 +131,8 @@ def main() -> None:
                 full = timed(HARNESS + ["run", str(large), "--targets", "local", "--scenario-jobs", jobs, "--out", out])
                 marginal.append((full - base) / 199)
             figure(f"per scenario over 200 on local, {how}", marginal)
+        print("where one scenario's time goes:")
+        breakdown(large)
 
 
 if __name__ == "__main__":
