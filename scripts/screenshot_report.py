@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--png", default=str(ROOT / "docs" / "report.png"))
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--file", default="scenarios/reuseport.yaml", help="The scenario file to run.")
-    parser.add_argument("--row", default="distribute-tcp-four-listeners", help="The scenario row to open.")
+    parser.add_argument("--row", default="distribute-tcp-four-listeners[inet]", help="The scenario row to open.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "harness", "run", args.file, "--targets", args.targets,

@@ -403,7 +403,9 @@ def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: m
     tags = [text for text, _ in _strings(f, _given(pairs, "tags"), "tags")]
     excluded = [(_DEFAULT, reason) for reason in dict.fromkeys(ctx.skips)]
     excluded += [(parse_selector(sel), reason) for sel, reason in (family.excluded if family else ())]
-    return Scenario(suite, name or "", _text(f, pairs, "description"), tags, _only(f, _given(pairs, "only")),
+    description = _text(f, pairs, "description")
+    description = family.describe(description) if family else description
+    return Scenario(suite, name or "", description, tags, _only(f, _given(pairs, "only")),
                     actors, [s for s in steps if s], f.pos(node), matrix.describe(binding), excluded)
 
 

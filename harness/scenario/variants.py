@@ -28,6 +28,13 @@ class Family:
     clients: dict[str, str]  # symbolic address -> where distribute's clients go (it picks their family)
     missing: dict[str, str]  # symbolic address -> why this variant has no such address
     excluded: tuple[tuple[str, str], ...] = ()  # (selector, reason): systems that have no such variant
+    summary: str = ""  # how the variant reads a description written for IPv4
+
+    def describe(self, description: Optional[str]) -> Optional[str]:
+        """A description written with IPv4 addresses, with what this variant makes of them."""
+        if not self.summary:
+            return description
+        return f"{description} (as {self.name}: {self.summary})" if description else f"as {self.name}: {self.summary}"
 
     def address(self, symbolic: str, client: bool = False) -> Optional[str]:
         """What `symbolic` is in this variant, or None if it has none (see `missing`)."""
@@ -46,6 +53,7 @@ FAMILIES: dict[str, Family] = {
         {"any": "any6", "loopback": "loopback6"}, {"any": "any6", "loopback": "loopback6"},
         {"loopback2": "IPv6 has a single loopback address (::1), and a scenario never uses any other "
                       "(loopback2 has no inet6 form)"},
+        summary="AF_INET6 sockets with IPV6_V6ONLY=1; 127.0.0.1 is ::1, 0.0.0.0 is ::",
     ),
     # IPv4 traffic to AF_INET6 sockets: they bind v4-mapped addresses (or :: with IPV6_V6ONLY off),
     # and distribute's clients are plain IPv4 ones, as the IPv4 peers of a dual-stack server would be.
@@ -55,5 +63,7 @@ FAMILIES: dict[str, Family] = {
         excluded=(("openbsd", "OpenBSD has no IPv4-mapped IPv6 addresses: IPV6_V6ONLY cannot be turned off "
                               "(EINVAL, sys/netinet6/ip6_output.c ip6_ctloutput) and in6_pcbaddrisavail_lock "
                               "refuses mapped addresses (sys/netinet6/in6_pcb.c)"),),
+        summary="AF_INET6 sockets with IPV6_V6ONLY=0; 127.0.0.1 is ::ffff:127.0.0.1, 0.0.0.0 is ::; "
+                "IPv4 clients",
     ),
 }
