@@ -13,6 +13,13 @@ from harness.scenario.loader import ScenarioFileError, load_suite
 from harness.scenario.matrix import MAX_COMBINATIONS
 
 FAMILIES = ("inet", "inet6", "inet6-mapped")
+ONE_SOCKET_IN_EVERY_FAMILY = """
+        suite: s
+        families: [inet, inet6, inet6-mapped]
+        scenarios:
+          - name: x
+            steps:
+              - {op: socket, sock: a, type: tcp}"""  # indented as the tests' own text, which follows
 
 
 def load(tmp_path: Path, text: str) -> list[Scenario]:
@@ -32,13 +39,7 @@ def ident(family: str, version: str) -> Identity:
 
 
 def test_each_family_is_its_own_scenario_with_translated_sockets_and_addresses(tmp_path):
-    scenarios = load(tmp_path, """
-        suite: s
-        families: [inet, inet6, inet6-mapped]
-        scenarios:
-          - name: x
-            steps:
-              - {op: socket, sock: a, type: tcp}
+    scenarios = load(tmp_path, ONE_SOCKET_IN_EVERY_FAMILY + """
               - {op: bind, sock: a, addr: loopback, port: P}
               - {op: listen, sock: a}
               - {op: socket, sock: c, type: tcp}
@@ -87,13 +88,7 @@ def test_what_a_family_cannot_express_is_skipped_with_its_reason(tmp_path):
 
 
 def test_expectations_narrowed_to_a_family(tmp_path):
-    scenarios = load(tmp_path, """
-        suite: s
-        families: [inet, inet6, inet6-mapped]
-        scenarios:
-          - name: x
-            steps:
-              - {op: socket, sock: a, type: tcp}
+    scenarios = load(tmp_path, ONE_SOCKET_IN_EVERY_FAMILY + """
               - op: bind
                 sock: a
                 addr: loopback
