@@ -233,25 +233,31 @@ def push_agent(conn: Connection) -> str:
     return folder
 
 
-def agent_command(python: str, folder: str, sudo: bool) -> str:
+def agent_command(python: str, path: str, sudo: bool) -> str:
     """It first prints its pid (so we can kill it), then execs the agent."""
-    agent = shlex.quote(f"{folder}/agent.py")
+    agent = shlex.quote(path)
     run = f"{'sudo -n ' if sudo else ''}{shlex.quote(python)} {agent}"
     return sh(f'echo "harness-pid $$"; exec {run}')
 
 
 class SSHSession(AgentSession):
-    """The remote agent behind one exec channel of an open connection, which the session then owns."""
+    """The remote agent behind one exec channel of an open connection, which the session then owns.
+
+    `agent`: the path of an agent already installed on the far end (see guest.py); without it the
+    agent is copied into a private folder, removed again at close. `on_close` gets the exit status.
+    """
 
     def __init__(self, conn: Connection, python: str, sudo: bool,
-                 on_close: Callable[[], None] = lambda: None) -> None:
+                 on_close: Callable[[int], None] = lambda status: None, agent: Optional[str] = None) -> None:
         self.conn, self.sudo, self._on_close = conn, sudo, on_close
         self._stderr = bytearray()
+        self.folder: Optional[str] = None
         super().__init__()
         try:
-            self.folder = push_agent(conn)
+            if agent is None:
+                self.folder = push_agent(conn)
             self.channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
-            self.channel.exec_command(agent_command(python, self.folder, sudo))
+            self.channel.exec_command(agent_command(python, agent or f"{self.folder}/agent.py", sudo))
         except (AgentError, *LOST) as exc:
             close_connection(conn)
             raise AgentError(f"cannot start the agent over ssh: {exc}") from None
@@ -318,12 +324,13 @@ class SSHSession(AgentSession):
         if self.channel.status_event.wait(5):
             status = self.channel.recv_exit_status()
         self._drain.join(timeout=2)
-        try:
-            run_command(self.conn, f"rm -rf {shlex.quote(self.folder)}", timeout=10)
-        except AgentError:
-            pass
+        if self.folder:
+            try:
+                run_command(self.conn, f"rm -rf {shlex.quote(self.folder)}", timeout=10)
+            except AgentError:
+                pass
         close_connection(self.conn)
-        self._on_close()
+        self._on_close(status)
         return status
 
     def stderr_tail(self, limit: int = 2000) -> str:
