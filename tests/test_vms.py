@@ -3,8 +3,9 @@
 These boot real machines (about a minute each under software emulation) and
 run in .ci/run. The tests run in this order and hand the machine on: the first
 boots it and leaves it saved (the default), the next ones resume it; one
-rebuild (a changed box) and one interrupted boot are the only other boots. They need root, Debian's vagrant/libvirt/qemu (scripts/setup.sh)
-and the libvirt daemons, which the fixture starts (and stops again if it did).
+rebuild (a changed box) and one interrupted boot are the only other boots.
+They need root, Debian's vagrant/libvirt/qemu (scripts/setup.sh) and the
+libvirt daemons, which the fixture starts (and stops again if it did).
 Set HARNESS_SKIP_VM_TESTS=1 to skip them, e.g. on a laptop without libvirt.
 """
 from __future__ import annotations
@@ -84,6 +85,18 @@ def run_in_background(out: Path, scenario_file: Path, *extra: str) -> subprocess
     return harness_in_background("run", str(scenario_file), "--targets", "linux-modern", "--out", str(out), *extra)
 
 
+def interrupt_when_qemu_starts(out: Path, timeout: float) -> None:
+    """A run of the seed file, Ctrl-C (SIGINT) as soon as the machine's QEMU process appears: exit 130."""
+    proc = run_in_background(out, SEED)
+    deadline = time.monotonic() + timeout
+    while not qemu_pids() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout_text, stderr_text = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout_text + stderr_text
+
+
 def wait_until_agent_runs(out: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,6 +167,7 @@ def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
     client = guest()
     on_guest(client, LEFTOVER)
     assert on_guest(client, LEFTOVER_PIDS).split(), "the leftover process did not start"
+    services = on_guest(client, "cat /run/sshd.pid; pidof systemd-journald qemu-ga")
     client.close()
     saved = harness("up", "linux-modern", "--save")
     assert saved.returncode == 0 and "linux-modern: saved" in saved.stdout, saved.stdout + saved.stderr
@@ -173,6 +187,9 @@ def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
 
     client = guest()  # kept running (--keep): look inside
     assert on_guest(client, LEFTOVER_PIDS).split() == []
+    # Only the leftovers went: the guest's own services run on (a `kill -KILL -PID` that procps-ng's
+    # kill took for every process once took them all down with the agent).
+    assert set(services.split()) <= set(on_guest(client, "cat /run/sshd.pid; pidof systemd-journald qemu-ga").split())
     assert on_guest(client, "ls -d /tmp/harness.* 2>/dev/null || true").strip() == ""
     guest_now, host_now = float(on_guest(client, "date +%s.%N")), time.time()
     assert abs(guest_now - host_now) < 2, (guest_now, host_now)
@@ -184,14 +201,7 @@ def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
 def test_ctrl_c_while_resuming_leaves_the_machine_saved_or_destroyed(tmp_path):
     saved = harness("up", "linux-modern", "--save")
     assert saved.returncode == 0 and domain_state() == "shut off (saved)", saved.stdout + saved.stderr
-    proc = run_in_background(tmp_path / "interrupted", SEED)
-    deadline = time.monotonic() + 60
-    while not qemu_pids() and time.monotonic() < deadline:  # virsh start is restoring the machine
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    stdout_text, stderr_text = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stdout_text + stderr_text
+    interrupt_when_qemu_starts(tmp_path / "interrupted", 60)  # virsh start is restoring the machine
     assert domain_state() in ("shut off (saved)", "absent") and qemu_pids() == []  # never half-resumed
     again = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--out", str(tmp_path / "next"))
     assert again.returncode == 0, again.stdout + again.stderr
@@ -273,14 +283,7 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
 
 def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
     assert qemu_pids() == [], "a VM of an earlier test is still running: this test needs to see a new one start"
-    proc = run_in_background(tmp_path, SEED)
-    deadline = time.monotonic() + 300
-    while not qemu_pids() and time.monotonic() < deadline:  # vagrant up has started the domain
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    stdout_text, stderr_text = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stdout_text + stderr_text
+    interrupt_when_qemu_starts(tmp_path, 300)  # vagrant up has started the domain
     assert results(tmp_path)["interrupted"]
     assert leftover_domains() == [] and qemu_pids() == []
 

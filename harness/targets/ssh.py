@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import select
@@ -41,6 +42,10 @@ RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
 # thread saw the end (open_session on a dropped connection).
 LOST = (OSError, EOFError, paramiko.SSHException)
 _APPEND_LOCK = threading.Lock()
+# paramiko's transport thread logs a refused handshake with a traceback; without a handler of its own that
+# reaches stderr (logging's last resort) in the middle of the progress display. The same failure comes
+# back as an exception, with its reason, where it is reported.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -309,17 +314,21 @@ class SSHSession(AgentSession):
         """
         if self.remote_pid is None:
             return
+        # The shell's own kill, with `--` before the group: procps-ng 4's /usr/bin/kill (Debian 12) takes
+        # `kill -KILL -PID PID` for a group that no longer exists as every process (kill -1), which as
+        # root through sudo took the whole guest down.
         pid = self.remote_pid
-        sudo = "sudo -n " if self.sudo else ""
+        script = (f"kill -s TERM {pid} 2>/dev/null; sleep 1; kill -s KILL -- -{pid} 2>/dev/null; "
+                  f"kill -s KILL {pid} 2>/dev/null; true")
         try:
-            run_command(self.conn, sh(f"{sudo}kill -TERM {pid} 2>/dev/null; sleep 1; "
-                                      f"{sudo}kill -KILL -{pid} {pid} 2>/dev/null; true"), timeout=10)
+            run_command(self.conn, f"sudo -n {sh(script)}" if self.sudo else sh(script), timeout=10)
         except AgentError:
             pass  # the connection itself is gone: so is the session, and sshd hangs the agent up
 
     def close(self) -> int:
         status = -1
-        if not (self._lines.eof and self.channel.status_event.wait(5)):
+        finished = self._lines.eof or self.ended  # the agent said its last word: it is exiting
+        if not self.channel.status_event.wait(5 if finished else 0):
             self.kill()
         if self.channel.status_event.wait(5):
             status = self.channel.recv_exit_status()
