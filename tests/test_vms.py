@@ -208,23 +208,6 @@ def test_ctrl_c_while_resuming_leaves_the_machine_saved_or_destroyed(tmp_path):
     assert domain_state() == "shut off (saved)"
 
 
-def test_a_changed_box_rebuilds_the_saved_machine(tmp_path):
-    # The box is "rebuilt": its files change (here their time, which the fingerprint reads with their
-    # size; a real rebuild changes both). The saved machine must not be resumed but made anew.
-    assert record()["state"] == "saved"
-    metadata = next((cache_dir() / "vagrant.d" / "boxes" / "harness-VAGRANTSLASH-debian12").rglob("metadata.json"))
-    stamp = metadata.stat().st_mtime_ns
-    os.utime(metadata, ns=(stamp, stamp + 1_000_000_000))
-    out = tmp_path / "rebuilt"
-    proc = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    log = (out / "run.log").read_text()
-    assert "changed since the machine was made: rebuilding it" in log
-    assert "vagrant destroy" in log and "vagrant up" in log and "resumed from disk" not in log
-    assert results(out)["targets"][0]["details"]["started"] == "booted"
-    assert domain_state() == "shut off (saved)"  # and saved again, with the new fingerprint
-
-
 def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     first = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",
                     str(tmp_path / "first"))
@@ -281,7 +264,32 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     assert results(out)["summary"]["fail"] == 0
 
 
-def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+def test_a_changed_box_rebuilds_the_machine(tmp_path):
+    # The box is "rebuilt": its files change (here their time, which the fingerprint reads with their
+    # size; a real rebuild changes both). The machine the harness recorded (the previous test killed its
+    # QEMU; the check comes before any resume) must not be reused but made anew, then saved.
+    assert record()["fingerprint"]
+    metadata = next((cache_dir() / "vagrant.d" / "boxes" / "harness-VAGRANTSLASH-debian12").rglob("metadata.json"))
+    stamp = metadata.stat().st_mtime_ns
+    os.utime(metadata, ns=(stamp, stamp + 1_000_000_000))
+    out = tmp_path / "rebuilt"
+    proc = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (out / "run.log").read_text()
+    assert "changed since the machine was made: rebuilding it" in log
+    assert "vagrant destroy" in log and "vagrant up" in log and "resumed from disk" not in log
+    assert results(out)["targets"][0]["details"]["started"] == "booted"
+    assert domain_state() == "shut off (saved)"  # and saved again, with the new fingerprint
+
+
+def test_down_clears_a_saved_machine_and_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+    saved_state = Path("/var/lib/libvirt/qemu/save") / f"{domain_prefix()}linux-modern.save"
+    assert domain_state() == "shut off (saved)" and saved_state.exists()  # as the previous test left it
+    down = harness("down", "linux-modern")
+    assert down.returncode == 0 and "linux-modern: destroyed (was saved)" in down.stdout, down.stdout + down.stderr
+    assert domain_state() == "absent" and not saved_state.exists()
+    assert not (state_dir("linux-modern") / "machine.json").exists()
+
     assert qemu_pids() == [], "a VM of an earlier test is still running: this test needs to see a new one start"
     interrupt_when_qemu_starts(tmp_path, 300)  # vagrant up has started the domain
     assert results(tmp_path)["interrupted"]
