@@ -1,16 +1,25 @@
-"""Benchmark: VM cold start to first result, a warm run with --keep, and targets in parallel.
+"""Benchmark: a VM target cold (no machine), resumed (saved machine) and warm (running machine).
 
-Not a test: it prints figures. Needs root, scripts/setup.sh, and the libvirt
-daemons (`bash vagrant/host-daemons.sh start`). Only the locally built Debian 12
-box exists here, so the parallel figure runs two machines from it: linux-modern
-and, as a stand-in, the linux-legacy slot pointed at the same box (said so in
-the output; its kernel is 6.1, not 3.2). Every machine is destroyed at the end.
-Run: `.venv/bin/python benchmarks/vms.py`.
+Not a test: it prints figures, medians of several runs, each to the first result and
+to all results of scenarios/reuseport.yaml, timed from the start of the run inside
+one process (the runner; Python start-up is apart), plus the guest's cost on the
+host: the QEMU process's resident memory while it runs, and the saved state's
+size on disk while it is saved. Also the whole `harness run` command on a saved
+machine (start-up to exit, saving it again included). Needs root, scripts/setup.sh
+and the libvirt daemons (`bash vagrant/host-daemons.sh start`). Only the locally
+built Debian 12 box exists here; linux-modern uses it (isolated networking).
+`--parallel` adds two machines booted at once (linux-modern and, as a stand-in,
+the linux-legacy slot on the same box: its kernel is 6.1, not 3.2). Every machine
+is destroyed at the end.
+Run: `.venv/bin/python benchmarks/vms.py [--cold N] [--runs N] [--parallel]`.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,29 +29,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["HARNESS_ISOLATED_ONLY"] = "1"  # only the isolated box built here may boot on this machine
 
-from harness.scenario.loader import load_files  # noqa: E402
 from harness.model import Identity, ScenarioVerdict  # noqa: E402
 from harness.run.protocol import RunOptions  # noqa: E402
 from harness.run.runner import Listener, Runner  # noqa: E402
+from harness.scenario.loader import load_files  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
-from harness.targets.vagrant import VagrantTarget, load_machines  # noqa: E402
+from harness.targets.vagrant import Machine, VagrantTarget, load_machines  # noqa: E402
 from harness.targets.vagrant_commands import Lifecycle  # noqa: E402
 
-SCENARIOS = [sc for suite in load_files([str(ROOT / "scenarios" / "reuseport.yaml")]) for sc in suite.scenarios]
+SEED = ROOT / "scenarios" / "reuseport.yaml"
+SCENARIOS = [sc for suite in load_files([str(SEED)]) for sc in suite.scenarios]
+SAVE_DIR = Path("/var/lib/libvirt/qemu/save")  # where libvirt keeps managed saves
 
 
 class Clock(Listener):
-    """When each target started, got its agent's hello, and delivered its first and last verdict."""
+    """When each target delivered its first and last verdict."""
 
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
-        self.ready: dict[str, float] = {}
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.verdicts: list[ScenarioVerdict] = []
 
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
-        self.ready[target.name] = time.perf_counter() - self.t0
         if reason:
             print(f"  {target.name}: {reason}")
 
@@ -53,7 +62,7 @@ class Clock(Listener):
         self.verdicts.append(verdict)
 
 
-def machine(name: str, **changes) -> VagrantTarget:
+def machine(name: str, **changes) -> Machine:
     return dataclasses.replace(next(m for m in load_machines() if m.name == name), **changes)
 
 
@@ -66,27 +75,89 @@ def run(targets: list[VagrantTarget]) -> Clock:
     return clock
 
 
-def report(label: str, clock: Clock) -> None:
-    for name in clock.first:
-        print(f"{label} {name}: first result after {clock.first[name]:.1f} s, all {len(SCENARIOS)} scenarios "
-              f"after {clock.last[name]:.1f} s")
+def measure(label: str, count: int, make: callable) -> None:
+    """`count` runs of the target `make()` gives; the median to the first and to the last result."""
+    firsts, lasts = [], []
+    for _ in range(count):
+        target = make()
+        clock = run([target])
+        if target.name not in clock.last:
+            print(f"{label}: no result")
+            return
+        firsts.append(clock.first[target.name])
+        lasts.append(clock.last[target.name])
+        print(f"  {label}: first result {firsts[-1]:.1f} s, all {len(SCENARIOS)} {lasts[-1]:.1f} s "
+              f"({target.info.details.get('started', '?')})")
+    print(f"{label}: median of {count}: first result {statistics.median(firsts):.1f} s, "
+          f"all {len(SCENARIOS)} scenarios {statistics.median(lasts):.1f} s")
+
+
+def qemu_rss_mib(domain: str) -> Optional[float]:
+    """Resident memory of the domain's QEMU process (read from /proc), MiB."""
+    pids = subprocess.run(["pgrep", "-f", f"qemu-system.*guest={domain}"], capture_output=True, text=True).stdout
+    for pid in pids.split():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def command_median(count: int) -> None:
+    """The whole `harness run` on a saved machine: Python start-up, resume, run, save again."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(SEED), "--targets", "linux-modern",
+                               "--out", "/tmp/harness-bench-vms"], cwd=ROOT, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            print(f"  harness run exited {proc.returncode}: {proc.stderr[-300:]}")
+    print(f"resume, whole `harness run` command (start-up to exit, saving again included): median of {count}: "
+          f"{statistics.median(times):.1f} s")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold", type=int, default=2, help="cold runs (about a minute each)")
+    parser.add_argument("--runs", type=int, default=5, help="resume and warm runs each")
+    parser.add_argument("--parallel", action="store_true", help="also two machines booted at once")
+    args = parser.parse_args()
     modern = machine("linux-modern")
-    stand_in = machine("linux-legacy", box="harness/debian12", local_box="harness/debian12", python="python3",
-                       description="stand-in: linux-legacy slot on the Debian 12 box (kernel 6.1)")
-    assert VagrantTarget(stand_in).network == "isolated"  # the local box: QEMU user networking on 127.0.0.1
+    probe = VagrantTarget(modern)
+    print(f"load before: {load()}")
+    probe.destroy()  # no machine: the cold runs boot one
 
-    report("cold start (vagrant up + ssh + agent):", run([VagrantTarget(modern)]))
+    measure("cold (vagrant up, ssh, agent installed)", args.cold,
+            lambda: VagrantTarget(modern, Lifecycle(after="destroy")))
+    run([VagrantTarget(modern, Lifecycle(after="save"))])  # boots once more, leaves it saved
+    saved = SAVE_DIR / f"{probe.domain}.save"
+    print(f"saved machine: state on disk {saved.stat().st_size / 2**20:.0f} MiB ({saved}), no process")
 
-    keep = Lifecycle(keep=True)
-    run([VagrantTarget(modern, keep)])  # leaves it running
-    report("warm run with --keep (machine reused, reached without Vagrant):", run([VagrantTarget(modern, keep)]))
-    VagrantTarget(modern).destroy()
+    measure("resume (saved machine: virsh start, clock stepped, cleaned)", args.runs,
+            lambda: VagrantTarget(modern, Lifecycle(after="save")))
+    command_median(3)
 
-    print("two machines in parallel (linux-modern and the stand-in):")
-    report("  parallel cold start:", run([VagrantTarget(modern), VagrantTarget(stand_in)]))
+    run([VagrantTarget(modern, Lifecycle(after="keep"))])  # resumes it and leaves it running
+    measure("warm (running machine, --keep: no Vagrant, no virsh)", args.runs,
+            lambda: VagrantTarget(modern, Lifecycle(after="keep")))
+    rss = qemu_rss_mib(probe.domain)
+    print(f"running machine: QEMU resident memory {rss:.0f} MiB" if rss else "running machine: no QEMU found")
+    probe.destroy()
+
+    if args.parallel:
+        stand_in = machine("linux-legacy", box="harness/debian12", local_box="harness/debian12", python="python3",
+                           system="linux 6.1",
+                           description="stand-in: linux-legacy slot on the Debian 12 box (kernel 6.1)")
+        assert VagrantTarget(stand_in).network == "isolated"  # the local box: QEMU user networking on 127.0.0.1
+        lifecycle = Lifecycle(after="destroy")
+        clock = run([VagrantTarget(modern, lifecycle), VagrantTarget(stand_in, lifecycle)])
+        for name in clock.first:
+            print(f"parallel cold start {name}: first result {clock.first[name]:.1f} s, all {clock.last[name]:.1f} s")
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_ssh_config_is_parsed_with_paramiko():
 
 
 def test_command_line_holds_only_quoted_paths():
-    cmd = agent_command("/usr/local/bin/python3", "/tmp/harness.ab12", sudo=True)
+    cmd = agent_command("/usr/local/bin/python3", "/tmp/harness.ab12/agent.py", sudo=True)
     assert cmd == """sh -c 'echo "harness-pid $$"; exec sudo -n /usr/local/bin/python3 /tmp/harness.ab12/agent.py'"""
 
 

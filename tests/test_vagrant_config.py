@@ -8,13 +8,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SEED, harness
 
 from harness.targets import select_targets
 from harness.targets.base import AgentError
 from harness.targets.vagrant import VagrantTarget, load_machines
-from harness.targets.vagrant_commands import Lifecycle
+from harness.targets.vagrant_commands import Lifecycle, settings
 from harness.targets.vagrantcli import domain_prefix, machine_readable_error, vagrant_env
+from harness.targets.vmstate import fingerprint, machine_env
 
 
 def test_targets_yaml_defines_the_four_families():
@@ -38,17 +39,43 @@ def test_macos_without_a_box_is_unavailable_with_the_reason(monkeypatch):
     assert not avail.available and "HARNESS_MACOS_BOX" in avail.reason
 
 
-@pytest.mark.parametrize("keep, policy, created, ok, interrupted, expected", [
-    (False, "always", True, False, False, True),
-    (False, "always", False, True, False, False),   # reused: not ours to destroy
-    (True, "always", True, True, False, False),     # --keep
-    (False, "on-success", True, False, False, False),  # a failing machine is kept to look at
-    (False, "on-success", True, True, False, True),
-    (False, "on-success", True, False, True, True),   # Ctrl-C destroys what the run created
-    (False, "never", True, True, True, False),
+@pytest.mark.parametrize("after, policy, owned, ok, interrupted, expected", [
+    ("destroy", "always", True, False, False, True),
+    ("destroy", "always", False, True, False, False),   # reused: not ours to destroy
+    ("keep", "always", True, True, False, False),       # --keep
+    ("save", "always", True, True, False, False),       # --save
+    ("destroy", "on-success", True, False, False, False),  # a failing machine is kept to look at
+    ("destroy", "on-success", True, True, False, True),
+    ("destroy", "on-success", True, False, True, True),   # Ctrl-C destroys what the run created
+    ("destroy", "never", True, True, True, False),
 ])
-def test_destroy_policy(keep, policy, created, ok, interrupted, expected):
-    assert Lifecycle(keep=keep, destroy=policy).should_destroy(created, ok, interrupted) is expected
+def test_destroy_policy(after, policy, owned, ok, interrupted, expected):
+    assert Lifecycle(after=after, destroy=policy).should_destroy(owned, ok, interrupted) is expected
+
+
+@pytest.mark.parametrize("after, owned, reached, healthy, ok, interrupted, expected", [
+    ("save", True, True, True, True, False, "save"),
+    ("save", True, True, True, False, False, "save"),      # scenarios failed, the machine worked
+    ("save", True, True, False, False, False, "destroy"),  # the agent broke: a machine in doubt
+    ("save", False, True, False, False, False, "leave"),   # broke, but not ours (reused running)
+    ("save", True, False, False, False, True, "destroy"),  # Ctrl-C during boot
+    ("save", True, True, False, False, True, "save"),      # Ctrl-C during resume or the run
+    ("save", True, False, False, False, False, "destroy"), # a resumed machine that never answered
+    ("keep", True, True, False, False, True, "leave"),
+    ("destroy", True, True, True, True, False, "destroy"),
+    ("destroy", False, True, True, True, False, "leave"),
+])
+def test_what_becomes_of_a_machine_after_a_run(after, owned, reached, healthy, ok, interrupted, expected):
+    assert Lifecycle(after=after).decide(owned, reached, healthy, ok, interrupted) == expected
+
+
+def test_save_is_the_default_and_the_choices_exclude_each_other(tmp_path):
+    assert settings({"save": False, "keep": False, "destroy": None, "boot_timeout": None}).after == "save"
+    assert settings({"save": False, "keep": False, "destroy": "never", "boot_timeout": None}) == Lifecycle(
+        after="destroy", destroy="never")
+    proc = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--save", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "choose one of --save, --keep and --destroy" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_environment_is_kept_and_each_machine_has_its_own_state(monkeypatch):
@@ -158,6 +185,57 @@ def test_virtualbox_uses_its_nat_with_ssh_forwarded_on_loopback():
         assert machine["provider"]["network_adapters"]["1"][0] == "nat"
         (ssh,) = [opts for kind, opts in machine["networks"] if kind == "forwarded_port" and opts["id"] == "ssh"]
         assert ssh["host_ip"] == "127.0.0.1" and ssh["guest"] == 22 and ssh["host"] == machine["ssh"]["port"]
+
+
+@needs_vagrant
+def test_vagrant_suspend_keeps_memory_on_disk_as_the_harness_does():
+    assert {m["provider"]["suspend_mode"] for m in vagrant_view().values()} == {"managedsave"}
+
+
+class RecordingVagrant:
+    """Only at the command level: VirtualBox is not installed here, so `vagrant suspend`/`resume`
+    for it are checked as the commands the harness issues, never run."""
+
+    def __init__(self, states: list[str]) -> None:
+        self.commands: list[list[str]] = []
+        self.states = states
+
+    def __call__(self, args) -> str:
+        self.commands.append([a for a in args if a])
+        if args[0] == "status":
+            return f"1,virtualbox-machine,state,{self.states.pop(0)}\n"
+        return ""
+
+
+def test_virtualbox_machines_are_saved_with_vagrant_suspend_and_resumed_with_vagrant_resume(monkeypatch):
+    monkeypatch.setenv("HARNESS_VAGRANT_PROVIDER", "virtualbox")
+    target = VagrantTarget(next(m for m in load_machines() if m.name == "linux-modern"))
+    fake = RecordingVagrant(["saved", "running"])
+    monkeypatch.setattr(target.vagrant, "_run_bounded", fake)
+    saver = target.saver
+    assert type(saver).__name__ == "VagrantSaver"
+    assert saver.resume() is True  # status says saved: `vagrant resume`
+    saver.save()
+    assert [c[0] for c in fake.commands] == ["status", "resume", "suspend"]
+    assert fake.commands[1][-1] == fake.commands[2][-1] == "linux-modern"
+    assert saver.resume() is False  # running: nothing to resume
+
+
+def test_the_fingerprint_follows_what_the_machine_is_made_of(tmp_path):
+    vagrantfile, box = tmp_path / "Vagrantfile", tmp_path / "box.img"
+    vagrantfile.write_text("one")
+    box.write_bytes(b"image")
+    first = fingerprint("harness/debian12", "isolated", [vagrantfile], [box], {"HARNESS_MEMORY": "1024"})
+    assert first == fingerprint("harness/debian12", "isolated", [vagrantfile], [box], {"HARNESS_MEMORY": "1024"})
+    os.utime(box, ns=(0, box.stat().st_mtime_ns + 1))  # a box rebuilt under the same name
+    rebuilt = fingerprint("harness/debian12", "isolated", [vagrantfile], [box], {"HARNESS_MEMORY": "1024"})
+    vagrantfile.write_text("two")
+    edited = fingerprint("harness/debian12", "isolated", [vagrantfile], [box], {"HARNESS_MEMORY": "1024"})
+    bigger = fingerprint("harness/debian12", "isolated", [vagrantfile], [box], {"HARNESS_MEMORY": "2048"})
+    assert len({first, rebuilt, edited, bigger}) == 4
+    assert machine_env({"HARNESS_MEMORY": "1", "HARNESS_BOX_LINUX_MODERN": "b", "HARNESS_BOX_FREEBSD": "c",
+                        "HARNESS_ISOLATED_ONLY": "1", "PATH": "/bin"}, "LINUX_MODERN") == {
+        "HARNESS_MEMORY": "1", "HARNESS_BOX_LINUX_MODERN": "b"}
 
 
 @needs_vagrant

@@ -1,8 +1,11 @@
 """End to end on a real VM: the locally built Debian 12 box, libvirt + QEMU (TCG), python-vagrant, SSH.
 
 These boot real machines (about a minute each under software emulation) and
-run in .ci/run. They need root, Debian's vagrant/libvirt/qemu (scripts/setup.sh)
-and the libvirt daemons, which the fixture starts (and stops again if it did).
+run in .ci/run. The tests run in this order and hand the machine on: the first
+boots it and leaves it saved (the default), the next ones resume it; one
+rebuild (a changed box) and one interrupted boot are the only other boots.
+They need root, Debian's vagrant/libvirt/qemu (scripts/setup.sh) and the
+libvirt daemons, which the fixture starts (and stops again if it did).
 Set HARNESS_SKIP_VM_TESTS=1 to skip them, e.g. on a laptop without libvirt.
 """
 from __future__ import annotations
@@ -18,13 +21,15 @@ import pytest
 from conftest import ROOT, SEED, harness_in_background, results
 from conftest import harness as run_harness
 
+from harness import observation
 from harness.scenario.loader import load_suite
 from harness.targets.vagrant import leftover_domains
-from harness.targets.vagrantcli import domain_prefix
+from harness.targets.vagrantcli import cache_dir, domain_prefix, state_dir, virsh
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.skipif(os.environ.get("HARNESS_SKIP_VM_TESTS") == "1", reason="HARNESS_SKIP_VM_TESTS=1"),
 ]
+FRESH_RUN: dict[str, Path] = {}  # handed from the first test to the next
 SLOW = """suite: slow
 scenarios:
   - name: hold
@@ -49,6 +54,8 @@ def libvirt_daemons():
     started = subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), "start"], capture_output=True,
                              text=True, timeout=120)
     assert started.returncode == 0, started.stdout + started.stderr
+    clear = harness("down", "linux-modern", timeout=600)  # the first test boots a fresh machine
+    assert clear.returncode == 0, clear.stdout + clear.stderr
     yield
     down = harness("down", "linux-modern", timeout=600)
     assert down.returncode == 0, down.stdout + down.stderr
@@ -57,8 +64,37 @@ def libvirt_daemons():
         subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), "stop"], timeout=120)
 
 
+def domain_state() -> str:
+    """`virsh domstate --reason` of this checkout's linux-modern: `shut off (saved)` when saved."""
+    proc = virsh("domstate", "--reason", f"{domain_prefix()}linux-modern")
+    return proc.stdout.strip() if proc.returncode == 0 else "absent"
+
+
+def record() -> dict:
+    import json
+    return json.loads((state_dir("linux-modern") / "machine.json").read_text())
+
+
+def behaviour(out: Path, target: str = "linux-modern") -> dict:
+    """Per scenario: verdict and each step's outcome, as two kernels behaving alike share them."""
+    return {r["scenario"]: (r["verdict"], [observation.signature(s["op"], s.get("observed")) for s in r["steps"]])
+            for r in results(out)["results"] if r["target"] == target}
+
+
 def run_in_background(out: Path, scenario_file: Path, *extra: str) -> subprocess.Popen:
     return harness_in_background("run", str(scenario_file), "--targets", "linux-modern", "--out", str(out), *extra)
+
+
+def interrupt_when_qemu_starts(out: Path, timeout: float) -> None:
+    """A run of the seed file, Ctrl-C (SIGINT) as soon as the machine's QEMU process appears: exit 130."""
+    proc = run_in_background(out, SEED)
+    deadline = time.monotonic() + timeout
+    while not qemu_pids() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout_text, stderr_text = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stdout_text + stderr_text
 
 
 def wait_until_agent_runs(out: Path, proc: subprocess.Popen, timeout: float = 900) -> None:
@@ -74,14 +110,18 @@ def wait_until_agent_runs(out: Path, proc: subprocess.Popen, timeout: float = 90
     pytest.fail("the agent never started on linux-modern")
 
 
-def guest(out: Path) -> paramiko.SSHClient:
-    """An SSH session into the running guest, as the harness reaches it."""
-    from harness.targets.ssh import connect
-    from harness.targets.vagrant import VagrantTarget, load_machines
-    machine = next(m for m in load_machines() if m.name == "linux-modern")
-    target = VagrantTarget(machine)
-    target._use_box(results(out)["targets"][0]["details"]["box"])
-    return connect(target.endpoint()).client
+def guest() -> paramiko.SSHClient:
+    """An SSH session into the running guest, where the harness recorded it (host key checked)."""
+    from harness.targets.ssh import SSHEndpoint, connect
+    r = record()
+    return connect(SSHEndpoint(host=r["host"], port=r["port"], user=r["user"], key_file=r["key_file"],
+                               host_keys="strict", known_hosts=(str(state_dir("linux-modern") / "known_hosts"),))
+                   ).client
+
+
+def on_guest(client: paramiko.SSHClient, command: str) -> str:
+    _, stdout, _ = client.exec_command(command)
+    return stdout.read().decode()
 
 
 def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
@@ -97,7 +137,10 @@ def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
     assert len(vm_results) == len(load_suite(str(SEED)).scenarios) and {r["verdict"] for r in vm_results} == {"pass"}
     spread = next(r for r in vm_results if r["scenario"] == "distribute-tcp-four-listeners[inet]")["steps"][-1]["observed"]
     assert sum(1 for n in spread["histogram"].values() if n) >= 2
-    assert leftover_domains() == [] and qemu_pids() == []  # destroyed after the run (--destroy always)
+    assert vm["details"]["started"] == "booted" and vm["identity"]["netns"] == "available"
+    # Saved after a run whose agent finished (the default): memory on disk, no QEMU process left.
+    assert domain_state() == "shut off (saved)" and qemu_pids() == [] and record()["state"] == "saved"
+    FRESH_RUN["out"] = tmp_path
 
     # The VM's answers go into a baseline of their own system, and the same run compares as unchanged.
     folder = tmp_path / "baselines"
@@ -108,11 +151,68 @@ def test_seed_file_runs_on_the_vm_next_to_local(tmp_path):
     assert same.returncode == 0 and "CHANGED" not in same.stdout, same.stdout + same.stderr
 
 
+LEFTOVER = ("sudo -n sh -c 'mkdir -p /tmp/harness.leftover1 /tmp/harness.leftover2 && "
+            "echo \"import time; time.sleep(3600)\" > /tmp/harness.leftover1/agent.py && "
+            "(setsid python3 /tmp/harness.leftover1/agent.py </dev/null >/dev/null 2>&1 &)'")
+LEFTOVER_PIDS = "pgrep -f '^python3 /tmp/harness[.]leftover1/agent[.]py' || true"
+
+
+def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
+    fresh = FRESH_RUN.get("out")  # the first test's run, on a freshly booted machine
+    assert fresh, "runs after test_seed_file_runs_on_the_vm_next_to_local"
+    # What an earlier run might have left behind, put into the saved machine: an agent still running
+    # and folders. `harness up` resumes the machine, `harness up --save` saves it again.
+    up = harness("up", "linux-modern")
+    assert up.returncode == 0 and "linux-modern: running" in up.stdout, up.stdout + up.stderr
+    client = guest()
+    on_guest(client, LEFTOVER)
+    assert on_guest(client, LEFTOVER_PIDS).split(), "the leftover process did not start"
+    services = on_guest(client, "cat /run/sshd.pid; pidof systemd-journald qemu-ga")
+    client.close()
+    saved = harness("up", "linux-modern", "--save")
+    assert saved.returncode == 0 and "linux-modern: saved" in saved.stdout, saved.stdout + saved.stderr
+    assert domain_state() == "shut off (saved)" and qemu_pids() == []
+    time.sleep(5)  # saved for a while: its clock is behind when it wakes
+
+    out = tmp_path / "resumed"
+    proc = harness("run", str(SEED), "--targets", "local,local-legacy,linux-modern", "--keep", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert behaviour(out) == behaviour(fresh)  # the same answers as the freshly booted machine
+    vm = next(t for t in results(out)["targets"] if t["name"] == "linux-modern")
+    assert vm["details"]["started"] == "resumed from disk", vm["details"]
+    assert vm["details"]["clock"].startswith("stepped by +"), vm["details"]
+    log = (out / "run.log").read_text()
+    assert "resumed from disk in" in log and "/usr/bin/vagrant" not in log  # no Ruby start-up at all
+    assert "leftovers of earlier runs removed" in log and "agent cached" in log
+
+    client = guest()  # kept running (--keep): look inside
+    assert on_guest(client, LEFTOVER_PIDS).split() == []
+    # Only the leftovers went: the guest's own services run on (a `kill -KILL -PID` that procps-ng's
+    # kill took for every process once took them all down with the agent).
+    assert set(services.split()) <= set(on_guest(client, "cat /run/sshd.pid; pidof systemd-journald qemu-ga").split())
+    assert on_guest(client, "ls -d /tmp/harness.* 2>/dev/null || true").strip() == ""
+    guest_now, host_now = float(on_guest(client, "date +%s.%N")), time.time()
+    assert abs(guest_now - host_now) < 2, (guest_now, host_now)
+    agent = on_guest(client, "ls -ln /var/lib/harness/").split("\n")
+    assert any(" 0 0 " in line and line.startswith("-rw-r--r--") for line in agent), agent
+    client.close()
+
+
+def test_ctrl_c_while_resuming_leaves_the_machine_saved_or_destroyed(tmp_path):
+    saved = harness("up", "linux-modern", "--save")
+    assert saved.returncode == 0 and domain_state() == "shut off (saved)", saved.stdout + saved.stderr
+    interrupt_when_qemu_starts(tmp_path / "interrupted", 60)  # virsh start is restoring the machine
+    assert domain_state() in ("shut off (saved)", "absent") and qemu_pids() == []  # never half-resumed
+    again = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--out", str(tmp_path / "next"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert domain_state() == "shut off (saved)"
+
+
 def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     first = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",
                     str(tmp_path / "first"))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert len(leftover_domains()) == 1  # kept running
+    assert len(leftover_domains()) == 1 and qemu_pids()  # resumed, and kept running
 
     again = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--tags", "bind", "--out",
                     str(tmp_path / "again"))
@@ -122,7 +222,6 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     assert "$ " not in warm_log, warm_log  # not one Vagrant command (no Ruby start-up) on the warm path
 
     # Its host key was recorded when the machine was created: another key on that port is refused.
-    from harness.targets.vagrantcli import state_dir
     known = state_dir("linux-modern") / "known_hosts"
     recorded = known.read_text()
     assert recorded.startswith("[127.0.0.1]:")
@@ -142,9 +241,8 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     out = tmp_path / "agent-killed"
     proc = run_in_background(out, slow, "--keep")
     wait_until_agent_runs(out, proc)
-    client = guest(out)
-    _, stdout, _ = client.exec_command("pgrep -f 'harness[.][A-Za-z0-9]+/agent.py'")
-    pids = stdout.read().decode().split()
+    client = guest()
+    pids = on_guest(client, "pgrep -f 'harness/agent-[0-9a-f]+[.]py'").split()
     assert pids, "agent not found on the guest"
     client.exec_command(f"sudo -n kill -KILL {' '.join(pids)}")[1].channel.recv_exit_status()
     client.close()
@@ -166,16 +264,34 @@ def test_keep_reuses_the_machine_and_faults_are_errors(tmp_path):
     assert results(out)["summary"]["fail"] == 0
 
 
-def test_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+def test_a_changed_box_rebuilds_the_machine(tmp_path):
+    # The box is "rebuilt": its files change (here their time, which the fingerprint reads with their
+    # size; a real rebuild changes both). The machine the harness recorded (the previous test killed its
+    # QEMU; the check comes before any resume) must not be reused but made anew, then saved.
+    assert record()["fingerprint"]
+    metadata = next((cache_dir() / "vagrant.d" / "boxes" / "harness-VAGRANTSLASH-debian12").rglob("metadata.json"))
+    stamp = metadata.stat().st_mtime_ns
+    os.utime(metadata, ns=(stamp, stamp + 1_000_000_000))
+    out = tmp_path / "rebuilt"
+    proc = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (out / "run.log").read_text()
+    assert "changed since the machine was made: rebuilding it" in log
+    assert "vagrant destroy" in log and "vagrant up" in log and "resumed from disk" not in log
+    assert results(out)["targets"][0]["details"]["started"] == "booted"
+    assert domain_state() == "shut off (saved)"  # and saved again, with the new fingerprint
+
+
+def test_down_clears_a_saved_machine_and_ctrl_c_while_booting_destroys_the_machine_it_created(tmp_path):
+    saved_state = Path("/var/lib/libvirt/qemu/save") / f"{domain_prefix()}linux-modern.save"
+    assert domain_state() == "shut off (saved)" and saved_state.exists()  # as the previous test left it
+    down = harness("down", "linux-modern")
+    assert down.returncode == 0 and "linux-modern: destroyed (was saved)" in down.stdout, down.stdout + down.stderr
+    assert domain_state() == "absent" and not saved_state.exists()
+    assert not (state_dir("linux-modern") / "machine.json").exists()
+
     assert qemu_pids() == [], "a VM of an earlier test is still running: this test needs to see a new one start"
-    proc = run_in_background(tmp_path, SEED)
-    deadline = time.monotonic() + 300
-    while not qemu_pids() and time.monotonic() < deadline:  # vagrant up has started the domain
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    stdout_text, stderr_text = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stdout_text + stderr_text
+    interrupt_when_qemu_starts(tmp_path, 300)  # vagrant up has started the domain
     assert results(tmp_path)["interrupted"]
     assert leftover_domains() == [] and qemu_pids() == []
 

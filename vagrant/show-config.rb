@@ -33,7 +33,7 @@ Dir.mktmpdir do |data|
     settings = {}
     if provider == :libvirt
       %i[driver uri mgmt_attach management_network_name management_network_mode qemu_use_agent
-         qemu_use_session forward_ssh_port qemu_args].each { |key| settings[key] = pc.send(key) }
+         qemu_use_session forward_ssh_port qemu_args suspend_mode].each { |key| settings[key] = pc.send(key) }
     elsif provider == :virtualbox
       settings[:network_adapters] = pc.network_adapters
     end

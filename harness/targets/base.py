@@ -52,6 +52,7 @@ class AgentSession(ABC):
 
     def __init__(self) -> None:
         self._lines = LineReader(self._read_chunk)
+        self.ended = False  # the agent sent its `end` event
 
     @abstractmethod
     def _read_chunk(self, wait: float) -> Optional[bytes]:
@@ -62,7 +63,9 @@ class AgentSession(ABC):
         return self._lines.read_line(timeout)
 
     def read_event(self, timeout: float) -> Optional[dict[str, Any]]:
-        return parse_event(self.read_line(timeout))
+        event = parse_event(self.read_line(timeout))
+        self.ended = self.ended or (event is not None and event.get("event") == "end")
+        return event
 
     @abstractmethod
     def send(self, data: bytes) -> None:

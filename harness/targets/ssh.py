@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import select
@@ -41,6 +42,10 @@ RSA_SHA2 = {"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]}
 # thread saw the end (open_session on a dropped connection).
 LOST = (OSError, EOFError, paramiko.SSHException)
 _APPEND_LOCK = threading.Lock()
+# paramiko's transport thread logs a refused handshake with a traceback; without a handler of its own that
+# reaches stderr (logging's last resort) in the middle of the progress display. The same failure comes
+# back as an exception, with its reason, where it is reported.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -233,25 +238,31 @@ def push_agent(conn: Connection) -> str:
     return folder
 
 
-def agent_command(python: str, folder: str, sudo: bool) -> str:
+def agent_command(python: str, path: str, sudo: bool) -> str:
     """It first prints its pid (so we can kill it), then execs the agent."""
-    agent = shlex.quote(f"{folder}/agent.py")
+    agent = shlex.quote(path)
     run = f"{'sudo -n ' if sudo else ''}{shlex.quote(python)} {agent}"
     return sh(f'echo "harness-pid $$"; exec {run}')
 
 
 class SSHSession(AgentSession):
-    """The remote agent behind one exec channel of an open connection, which the session then owns."""
+    """The remote agent behind one exec channel of an open connection, which the session then owns.
+
+    `agent`: the path of an agent already installed on the far end (see guest.py); without it the
+    agent is copied into a private folder, removed again at close. `on_close` gets the exit status.
+    """
 
     def __init__(self, conn: Connection, python: str, sudo: bool,
-                 on_close: Callable[[], None] = lambda: None) -> None:
+                 on_close: Callable[[int], None] = lambda status: None, agent: Optional[str] = None) -> None:
         self.conn, self.sudo, self._on_close = conn, sudo, on_close
         self._stderr = bytearray()
+        self.folder: Optional[str] = None
         super().__init__()
         try:
-            self.folder = push_agent(conn)
+            if agent is None:
+                self.folder = push_agent(conn)
             self.channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
-            self.channel.exec_command(agent_command(python, self.folder, sudo))
+            self.channel.exec_command(agent_command(python, agent or f"{self.folder}/agent.py", sudo))
         except (AgentError, *LOST) as exc:
             close_connection(conn)
             raise AgentError(f"cannot start the agent over ssh: {exc}") from None
@@ -303,27 +314,32 @@ class SSHSession(AgentSession):
         """
         if self.remote_pid is None:
             return
+        # The shell's own kill, with `--` before the group: procps-ng 4's /usr/bin/kill (Debian 12) takes
+        # `kill -KILL -PID PID` for a group that no longer exists as every process (kill -1), which as
+        # root through sudo took the whole guest down.
         pid = self.remote_pid
-        sudo = "sudo -n " if self.sudo else ""
+        script = (f"kill -s TERM {pid} 2>/dev/null; sleep 1; kill -s KILL -- -{pid} 2>/dev/null; "
+                  f"kill -s KILL {pid} 2>/dev/null; true")
         try:
-            run_command(self.conn, sh(f"{sudo}kill -TERM {pid} 2>/dev/null; sleep 1; "
-                                      f"{sudo}kill -KILL -{pid} {pid} 2>/dev/null; true"), timeout=10)
+            run_command(self.conn, f"sudo -n {sh(script)}" if self.sudo else sh(script), timeout=10)
         except AgentError:
             pass  # the connection itself is gone: so is the session, and sshd hangs the agent up
 
     def close(self) -> int:
         status = -1
-        if not (self._lines.eof and self.channel.status_event.wait(5)):
+        finished = self._lines.eof or self.ended  # the agent said its last word: it is exiting
+        if not self.channel.status_event.wait(5 if finished else 0):
             self.kill()
         if self.channel.status_event.wait(5):
             status = self.channel.recv_exit_status()
         self._drain.join(timeout=2)
-        try:
-            run_command(self.conn, f"rm -rf {shlex.quote(self.folder)}", timeout=10)
-        except AgentError:
-            pass
+        if self.folder:
+            try:
+                run_command(self.conn, f"rm -rf {shlex.quote(self.folder)}", timeout=10)
+            except AgentError:
+                pass
         close_connection(self.conn)
-        self._on_close()
+        self._on_close(status)
         return status
 
     def stderr_tail(self, limit: int = 2000) -> str:

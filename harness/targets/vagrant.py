@@ -1,25 +1,26 @@
 """Vagrant targets: machines from vagrant/targets.yaml, reached over SSH on 127.0.0.1.
 
 The lifecycle per run: prepare (the box: present, downloadable, or built here
-from Debian packages; otherwise the target is unavailable), launch (`vagrant up`
-unless the machine already runs, checked live, then the agent over SSH),
-release (destroy what this run created, per --keep/--destroy). Every Vagrant
-call has a timeout; its stderr goes to the run's log and into errors.
+from Debian packages; otherwise the target is unavailable), launch (the machine
+an earlier run left running or saved, from its record, with no Vagrant command:
+resumed if saved, rebuilt if its box or Vagrantfile changed; else `vagrant up`;
+then one SSH connection: the guest prepared (guest.py), the agent started),
+release (save, leave or destroy, per --save/--keep/--destroy). Every Vagrant or
+virsh call has a timeout; its stderr goes to the run's log and into errors.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
 
-from ..files import atomic_write
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
 from .registry import TargetSettings, TargetURL
 from .vagrant_commands import Lifecycle
@@ -34,8 +35,11 @@ from .vagrantcli import (
     vagrant_installed,
     virsh,
 )
+from .vmstate import RUNNING, SAVED, MachineRecord, Saver, box_files, fingerprint, machine_env, saver_for
 
 if TYPE_CHECKING:
+    from fabric import Connection
+
     from .ssh import SSHEndpoint
 
 TARGETS_FILE = VAGRANT_DIR / "targets.yaml"
@@ -168,7 +172,11 @@ class VagrantTarget(Target):
         self.lifecycle = lifecycle
         self.log = log
         self.box: Optional[str] = machine.chosen_box()
-        self.created = False
+        self.created = False  # by this run's `vagrant up`
+        self.resumed = False  # from its saved state by this run
+        self.reached = False  # up in this run: resumed, or answered over SSH
+        self.healthy = False  # the agent ran to its end in this run
+        self._stopped = threading.Event()
         self.info = TargetInfo(name=machine.name, provider=f"vagrant/{machine.provider}",
                                description=machine.description,
                                details={"box": self.box or "", "network": machine.network_mode(self.box)},
@@ -222,8 +230,8 @@ class VagrantTarget(Target):
             why = DAEMONS.acquire(self.log)
             if why:
                 return Availability(False, why)
-        kept = self._kept_box()
-        if kept:  # a machine left running with this box: no box to look for
+        kept = self._recorded_box()
+        if kept:  # a machine left running or saved with this box: no box to look for
             return self._use_box(kept, self.info.details.get("box_version", ""),
                                  built_here="box_source" in self.info.details)
         self.phase("checking the box")
@@ -282,6 +290,9 @@ class VagrantTarget(Target):
             facts["box present"] = "yes" if self.box in present else (
                 f"no (local {self.machine.local_box}: yes)" if self.machine.local_box in present else "no")
             facts["state"] = self.state()
+            record = MachineRecord.read(self.record_path)
+            if facts["state"] != "running" and record and record.state == SAVED and self.saver.state() == SAVED:
+                facts["state"] = "saved (the next run resumes it)"
         except VagrantCommandError as exc:
             facts["state"] = f"unknown: {exc}"
         return facts
@@ -303,21 +314,46 @@ class VagrantTarget(Target):
             return
         self.created = True
         self.known_hosts.unlink(missing_ok=True)  # a new machine, a new host key: trusted on first use
-        self._forget()
+        self.forget()
         self.phase("vagrant up (a minute or so under software emulation)")
         timeout = self.lifecycle.boot_timeout or self.machine.boot_timeout
         self.vagrant.bounded(timeout).up(vm_name=self.name, provider=self.machine.provider)
 
     def destroy(self) -> None:
-        """`vagrant destroy`; then, with libvirt, any domain of this machine Vagrant did not know of
-        (an `up` killed before Vagrant recorded the machine leaves one)."""
+        """`vagrant destroy` (which drops a saved state too); then, with libvirt, any domain of this
+        machine Vagrant did not know of (an `up` killed before Vagrant recorded the machine leaves one)."""
         self.vagrant.aborted = False
         self.vagrant.bounded(180).destroy(vm_name=self.name)
-        if self.machine.provider == "libvirt" and f"{domain_prefix()}{self.name}" in leftover_domains():
-            self.log(f"[{self.name}] removing libvirt domain {domain_prefix()}{self.name} unknown to Vagrant")
-            remove_domain(f"{domain_prefix()}{self.name}")
+        if self.machine.provider == "libvirt" and self.domain in leftover_domains():
+            self.log(f"[{self.name}] removing libvirt domain {self.domain} unknown to Vagrant")
+            remove_domain(self.domain)
         self.known_hosts.unlink(missing_ok=True)
-        self._forget()
+        self.forget()
+
+    @property
+    def domain(self) -> str:
+        """The libvirt domain's name (vagrant-libvirt's default_prefix + the machine's name)."""
+        return f"{domain_prefix()}{self.name}"
+
+    @property
+    def saver(self) -> Saver:
+        return saver_for(self.machine.provider, self.domain, self.vagrant, self.name,
+                         lambda line: self.log(f"[{self.name}] {line}"))
+
+    def save(self) -> None:
+        """Save the machine to disk (memory included) if it runs; recorded as saved for the next run."""
+        record = MachineRecord.read(self.record_path)
+        state = self.saver.state()
+        if state == RUNNING:
+            self.phase("saving the machine to disk")
+            self.saver.save()
+            state = self.saver.state()
+        if state != SAVED or record is None:
+            raise VagrantCommandError(f"{self.name}: not saved (the machine is {state}"
+                                      f"{', and the harness has no record of it' if record is None else ''})")
+        record.state = SAVED
+        record.write(self.record_path)
+        self.log(f"[{self.name}] saved to disk; the next run resumes it")
 
     @property
     def known_hosts(self):
@@ -326,94 +362,189 @@ class VagrantTarget(Target):
         return state_dir(self.name) / "known_hosts"
 
     def endpoint(self) -> "SSHEndpoint":
+        """Where `vagrant ssh-config` says the machine is; recorded for the next runs."""
         from .ssh import SSHEndpoint  # paramiko: loaded only when a VM is reached
 
         found = SSHEndpoint.from_ssh_config(self.vagrant.bounded(60).ssh_config(vm_name=self.name), self.name)
-        self._remember(found)
+        MachineRecord(fingerprint=self._fingerprint(), box=self.box or "", state=RUNNING, host=found.host,
+                      port=found.port or 22, user=found.user or "vagrant", key_file=found.key_file or "",
+                      details=self.info.details).write(self.record_path)
         return replace(found, host_keys="accept-new", known_hosts=(str(self.known_hosts),))
 
+    def ready(self) -> "Connection":
+        """An SSH connection to the machine, up by whichever way is quickest: the recorded one
+        (running, or resumed from disk), else `vagrant up`. The only connection of the run."""
+        from .ssh import connect
+
+        self.phase("checking the machine")
+        conn = self._recorded_machine()
+        if conn is None:
+            self.up()
+            self._check_stopped()
+            conn = connect(self.endpoint())
+        self.reached = True
+        return conn
+
     def launch(self, needs_root: bool = False) -> AgentSession:
-        from .ssh import SSHSession, connect
+        from .ssh import SSHSession, close_connection
 
         try:
-            self.phase("checking the machine")
-            conn = self._still_running()
-            if conn is None:
-                self.up()
-                conn = connect(self.endpoint())
+            conn = self.ready()
+            try:
+                agent = self._prepare_guest(conn)
+            except AgentError:
+                close_connection(conn)
+                raise
             self.phase("starting the agent over ssh")
-            return SSHSession(conn, python=self.machine.python, sudo=needs_root)
+            return SSHSession(conn, python=self.machine.python, sudo=True, on_close=self._agent_ended, agent=agent)
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
 
-    # -- the warm path: a machine left running, reached without starting Vagrant (Ruby) at all ---
+    def bring_up(self) -> None:
+        """`harness up`: the machine up (resumed, reused or booted), its guest prepared, ready for runs."""
+        from .ssh import close_connection
+
+        conn = self.ready()
+        try:
+            self._prepare_guest(conn)
+        finally:
+            close_connection(conn)
+        self.healthy = True
+
+    def _prepare_guest(self, conn: "Connection") -> Optional[str]:
+        """Clock, leftovers and the installed agent (guest.py); the agent's path on the guest."""
+        from . import guest
+
+        self._check_stopped()
+        self.phase("preparing the guest")
+        report, agent = guest.prepare(conn, clean=self.resumed)
+        self._note(report)
+        self._check_stopped()
+        return agent
+
+    def _note(self, report) -> None:
+        """What the preparation did, in the log and in the reports' details."""
+        self.info.details["clock"] = report.clock_note()
+        self.info.details["started"] = "resumed from disk" if self.resumed else (
+            "booted" if self.created else "reused running")
+        self.log(f"[{self.name}] guest: clock {report.clock_note()}; agent {report.agent}"
+                 + (f"; {report.leftovers} leftovers of earlier runs removed" if report.leftovers else ""))
+
+    def _agent_ended(self, status: int) -> None:
+        self.healthy = status == 0
+
+    def netns(self) -> bool:
+        """Per-scenario network namespaces on Linux guests, as on `local` (the agent runs as root)."""
+        return self.machine.system.split()[0] == "linux"
+
+    def _check_stopped(self) -> None:
+        if self._stopped.is_set():
+            raise AgentError(f"{self.name}: stopped")
+
+    # -- the fast paths: a machine left running or saved, reached without Vagrant (Ruby) at all ---
 
     @property
-    def endpoint_cache(self):
-        return state_dir(self.name) / "endpoint.json"
+    def record_path(self) -> Path:
+        return state_dir(self.name) / "machine.json"
 
     def _fingerprint(self) -> str:
-        """What the cached endpoint depends on: a changed box, Vagrantfile or targets.yaml voids it."""
-        digest = hashlib.sha256(f"{self.box}\n{self.network}\n".encode())
-        for path in (PROJECT_ROOT / "Vagrantfile", TARGETS_FILE):
-            digest.update(path.read_bytes())
-        return digest.hexdigest()
+        """What the machine is made of: a changed box, Vagrantfile, targets.yaml or setting voids it."""
+        env = self.vagrant.env
+        return fingerprint(self.box or "", self.network, [PROJECT_ROOT / "Vagrantfile", TARGETS_FILE],
+                           box_files(Path(env["VAGRANT_HOME"]), self.box or ""),
+                           machine_env(env, self.machine.env_suffix))
 
-    def _remember(self, endpoint: "SSHEndpoint") -> None:
-        record = {"fingerprint": self._fingerprint(), "box": self.box, "details": self.info.details,
-                  "host": endpoint.host, "port": endpoint.port, "user": endpoint.user, "key_file": endpoint.key_file}
-        atomic_write(self.endpoint_cache, json.dumps(record).encode())
+    def _recorded_box(self) -> Optional[str]:
+        """The box of the machine an earlier run left running or saved, as it recorded it (with
+        its version and source, for the reports)."""
+        record = MachineRecord.read(self.record_path)
+        local = self.machine.local_box if self.machine.provider == "libvirt" else None
+        if record is None or record.box not in (self.box, local):
+            return None  # another box was chosen: its fingerprint differs, the machine is rebuilt
+        if not box_files(Path(self.vagrant.env["VAGRANT_HOME"]), record.box):
+            return None  # the box is gone: look for it (and rebuild the machine) as for a new one
+        self.info.details.update(record.details)
+        return record.box
 
-    def _kept_box(self) -> Optional[str]:
-        """With --keep, the box of the machine an earlier run left running, as it recorded it
-        (with its version and source, for the reports)."""
-        if not self.lifecycle.keep or not self.endpoint_cache.exists():
-            return None
-        try:
-            record = json.loads(self.endpoint_cache.read_text())
-        except (OSError, ValueError):
-            return None
-        self.info.details.update(record.get("details") or {})
-        return record.get("box")
+    def forget(self) -> None:
+        self.record_path.unlink(missing_ok=True)
 
-    def _forget(self) -> None:
-        self.endpoint_cache.unlink(missing_ok=True)
-
-    def _still_running(self):
-        """With --keep, a machine an earlier run left running is reached straight over SSH (its host
-        key checked against the one recorded when it was created); None sends launch the slow way
-        (`vagrant status`, `vagrant ssh-config`), which also forgets a stale record."""
+    def _recorded_machine(self) -> Optional["Connection"]:
+        """The machine an earlier run left, reached straight over SSH (its host key checked against
+        the one recorded when it was created), resumed first if it was saved; rebuilt (destroyed
+        here, None) if what it is made of changed. None also sends launch the slow way (`vagrant
+        status`, `vagrant ssh-config`) where the record is stale."""
         from .ssh import SSHEndpoint, connect
 
-        if not self.lifecycle.keep or not self.endpoint_cache.exists():
+        record = MachineRecord.read(self.record_path)
+        if record is None:
             return None
+        if record.fingerprint != self._fingerprint():
+            self.log(f"[{self.name}] the box, the Vagrantfile, targets.yaml or a setting changed since the "
+                     f"machine was made: rebuilding it")
+            self.phase("destroying the machine: its box or Vagrantfile changed")
+            self.destroy()
+            return None
+        if record.state == SAVED:
+            self.phase("resuming the saved machine")
+            start = time.monotonic()
+            self.resumed = self.saver.resume()  # True: from here on this run owns a running machine
+            if not self.resumed:
+                self.log(f"[{self.name}] recorded as saved, but there is no saved state: the slow way")
+                self.forget()
+                return None
+            self.reached = True  # a whole machine again, whatever comes next: saved again if interrupted
+            self.log(f"[{self.name}] resumed from disk in {time.monotonic() - start:.1f} s")
+            record.state = RUNNING
+            record.write(self.record_path)
+        endpoint = SSHEndpoint(host=record.host, port=record.port, user=record.user, key_file=record.key_file,
+                               host_keys="strict", known_hosts=(str(self.known_hosts),))
         try:
-            record = json.loads(self.endpoint_cache.read_text())
-            record.pop("box", None)
-            record.pop("details", None)
-            if record.pop("fingerprint") != self._fingerprint():
-                raise ValueError("the box, the Vagrantfile or targets.yaml changed")
-            endpoint = SSHEndpoint(**record, host_keys="strict", known_hosts=(str(self.known_hosts),))
-            conn = connect(endpoint)
-        except (OSError, ValueError, TypeError, AgentError) as exc:
+            conn = self._connect_retrying(connect, endpoint, 30 if self.resumed else 0)
+        except AgentError as exc:
+            if self.resumed:
+                raise  # a resumed machine that does not answer: an error, and release destroys it
             self.log(f"[{self.name}] not reused without Vagrant: {exc}")
-            self._forget()
+            self.forget()
             return None
-        self.log(f"[{self.name}] running, reached over ssh without Vagrant: reused")
+        if not self.resumed:
+            self.log(f"[{self.name}] running, reached over ssh without Vagrant: reused")
         return conn
 
+    def _connect_retrying(self, connect, endpoint: "SSHEndpoint", patience: float) -> "Connection":
+        """A just-resumed guest may take a moment to answer: retry refused connections for `patience` s."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return connect(endpoint)
+            except AgentError as exc:
+                if time.monotonic() >= deadline or "CHANGED" in str(exc) or self._stopped.is_set():
+                    raise
+                self.log(f"[{self.name}] not answering yet: {exc}")
+                time.sleep(0.5)
+
     def release(self, ok: bool, interrupted: bool = False) -> None:
-        if self.lifecycle.should_destroy(self.created, ok, interrupted):
+        action = self.lifecycle.decide(owned=self.created or self.resumed, reached=self.reached,
+                                       healthy=self.healthy, ok=ok, interrupted=interrupted)
+        self.vagrant.aborted = False
+        if action == "save":
+            try:
+                self.save()
+            except VagrantCommandError as exc:
+                self.log(f"[{self.name}] {exc}; destroying it instead")
+                action = "destroy"
+        if action == "destroy":
             try:
                 self.destroy()
-                self.created = False
             except VagrantCommandError as exc:
                 self.log(f"[{self.name}] destroy failed: {exc}")
-        if self._holds_daemons:
+        if self._holds_daemons:  # a saved machine needs no daemon; a running one does
             self._holds_daemons = False
-            DAEMONS.release(machines_left=self.created or self.lifecycle.keep, log=self.log)
+            running = action == "leave" and (self.reached or self.created or self.lifecycle.keep)
+            DAEMONS.release(machines_left=running, log=self.log)
 
     def abort(self) -> None:
+        self._stopped.set()
         if self._vagrant is not None:
             self._vagrant.abort()
 
@@ -448,6 +579,6 @@ def leftover_domains(timeout: float = 30) -> list[str]:
 
 
 def remove_domain(name: str, timeout: float = 60) -> None:
-    """Stop and undefine a libvirt domain a crashed run left behind, with its storage."""
-    for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
+    """Stop and undefine a libvirt domain a crashed run left behind, with its storage and saved state."""
+    for args in (["destroy", name], ["undefine", name, "--managed-save", "--remove-all-storage"]):
         virsh(*args, timeout=timeout)

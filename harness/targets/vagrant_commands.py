@@ -21,22 +21,47 @@ if TYPE_CHECKING:
     from .vagrant import VagrantTarget
 
 DESTROY_POLICIES = ("always", "on-success", "never")
+AFTER_RUN = ("save", "keep", "destroy")
 
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """What happens to machines around a run (--keep, --destroy)."""
+    """What happens to machines after a run (--save, the default; --keep; --destroy POLICY).
 
-    keep: bool = False
-    destroy: str = "always"
+    Whatever the choice, a run first reuses the machine an earlier run left running or saved,
+    unless its box or Vagrantfile changed (then it is rebuilt).
+    """
+
+    after: str = "save"
+    destroy: str = "always"  # with after == "destroy"
     boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
 
-    def should_destroy(self, created: bool, ok: bool, interrupted: bool = False) -> bool:
-        """Only machines this run created; never with --keep; on-success keeps failing ones to look at,
-        but not after Ctrl-C, which destroys what the run created."""
-        if self.keep or not created or self.destroy == "never":
+    @property
+    def keep(self) -> bool:
+        return self.after == "keep"
+
+    def should_destroy(self, owned: bool, ok: bool, interrupted: bool = False) -> bool:
+        """--destroy: only machines this run created or resumed; on-success keeps failing ones to look
+        at, but not after Ctrl-C, which destroys what the run created."""
+        if self.after != "destroy" or not owned or self.destroy == "never":
             return False
         return self.destroy == "always" or ok or interrupted
+
+    def decide(self, owned: bool, reached: bool, healthy: bool, ok: bool, interrupted: bool) -> str:
+        """save, destroy or leave (as it is), for a machine after a run.
+
+        owned: this run created or resumed it; reached: it came up (resumed, or answered over SSH);
+        healthy: the agent ran to its end (whatever the verdicts). --save saves a healthy machine,
+        and after Ctrl-C one that was up (it is cleaned at resume); one whose boot was cut short or
+        whose agent broke is destroyed, if this run owns it: a machine in doubt is never saved.
+        """
+        if self.keep:
+            return "leave"
+        if self.after == "destroy":
+            return "destroy" if self.should_destroy(owned, ok, interrupted) else "leave"
+        if healthy or (interrupted and reached):
+            return "save"
+        return "destroy" if owned else "leave"
 
 
 BOOT_TIMEOUT = click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take.")
@@ -45,9 +70,12 @@ BOOT_TIMEOUT = click.option("--boot-timeout", type=click.FloatRange(1), help="Se
 def run_options(command: Callable) -> Callable:
     """The options `harness run` gets for VM targets."""
     for option in reversed([
-        click.option("--keep", is_flag=True, help="Leave VMs running for the next run (running ones are reused)."),
-        click.option("--destroy", type=click.Choice(DESTROY_POLICIES), default="always", show_default=True,
-                     help="Destroy the VMs this run created: always, only if all passed, or never."),
+        click.option("--save", is_flag=True,
+                     help="Save VMs to disk (memory included) after the run; the next run resumes them "
+                          "[default after a run whose agent finished]."),
+        click.option("--keep", is_flag=True, help="Leave VMs running for the next run."),
+        click.option("--destroy", type=click.Choice(DESTROY_POLICIES),
+                     help="Destroy the VMs this run created or resumed: always, only if all passed, or never."),
         BOOT_TIMEOUT,
     ]):
         command = option(command)
@@ -55,8 +83,14 @@ def run_options(command: Callable) -> Callable:
 
 
 def settings(values: dict[str, Any]) -> Lifecycle:
-    """This provider's settings from the values of run_options."""
-    return Lifecycle(keep=values["keep"], destroy=values["destroy"], boot_timeout=values["boot_timeout"])
+    """This provider's settings from the values of run_options; bad input if more than one is chosen."""
+    chosen = [name for name in ("save", "keep") if values[name]]
+    if values["destroy"]:
+        chosen.append("destroy")
+    if len(chosen) > 1:
+        bad_input(f"choose one of --save, --keep and --destroy, not {' and '.join('--' + c for c in chosen)}")
+    return Lifecycle(after=chosen[0] if chosen else "save", destroy=values["destroy"] or "always",
+                     boot_timeout=values["boot_timeout"])
 
 
 def machines(spec: str, lifecycle: Lifecycle) -> list["VagrantTarget"]:
@@ -76,34 +110,38 @@ def machines(spec: str, lifecycle: Lifecycle) -> list["VagrantTarget"]:
 @click.command()
 @click.argument("targets_spec", metavar="TARGETS", default="all")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1, 16), help="Machines started at once.")
+@click.option("--save", is_flag=True, help="Save them to disk once up (the next run resumes them in seconds).")
 @BOOT_TIMEOUT
-def up(targets_spec: str, jobs: int, boot_timeout: Optional[float]) -> None:
-    """Bring Vagrant machines up and leave them running (a later `run --keep` reuses them)."""
+def up(targets_spec: str, jobs: int, save: bool, boot_timeout: Optional[float]) -> None:
+    """Bring Vagrant machines up (resuming saved ones) and leave them running, or saved with --save."""
     from .base import AgentError
 
     def bring_up(t: "VagrantTarget") -> str:
         avail = t.availability()
         avail = t.prepare() if avail.available else avail
         if not avail.available:
+            t.release(ok=False)
             return f"unavailable: {avail.reason}"
         try:
-            t.up()
+            t.bring_up()
         except AgentError as exc:
             return f"failed: {exc}"
-        return f"running (box {t.box})"
+        finally:
+            t.release(ok=t.healthy)
+        return f"{'saved' if save and t.healthy else 'running'} (box {t.box})"
 
-    vms = machines(targets_spec, Lifecycle(keep=True, boot_timeout=boot_timeout))
+    vms = machines(targets_spec, Lifecycle(after="save" if save else "keep", boot_timeout=boot_timeout))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(bring_up, vms))
     for t, result in zip(vms, results):
         out.print(f"{t.name}: {result}", markup=False)
-    sys.exit(EXIT_OK if all(r.startswith("running") for r in results) else EXIT_INFRA)
+    sys.exit(EXIT_OK if all(r.startswith(("running", "saved")) for r in results) else EXIT_INFRA)
 
 
 @click.command()
 @click.argument("targets_spec", metavar="TARGETS", default="all")
 def down(targets_spec: str) -> None:
-    """Destroy Vagrant machines, including any a crashed run left behind."""
+    """Destroy Vagrant machines, running or saved, including any a crashed run left behind."""
     from .base import AgentError
     from .vagrant import DAEMONS, leftover_domains, remove_domain
 
@@ -117,8 +155,11 @@ def down(targets_spec: str) -> None:
             try:
                 state = t.state()
                 if state != "not_created":
+                    if state != "running" and t.machine.provider == "libvirt" and t.saver.state() == "saved":
+                        state = "saved"
                     t.destroy()
                     out.print(f"{t.name}: destroyed (was {state})")
+                t.forget()  # its record, if it outlived the machine
             except AgentError as exc:
                 failed = True
                 out.print(f"{t.name}: {exc}", markup=False)

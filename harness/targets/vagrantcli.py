@@ -144,5 +144,9 @@ class TimedVagrant(vagrant.Vagrant):
 
 
 def virsh(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    """`virsh -c qemu:///system ARGS`; FileNotFoundError or TimeoutExpired for the caller to judge."""
-    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, timeout=timeout)
+    """`virsh -c qemu:///system ARGS`; FileNotFoundError or TimeoutExpired for the caller to judge.
+
+    In a session of its own, so that a Ctrl-C meant for the harness never cuts a save or restore
+    short: the harness itself decides what becomes of the machine."""
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
