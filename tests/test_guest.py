@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import uuid
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -20,11 +21,17 @@ from harness.targets.base import AGENT_PATH
 from harness.targets.ssh import close_connection, connect
 
 
+# Where the agent folder may go: the checkout's own .harness, unless the checkout lies under a
+# folder others may write to (a clone in /tmp), then root's cache, then /var/lib as a guest has it.
+CANDIDATES = (ROOT / ".harness", Path.home() / ".cache" / "harness" / "guest-tests", Path("/var/lib/harness-tests"))
+
+
 @pytest.fixture
 def home():
     """An agent folder whose every parent is root's and writable by no one else, as /var/lib is."""
-    base = ROOT / ".harness"
-    base.mkdir(mode=0o755, exist_ok=True)
+    base = next((c for c in CANDIDATES if all(guest_trusts(p) for p in c.parents if p.exists())), None)
+    assert base is not None, f"no folder here has only root-owned, not group/world-writable parents: {CANDIDATES}"
+    base.mkdir(mode=0o755, parents=True, exist_ok=True)
     assert all(guest_trusts(p) for p in [base, *base.parents])
     path = base / f"guest-test-{uuid.uuid4().hex[:8]}"
     yield str(path)
