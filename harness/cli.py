@@ -17,6 +17,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from . import __version__
 from .model import BaselineComparison, Scenario
 from .report import console, matrix
 from .report.schema import ResultsFileError
@@ -159,7 +160,7 @@ def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="harness")
+@click.version_option(__version__, prog_name="harness")
 def cli() -> None:
     """Run socket scenarios on real kernels and show how operating systems differ."""
 

@@ -59,3 +59,18 @@ def test_the_command_line_starts_without_ssh_vm_or_template_libraries():
                                 cwd=ROOT).stdout.split())
     heavy = {"paramiko", "fabric", "invoke", "vagrant", "jinja2", "junit_xml", "seccomp", "cryptography"}
     assert loaded & heavy == set()
+
+
+def test_the_quick_version_answer_is_the_command_lines_own():
+    """`harness --version` answers before harness.cli is imported (harness/entry.py); it must say what
+    the full command line would, and it must not import that module."""
+    import subprocess
+    import sys
+    quick = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True,
+                           check=True, cwd=ROOT).stdout
+    code = "from harness.cli import cli; cli.main(['--version'], prog_name='harness')"
+    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
+    assert quick == full and quick.startswith("harness, version ")
+    code = "import sys; from harness.entry import main; main(['--version']); print('harness.cli' in sys.modules, 'click' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=ROOT).stdout.splitlines()[-1] == "False False"
