@@ -173,6 +173,11 @@ def gai_name(num):
     return "EAI_%d" % num
 
 
+def exception_line():
+    """The exception being handled, as the last line of its traceback (`KeyError: 'x'`)."""
+    return traceback.format_exc().strip().splitlines()[-1]
+
+
 def failure(exc):
     """The outcome record of a failed call."""
     num = exc_errno(exc)
@@ -681,7 +686,7 @@ class Actor(object):
             try:
                 reply = self.run_step(msg)
             except Exception:
-                reply = {"crash": traceback.format_exc().strip().splitlines()[-1]}
+                reply = {"crash": exception_line()}
             self.chan.send(reply)
 
     def run_step(self, step):
@@ -907,7 +912,7 @@ class InlineActor(object):
             raise
         except Exception:
             raise InfraError("%s: actor %s crashed: %s" % (
-                what, self.name, traceback.format_exc().strip().splitlines()[-1]))
+                what, self.name, exception_line()))
 
     def close(self):
         for sock in list(self.actor.socks.values()) + self.actor.unnamed:
@@ -978,7 +983,7 @@ class Supervisor(object):
         except Exception:  # a bug or exhausted resources: still report and clean up
             traceback.print_exc()
             status = {"status": "error", "reason": "agent failure: %s"
-                      % traceback.format_exc().strip().splitlines()[-1]}
+                      % exception_line()}
         self.stop_actors()  # before reporting: nothing outlives the scenario
         self.out.send(status)
 
