@@ -248,3 +248,17 @@ def test_v6only_reaches_the_kernel(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (result,) = results(tmp_path / "out")["results"]
     assert [s["observed"]["outcome"] for s in result["steps"]] == ["ok", "EINVAL", "ok", "ok"]
+
+
+def test_if_merged_into_a_step_counts_like_its_own(tmp_path):
+    scenarios = load(tmp_path, """
+        suite: s
+        scenarios:
+          - name: x-${state}
+            matrix: {state: [bound, listening]}
+            steps:
+              - {op: socket, sock: a, type: tcp}
+              - &listening {op: listen, sock: a, if: {state: listening}}
+              - {<<: *listening, backlog: 4}
+    """)
+    assert [[st.op for st in s.steps] for s in scenarios] == [["socket"], ["socket", "listen", "listen"]]

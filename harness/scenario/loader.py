@@ -410,10 +410,9 @@ def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: m
 
 
 def _runs(f: _File, node: Node, binding: matrix.Binding) -> bool:
-    """Whether a step is in this combination: it has no `if:`, or its `if:` holds."""
-    if not isinstance(node, MappingNode):
-        return True
-    cond = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "if"), None)
+    """Whether a step is in this combination: it has no `if:` (own or merged), or its `if:` holds."""
+    pairs = f.mapping(node, "a step") if isinstance(node, MappingNode) else None
+    cond = _given(pairs or {}, "if")
     if cond is None:
         return True
     if not binding:
@@ -768,6 +767,7 @@ def _rules(c: _Ctx, node: Node) -> list[Rule]:
         c.f.problem(node, "expect: an empty mapping expects nothing; omit it or give outcomes")
     rules: list[Rule] = []
     first: dict[tuple, str] = {}
+    narrowed: set[tuple] = set()  # selectors a `[conditions]` entry gave in this combination
     for written, (knode, vnode) in pairs.items():
         key = matrix.narrowed(c.f, written, knode, c.binding) if c.binding else written
         if key is None:  # its [conditions] rule this combination out
@@ -778,11 +778,14 @@ def _rules(c: _Ctx, node: Node) -> list[Rule]:
             c.f.problem(knode, str(e))
             continue
         same = (selector.family, selector.op, selector.version)
-        if same in first and key == written and first[same].startswith("narrowed"):
+        if same in narrowed and key == written:
             continue  # `linux[inet6]: X` before `linux: Y`: in inet6 the narrowed rule wins
         if same in first:
             c.f.problem(knode, f"duplicate selector {key!r} (same as {first[same]})")
-        first.setdefault(same, f"{'narrowed ' if key != written else ''}{written!r} at {_at(c.f.pos(knode))}")
+        else:
+            first[same] = f"{written!r} at {_at(c.f.pos(knode))}"
+            if key != written:
+                narrowed.add(same)
         outcome = _outcome(c, vnode)
         rules += [Rule(selector, outcome)] if outcome else []
     return rules

@@ -176,10 +176,8 @@ def holds(f: Reader, node: Node, binding: Binding) -> bool:
         return False
     result = True
     for key, (knode, vnode) in conditions.items():
-        name, _, field = key.partition(".")
-        actual = lookup(f, binding, name, field or None, knode)
-        wanted = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
-        result = result and actual is not None and any(_equal(f, actual, w) for w in wanted)
+        wanted = [w for w in (vnode.value if isinstance(vnode, SequenceNode) else [vnode]) if isinstance(w, ScalarNode)]
+        result = result and _param_is(f, binding, key, knode, [f.scalar(w) for w in wanted])
     return result
 
 
@@ -193,14 +191,20 @@ def narrowed(f: Reader, key: str, knode: Node, binding: Binding) -> Optional[str
     for item in filter(None, (part.strip() for part in m[2].split(","))):
         name, eq, value = item.partition("=")
         name, value = (name.strip(), value.strip()) if eq else (FAMILY, name.strip())
-        param, _, field = name.partition(".")
-        actual = lookup(f, binding, param, field or None, knode)
         try:
             wanted = yaml.safe_load(value) if value else None
         except yaml.YAMLError:
             wanted = value
-        result = result and actual is not None and isinstance(actual, ScalarNode) and f.scalar(actual) == wanted
+        result = result and _param_is(f, binding, name, knode, [wanted])
     return m[1].strip() if result else None
+
+
+def _param_is(f: Reader, binding: Binding, key: str, where: Node, wanted: list[Any]) -> bool:
+    """Whether the parameter `key` (`name` or `name.field`) has one of the `wanted` values, as YAML
+    reads them (`on` equals `true`); an unknown one is a problem at `where`."""
+    name, _, field = key.partition(".")
+    actual = lookup(f, binding, name, field or None, where)
+    return isinstance(actual, ScalarNode) and f.scalar(actual) in wanted
 
 
 def describe(binding: Binding) -> dict[str, str]:

@@ -46,11 +46,12 @@ class Family:
 
 
 _SAME = {name: name for name in SYMBOLIC}
+_IPV6 = {"any": "any6", "loopback": "loopback6"}  # IPv6's own addresses; loopback2 has none
 FAMILIES: dict[str, Family] = {
     "inet": Family("inet", "inet", None, _SAME, _SAME, {}),
     "inet6": Family(
         "inet6", "inet6", True,
-        {"any": "any6", "loopback": "loopback6"}, {"any": "any6", "loopback": "loopback6"},
+        _IPV6, _IPV6,
         {"loopback2": "IPv6 has a single loopback address (::1), and a scenario never uses any other "
                       "(loopback2 has no inet6 form)"},
         summary="AF_INET6 sockets with IPV6_V6ONLY=1; 127.0.0.1 is ::1, 0.0.0.0 is ::",
