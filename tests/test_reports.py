@@ -316,6 +316,19 @@ def test_browser_with_six_columns_overlaps_no_text_and_opens_the_full_reason(bro
     head.locator("details summary").click()
     assert reason.is_visible() and reason.inner_text().strip() == json.loads(
         (runs["contrast"] / "results.json").read_text())["targets"][2]["reason"].strip()
+    # OpenBSD has no inet6-mapped variant: its cell, and each step once expanded, say so, with the reason
+    row = page.locator("tr.sc", has_text="distribute-tcp-four-listeners[inet6-mapped]")
+    cells = row.locator("td").all()[1:]
+    openbsd = cells[[c.get_attribute("data-target") for c in page.locator("th.col").all()].index("ref:openbsd-7.6")]
+    assert "not applicable" in openbsd.inner_text() and "expected" not in openbsd.inner_text()
+    assert "no IPv4-mapped" in openbsd.get_attribute("title")
+    row.locator("button.tg").click()
+    details = page.locator("tr.det:visible")
+    assert details.locator("small", has_text="not applicable").count() == 17  # every step
+    assert "no IPv4-mapped" in details.locator("small", has_text="not applicable").first.get_attribute("title")
+    overflowing = page.evaluate("""() => [...document.querySelectorAll('#matrix th, #matrix td')]
+        .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 60))""")
+    assert overflowing == []
     assert not dialogs and all(u.startswith("file://") for u in requests)
 
 

@@ -60,7 +60,9 @@ def row_details(row: Row) -> dict[str, Any]:
     return {
         "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect, int(s.contrast)]
               for s in row.steps],
-        "c": [[_cell_step(sc) for sc in cell.steps] for cell in row.cells],
+        # a cell skipped where the scenario cannot apply has no steps to show, only why
+        "c": [[_cell_step(sc) for sc in cell.steps] if cell.shows_steps else {"na": cell.reason}
+              for cell in row.cells],
         "f": f"{row.file}:{row.line}" if row.file else None,
     }
 
