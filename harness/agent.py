@@ -47,12 +47,14 @@ except ImportError:  # some minimal Pythons are built without libffi
 
 AGENT_VERSION = "0.1.0"
 PROTOCOL = 3
+# The events of docs/agent-protocol.md; the harness reads these names from here.
+HELLO, ENVIRONMENT, SCENARIO, END = "hello", "environment", "scenario", "end"
 
 # A clock that never goes backwards where the Python has one (3.3+).
 now = getattr(time, "monotonic", time.time)
 # The text type: unicode on Python 2, str on 3 (u"" literals need 3.3).
 TEXT = type(b"".decode("ascii"))
-FAMILY = platform.system().lower()
+OS_FAMILY = platform.system().lower()
 
 # ---------------------------------------------------------------------------
 # Option numbers per OS.  Our own tables rather than the socket module's
@@ -103,7 +105,7 @@ OPTION_LEVELS = {
 }
 ADDRESSES = {"any": "0.0.0.0", "any6": "::", "loopback": "127.0.0.1",
              "loopback6": "::1", "loopback2": "127.0.0.2"}
-FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
+ADDRESS_FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
 TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 SHUTDOWN_HOW = {"rd": socket.SHUT_RD, "wr": socket.SHUT_WR,
                 "rdwr": socket.SHUT_RDWR}
@@ -343,8 +345,8 @@ def identity():
 
 def netns_support():
     """Whether scenarios can get a network namespace each here, or why not (said in the identity)."""
-    if FAMILY != "linux":
-        return "not on %s" % FAMILY
+    if OS_FAMILY != "linux":
+        return "not on %s" % OS_FAMILY
     if libc() is None:
         return "unavailable: this Python has no ctypes"
     return "available"
@@ -364,7 +366,7 @@ SYSCTL = ("/sbin/sysctl", "/usr/sbin/sysctl")  # not always on a login user's PA
 
 def read_setting(name):
     """One kernel setting as text ("0", "32768 60999"), or None if it cannot be read."""
-    if FAMILY == "linux":
+    if OS_FAMILY == "linux":
         try:
             handle = open("/proc/sys/" + name.replace(".", "/"))
             try:
@@ -383,7 +385,7 @@ def read_setting(name):
 
 
 def environment():
-    return dict((name, read_setting(name)) for name in SETTINGS.get(FAMILY, ()))
+    return dict((name, read_setting(name)) for name in SETTINGS.get(OS_FAMILY, ()))
 
 
 def use_netns(options):
@@ -394,7 +396,7 @@ def use_netns(options):
 
 def environment_event(options):
     """The settings as the scenarios will see them: in a namespace of their own when they get one."""
-    event = {"event": "environment", "where": "host", "values": None}
+    event = {"event": ENVIRONMENT, "where": "host", "values": None}
     if options.get("netns") and not use_netns(options):
         event["where"] = "host: no network namespace per scenario (%s)" % netns_support()
     if not use_netns(options):
@@ -724,13 +726,13 @@ class Actor(object):
         level_name = step.get("level") or OPTION_LEVELS.get(name, "SOL_SOCKET")
         for wanted in (name, level_name):
             if self.table.get(wanted) is None:
-                raise Unsupported("%s is not defined on %s" % (wanted, FAMILY))
+                raise Unsupported("%s is not defined on %s" % (wanted, OS_FAMILY))
         return self.table[level_name], self.table[name]
 
     # -- the ops --------------------------------------------------------
 
     def op_socket(self, step):
-        sock = socket.socket(FAMILIES[step["family"]], TYPES[step["type"]])
+        sock = socket.socket(ADDRESS_FAMILIES[step["family"]], TYPES[step["type"]])
         if step.get("v6only") is not None:  # a family variant says it, whatever the system's default
             try:
                 level, number = self.option({"opt": "IPV6_V6ONLY"})
@@ -963,7 +965,7 @@ class Supervisor(object):
     def __init__(self, scenario, options, out):
         self.scenario, self.options, self.out = scenario, options, out
         self.step_timeout = options.get("step_timeout_ms", 5000) / 1000.0
-        self.table = option_table(FAMILY, platform.machine())
+        self.table = option_table(OS_FAMILY, platform.machine())
         self.actors = {}
         self.owner = {}  # socket name -> actor name
         self.kind = {}   # socket name -> tcp/udp
@@ -1283,7 +1285,7 @@ class Job(object):
 
     def __init__(self, scenario, options):
         self.start = now()
-        self.result = {"event": "scenario", "id": scenario.get("id"), "status": "error",
+        self.result = {"event": SCENARIO, "id": scenario.get("id"), "status": "error",
                        "reason": None, "ports": {}, "steps": []}
         self.budget_ms = options.get("scenario_timeout_ms", 60000)
         self.deadline = self.start + self.budget_ms / 1000.0
@@ -1414,7 +1416,7 @@ def emit(obj):
 
 
 def hello():
-    return {"event": "hello", "protocol": PROTOCOL, "agent": AGENT_VERSION,
+    return {"event": HELLO, "protocol": PROTOCOL, "agent": AGENT_VERSION,
             "identity": identity()}
 
 
@@ -1449,7 +1451,7 @@ def main(argv):
     emit(environment_event(options))
     start = now()
     run_scenarios(request["scenarios"], options)
-    emit({"event": "end", "ms": ms_since(start)})
+    emit({"event": END, "ms": ms_since(start)})
     return 0
 
 

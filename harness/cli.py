@@ -216,7 +216,7 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
     paths = OutputPaths.choose(out_dir, json_path, junit_path, html_path)
     settings = TargetSettings(log=run_logger(paths.json.parent / "run.log"),
                               options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
-    systems = [f"reference://{system}" for group in references for system in split_spec(group)]
+    systems = [f"ref://{system}" for group in references for system in split_spec(group)]
     targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
     try:
         lock = claim_outputs([paths.json, paths.junit, paths.html])
@@ -404,7 +404,7 @@ def list_targets() -> None:
 
         rows = list(pool.map(facts, targets))
     table = Table(caption="available: the provider works here; a missing box is fetched or built when needed. "
-                          "Also: ssh://USER@HOST (a machine you have), reference://SYSTEM (expectations only)")
+                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only)")
     columns = ("box", "network", "box present", "state")
     for col in ("target", "provider", *columns):
         table.add_column(col, no_wrap=True)

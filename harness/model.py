@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from .scenario.ops import describe
-
 # Every verdict a scenario can get on a target, in the order reports count them.
 VERDICTS = ("pass", "fail", "error", "skipped")
 
@@ -84,10 +82,6 @@ class Step:
     expect: Expectation
     note: Optional[str]
     pos: Pos
-
-    def describe(self) -> str:
-        """`bind a 127.0.0.1:P`-style one-liner for messages and reports."""
-        return describe(self.op, self.args)
 
 
 @dataclass

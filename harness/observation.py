@@ -1,9 +1,11 @@
 """Reading an observation: what one step returned on one target, as results.json holds it.
 
 The one place that says how an observation reads (`text`), what two targets
-must share to count as behaving alike (`signature`) and whether it satisfies
-an expected outcome (`satisfies`). The verdict, the terminal, JUnit and the
-HTML page all use these, so the same observation reads the same everywhere.
+must share to count as behaving alike (`signature`), how a mismatch is worded
+and whether an observation satisfies an expected outcome (`satisfies`). Both
+readings come from the op's row (its `compare` fields), and the verdict, the
+terminal, JUnit, the HTML page and baselines all use these, so the same
+observation reads the same everywhere.
 An observation is the dict of docs/results.md: `outcome`, `ms`, and per op
 `value`, `histogram`/`lost`, `data`...
 """
@@ -24,18 +26,45 @@ def receivers(observed: Observed) -> list[str]:
     return [sock for sock, n in (observed.get("histogram") or {}).items() if n > 0]
 
 
-def signature(op: str, observed: Optional[Observed]) -> Optional[str]:
-    """What two targets must share to count as behaving alike (histogram counts vary by chance)."""
-    if observed is None:
-        return None
+def _called(row: Op, observed: Observed) -> str:
+    """A system call's reading: its outcome, and when it worked the fields its op row compares."""
     outcome = str(observed.get("outcome"))
-    row = OPS.get(op, UNKNOWN_OP)
     if outcome != "ok":
         return outcome
-    if row.distributes or "histogram" in observed:
+    return " ".join([outcome] + [f"{name}={observed[name]}" for name in row.compare if name in observed])
+
+
+def signature(op: str, observed: Optional[Observed]) -> Optional[str]:
+    """What two targets must share to count as behaving alike: a call's reading, or the shape of a
+    distribution (`spread`, `single:s3`, `none`: its counts vary by chance)."""
+    if observed is None:
+        return None
+    row = OPS.get(op, UNKNOWN_OP)
+    if str(observed.get("outcome")) == "ok" and (row.distributes or "histogram" in observed):
         got = receivers(observed)
         return "none" if not got else f"single:{got[0]}" if len(got) == 1 else "spread"
-    return " ".join([outcome] + [f"{name}={observed[name]}" for name in row.compare if name in observed])
+    return _called(row, observed)
+
+
+def text(op: str, observed: Optional[Observed]) -> str:
+    """What a person reads, in the terminal, JUnit, the HTML page and baselines alike: the signature,
+    except that a distribution shows its counts (`s0=3 s1=29 lost=2`)."""
+    if observed is None:
+        return "(not run)"
+    if "histogram" in observed:
+        outcome = str(observed.get("outcome"))
+        hist = " ".join(f"{sock}={n}" for sock, n in observed["histogram"].items())
+        lost = f" lost={observed['lost']}" if observed.get("lost") else ""
+        return f"{outcome}: {hist}{lost}" if outcome != "ok" else f"{hist}{lost}"
+    return _called(OPS.get(op, UNKNOWN_OP), observed)
+
+
+def mismatch_line(index: int, step_text: str, line: int, expected: Any, selector: Any, op: str,
+                  observed: Optional[Observed]) -> str:
+    """`step 7 (bind b 127.0.0.1:P) at line 12: expected EADDRINUSE [linux<3.9], observed ok`: the one
+    wording of a mismatch, for the terminal and JUnit."""
+    return (f"step {index} ({step_text}) at line {line}: expected {expected} [{selector}], "
+            f"observed {text(op, observed)}")
 
 
 def expected_signature(expected: Optional[str]) -> Optional[str]:
@@ -46,20 +75,6 @@ def expected_signature(expected: Optional[str]) -> Optional[str]:
     if expected.startswith("value="):
         return f"ok {expected}"
     return "spread" if expected == "each" else expected
-
-
-def text(observed: Optional[Observed]) -> str:
-    """A short human reading for terminals and JUnit: `s0=3 s1=29`, `ok value=1`, `EADDRINUSE`."""
-    if observed is None:
-        return "(not run)"
-    outcome = str(observed.get("outcome"))
-    if "histogram" in observed:
-        hist = " ".join(f"{sock}={n}" for sock, n in observed["histogram"].items())
-        lost = f" lost={observed['lost']}" if observed.get("lost") else ""
-        return f"{outcome}: {hist}{lost}" if outcome != "ok" else f"{hist}{lost}"
-    if "value" in observed and outcome == "ok":
-        return f"ok value={observed['value']}"
-    return outcome
 
 
 def satisfies(expected: Outcome, observed: Observed, args: Mapping[str, Any]) -> bool:

@@ -43,6 +43,12 @@ def results(out: Path) -> dict:
     return json.loads((out / "results.json").read_text())
 
 
+def page_data(html: str) -> dict:
+    """The JSON island of a report page: every step outcome its script draws."""
+    start = html.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

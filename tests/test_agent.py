@@ -236,7 +236,7 @@ def test_option_tables_use_each_systems_numbers():
 def test_option_table_matches_this_pythons_socket_module():
     """Cross-check against the constants Python was built with, where it has them."""
     import socket
-    table = agent.option_table(agent.FAMILY, platform.machine())
+    table = agent.option_table(agent.OS_FAMILY, platform.machine())
     for name, number in table.items():
         if hasattr(socket, name):
             assert getattr(socket, name) == number, name

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.scenario.ops import describe
 from harness.scenario import ops
 from harness.scenario.loader import _KINDS, Problem, ScenarioFileError, load_files, load_suite
 from harness.model import Actor, Outcome, Pos, Selector
@@ -111,7 +112,7 @@ def test_spec_example_loads() -> None:
     (sc,) = load_suite(path).scenarios
     assert sc.id == "reuseport/duplicate-listen-tcp"
     assert sc.actors["other"] == Actor("other", "nobody")
-    assert [s.describe() for s in sc.steps][:4] == [
+    assert [describe(s.op, s.args) for s in sc.steps][:4] == [
         "socket a", "setsockopt a SO_REUSEPORT=1", "bind a loopback:P", "listen a backlog=16"]
     last = sc.steps[-1]
     assert last.pos == Pos(path, 22, 9)

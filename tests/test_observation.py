@@ -1,8 +1,10 @@
 """Reading observations: the same text, signature and matching for verdicts and every report."""
+import pytest
+
 from harness import agent, observation
 from harness.model import Outcome
-from harness.run import protocol
 from harness.scenario import ops
+from harness.scenario.selector import OS_FAMILIES
 
 OVER = {"over": ["a", "b"], "count": 4}
 
@@ -46,11 +48,11 @@ def test_signature_is_what_targets_must_share():
 
 
 def test_text_reads_the_same_observation_for_people():
-    assert observation.text(obs(histogram={"s0": 3, "s1": 29}, lost=0)) == "s0=3 s1=29"
-    assert observation.text(obs(histogram={"s0": 3}, lost=29)) == "s0=3 lost=29"
-    assert observation.text(obs(value=1)) == "ok value=1"
-    assert observation.text(obs("ENOPROTOOPT", errno=92)) == "ENOPROTOOPT"
-    assert observation.text(None) == "(not run)"
+    assert observation.text("distribute", obs(histogram={"s0": 3, "s1": 29}, lost=0)) == "s0=3 s1=29"
+    assert observation.text("distribute", obs(histogram={"s0": 3}, lost=29)) == "s0=3 lost=29"
+    assert observation.text("getsockopt", obs(value=1)) == "ok value=1"
+    assert observation.text("setsockopt", obs("ENOPROTOOPT", errno=92)) == "ENOPROTOOPT"
+    assert observation.text("bind", None) == "(not run)"
 
 
 # --- guards: one vocabulary on both sides of the protocol ------------------------------------
@@ -59,11 +61,21 @@ def test_every_op_of_the_table_has_an_agent_handler_and_no_more():
     assert agent.known_ops() == sorted(ops.OPS)
 
 
-def test_harness_and_agent_share_options_addresses_and_protocol_version():
+def test_harness_and_agent_share_options_and_addresses():
     assert agent.OPTION_LEVELS == ops.OPTIONS
     assert agent.ADDRESSES == ops.ADDRESSES
-    assert agent.PROTOCOL == protocol.VERSION
     assert set(ops.LEVELS) <= set(agent.LINUX) and set(ops.OPTIONS) <= set(agent.LINUX) | {"SO_REUSEPORT_LB"}
+
+
+@pytest.mark.parametrize("family", OS_FAMILIES)
+def test_the_agent_has_an_option_table_for_every_system_a_selector_can_name(family):
+    """A target of any family the selector grammar knows gets numbers for every level, and for every
+    option either a number or a clear `unsupported` (never a KeyError in the middle of a run)."""
+    assert family in agent.OPTION_TABLES  # else the agent guesses from its Python's socket module
+    table = agent.option_table(family, "x86_64")
+    assert set(ops.LEVELS) <= set(table)
+    missing = set(ops.OPTIONS) - set(table)
+    assert missing <= {"SO_REUSEPORT_LB"}, missing  # the one option only some systems have
 
 
 def test_every_op_describes_itself_in_one_line():

@@ -16,7 +16,9 @@ import pytest
 
 from harness.model import Identity, ScenarioVerdict
 from harness.run import protocol, results
-from harness.run.protocol import AgentError, LineReader, RunOptions, agent_input
+from harness.run.protocol import RunOptions, agent_input
+from harness import transport
+from harness.transport import AgentError, LineReader
 from harness.run.runner import Listener, Runner
 from harness.scenario.loader import load_suite
 from harness.targets.base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
@@ -178,7 +180,7 @@ def test_line_reader_times_out_on_silence():
 ])
 def test_lines_that_are_not_events_are_agent_errors(line, message):
     with pytest.raises(AgentError, match=message):
-        protocol.parse_event(line)
+        transport.parse_event(line)
 
 
 def test_hello_decodes_the_identity():

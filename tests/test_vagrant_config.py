@@ -13,7 +13,8 @@ from conftest import ROOT, SEED, harness
 from harness.targets import select_targets
 from harness.targets.base import AgentError
 from harness.targets.vagrant import VagrantTarget, load_machines
-from harness.targets.vagrant_commands import Lifecycle, settings
+from harness.targets.lifecycle import Lifecycle
+from harness.targets.vagrant_commands import settings
 from harness.targets.vagrantcli import domain_prefix, machine_readable_error, vagrant_env
 from harness.targets.vmstate import fingerprint, machine_env
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, harness, needs_root, results
 
+from harness.scenario.ops import describe
 from harness.judge.verdict import not_applicable
 from harness.model import Identity, Scenario
 from harness.scenario.loader import ScenarioFileError, load_suite
-from harness.scenario.matrix import MAX_COMBINATIONS
+from harness.scenario.expand import MAX_COMBINATIONS
 
 FAMILIES = ("inet", "inet6", "inet6-mapped")
 ONE_SOCKET_IN_EVERY_FAMILY = """
@@ -56,7 +57,7 @@ def test_each_family_is_its_own_scenario_with_translated_sockets_and_addresses(t
     assert table["inet6-mapped"][0] == ("inet6", False, None, None)
     assert [row[2] for row in table["inet6-mapped"]][1:5] == ["::ffff:127.0.0.1", None, None, "any6"]
     assert table["inet6-mapped"][5][3] == "loopback"  # IPv4 clients to AF_INET6 receivers
-    assert scenarios[1].steps[0].describe() == "socket a inet6 v6only=1"
+    assert describe(scenarios[1].steps[0].op, scenarios[1].steps[0].args) == "socket a inet6 v6only=1"
 
 
 def test_what_a_family_cannot_express_is_skipped_with_its_reason(tmp_path):

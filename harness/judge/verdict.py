@@ -11,6 +11,7 @@ from typing import Optional
 
 from .. import observation
 from ..model import Identity, Scenario, ScenarioRun, ScenarioVerdict, Step, StepRun, StepVerdict
+from ..scenario.ops import describe
 from .expectations import matches, resolve
 
 
@@ -54,12 +55,9 @@ def judge(scenario: Scenario, target: str, ident: Identity, run: ScenarioRun) ->
 
 
 def mismatch_text(sv: StepVerdict) -> str:
-    """`step 7 (bind b 127.0.0.1:P) at line 12: expected EADDRINUSE [linux<3.9], observed ok`."""
-    observed = None if sv.observed is None else sv.observed.record
-    return (
-        f"step {sv.step.index} ({sv.step.describe()}) at line {sv.step.pos.line}: "
-        f"expected {sv.expected} [{sv.selector}], observed {observation.text(observed)}"
-    )
+    step = sv.step
+    return observation.mismatch_line(step.index, describe(step.op, step.args), step.pos.line, sv.expected,
+                                     sv.selector, step.op, None if sv.observed is None else sv.observed.record)
 
 
 def not_run(scenario: Scenario, target: str, verdict: str, reason: str,

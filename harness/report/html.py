@@ -1,10 +1,12 @@
 """The single self-contained HTML page: a scenarios x targets matrix.
 
-The matrix is rendered by jinja2 with autoescaping, so every string that came
-from a scenario file or a target is text, never markup. Each row's step
-details travel as one JSON island (jinja's `tojson`, safe inside <script>) and
-are built with DOM calls and textContent only when the row is expanded: that
-keeps a 10 targets x 1000 scenarios page small and quick to open.
+The frame (columns, scenarios, verdicts) is rendered by jinja2 with
+autoescaping, so every string that came from a scenario file or a target is
+text, never markup. Step outcomes travel as one JSON island (jinja's `tojson`,
+safe inside <script>) and are drawn by one function of the page's script with
+DOM calls and textContent: the key steps into the matrix cells when the page
+opens, a row's every step when it is expanded. That keeps a 10 targets x 1000
+scenarios page small, and each outcome drawn by one piece of code.
 """
 from __future__ import annotations
 
@@ -56,8 +58,10 @@ def _cell_step(sc: StepCell) -> list[Any]:
 
 
 def row_details(row: Row) -> dict[str, Any]:
-    """Everything the expanded row shows, compactly; the page's script draws it."""
+    """Every step outcome of a row, compactly: the page's script draws them, once, into the matrix
+    cells (the key steps, `k`) and into the expanded row."""
     return {
+        "k": [i for i, _ in row.key_steps()],
         "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect, int(s.contrast)]
               for s in row.steps],
         # a cell skipped where the scenario cannot apply has no steps to show, only why
@@ -70,7 +74,7 @@ def row_details(row: Row) -> dict[str, Any]:
 def render(matrix: Matrix, generated: Optional[str] = None) -> str:
     generated = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     data = {"cols": [c.key for c in matrix.columns], "rows": [row_details(r) for r in matrix.rows]}
-    return _ENV.get_template("report.html.j2").render(matrix=matrix, generated=generated, bars=bars, data=data)
+    return _ENV.get_template("report.html.j2").render(matrix=matrix, generated=generated, data=data)
 
 
 def write(matrix: Matrix, path: Path) -> None:

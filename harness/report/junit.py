@@ -52,16 +52,15 @@ def _properties(column: Column) -> dict[str, str]:
 
 
 def step_line(row: Row, index: int, cell: StepCell) -> str:
-    """`step 6 bind b loopback:P: expected EACCES [default], observed ok`."""
     step = row.steps[index]
-    return (f"step {step.index} {step.text} (line {step.line}): expected {cell.expected} [{cell.selector}], "
-            f"observed {observation.text(cell.observed)}")
+    return observation.mismatch_line(step.index, step.text, step.line, cell.expected, cell.selector, step.op,
+                                     cell.observed)
 
 
 def changed_line(row: Row, index: int, cell: StepCell) -> str:
-    """`step 17 distribute ... (line 30): changed since baseline: spread -> single:s3`."""
+    """`step 17 (distribute ...) at line 30: changed since baseline: spread -> single:s3`."""
     step, mark = row.steps[index], cell.baseline
-    return (f"step {step.index} {step.text} (line {step.line}): changed since baseline: {mark.old} -> {mark.new}"
+    return (f"step {step.index} ({step.text}) at line {step.line}: changed since baseline: {mark.old} -> {mark.new}"
             f"{' (' + mark.where + ')' if mark.where else ''}")
 
 

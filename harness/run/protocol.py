@@ -1,24 +1,19 @@
 """The harness's side of the agent protocol (docs/agent-protocol.md), in one place.
 
-The version, the input document the agent reads, the line reader every
-transport uses, and the decoding of the agent's JSON lines into model data.
+The input document the agent reads, and the decoding of the agent's events
+into model data (harness/transport.py cuts its output into events).
 The plan carries no expectations: the agent only observes, the harness judges.
 """
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..model import Identity, Scenario, ScenarioRun, StepRun
+from ..transport import HELLO, PROTOCOL, AgentError
 
-VERSION = 3
+VERSION = PROTOCOL  # the agent's own constant: one number, written once
 IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname", "netns")
-
-
-class AgentError(Exception):
-    """The agent or its transport failed: an infrastructure error, never behaviour."""
 
 
 @dataclass(frozen=True)
@@ -60,51 +55,8 @@ def agent_input(scenarios: list[Scenario], options: RunOptions, netns: bool) -> 
     }
 
 
-class LineReader:
-    """Lines out of a byte stream, whatever carries it (a pipe, an SSH channel).
-
-    `read_chunk(wait)` returns the bytes that arrived within `wait` seconds,
-    None if none did, or b"" at end of stream.
-    """
-
-    def __init__(self, read_chunk: Callable[[float], Optional[bytes]]) -> None:
-        self._read_chunk = read_chunk
-        self._buffer = b""
-        self.eof = False
-
-    def read_line(self, timeout: float) -> Optional[str]:
-        """The next line (a last one without newline too); None at end of stream; AgentError on timeout."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            if self.eof:
-                line, self._buffer = self._buffer, b""
-                return line.decode("utf-8", "replace") if line else None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AgentError(f"agent produced no output for {timeout:.0f} s")
-            chunk = self._read_chunk(remaining)
-            if chunk is not None:
-                self.eof = not chunk
-                self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.decode("utf-8", "replace")
-
-
-def parse_event(line: Optional[str]) -> Optional[dict[str, Any]]:
-    """One of the agent's lines as an event; None at end of output."""
-    if line is None:
-        return None
-    try:
-        event = json.loads(line)
-    except ValueError as exc:
-        raise AgentError(f"agent wrote a line that is not JSON ({exc}): {line[:200]!r}") from None
-    if not isinstance(event, dict) or "event" not in event:
-        raise AgentError(f"agent wrote an unexpected line: {line[:200]!r}")
-    return event
-
-
 def identity_from_hello(event: Optional[dict[str, Any]]) -> Identity:
-    if not event or event.get("event") != "hello":
+    if not event or event.get("event") != HELLO:
         raise AgentError(f"agent did not greet first: {str(event)[:200]}")
     if event.get("protocol") != VERSION:
         raise AgentError(f"agent speaks protocol {event.get('protocol')}, the harness {VERSION}")

@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from .. import __version__
 from ..files import atomic_write, fallback_path
 from ..model import VERDICTS, Identity, ScenarioVerdict, StepVerdict
+from ..scenario.ops import describe
 from ..targets.base import Target
 from .runner import Listener
 
@@ -39,7 +40,7 @@ def _step_dict(sv: StepVerdict) -> dict[str, Any]:
         "op": step.op,
         "actor": step.actor,
         "args": step.args,
-        "text": step.describe(),
+        "text": describe(step.op, step.args),
         "line": step.pos.line,
         "note": step.note,
         "expect": [{"selector": str(r.selector), "outcome": str(r.outcome)} for r in step.expect.rules],

@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from ..judge.verdict import errored, judge, not_applicable, skipped
 from ..model import Identity, Scenario, ScenarioVerdict
-from ..targets.base import AgentError, AgentSession, Target
+from ..targets.base import AgentSession, Target
+from ..transport import END, ENVIRONMENT, SCENARIO, AgentError
 from .protocol import RunOptions, agent_input, environment, identity_from_hello, scenario_run
 
 
@@ -183,12 +184,12 @@ class Runner:
     def _collect(self, session: AgentSession, target: Target, ident: Identity, pending: dict[str, Scenario]) -> None:
         while pending:
             event = session.read_event(self.config.idle_timeout_s)
-            if event is None or event.get("event") == "end":
+            if event is None or event.get("event") == END:
                 return
-            if event.get("event") == "environment":
+            if event.get("event") == ENVIRONMENT:
                 self.listener.target_environment(target, environment(event))
                 continue
-            if event.get("event") != "scenario" or event.get("id") not in pending:
+            if event.get("event") != SCENARIO or event.get("id") not in pending:
                 raise AgentError(f"agent sent an unexpected event: {str(event)[:200]}")
             sc = pending.pop(event["id"])
             self._emit(judge(sc, target.name, ident, scenario_run(event)))

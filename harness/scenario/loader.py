@@ -29,9 +29,9 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..model import Actor, Expectation, Outcome, Pos, Rule, Scenario, Selector, Step, Suite
-from . import matrix, ops
+from . import expand, ops
 from .selector import SelectorError, parse_selector
-from .variants import FAMILIES, SYMBOLIC, Family
+from .variants import ADDRESS_FAMILIES, SYMBOLIC, Family
 
 SUITE_KEYS = ("suite", "description", "families", "scenarios")
 SCENARIO_KEYS = ("name", "description", "tags", "only", "families", "matrix", "actors", "steps")
@@ -348,12 +348,12 @@ def _suite(f: _File, root: Node) -> Optional[Suite]:
 def _families(f: _File, node: Optional[Node]) -> list[tuple[str, Node]]:
     """The address-family variants asked for (docs/variants.md), each once, in written order."""
     if node is not None and not isinstance(node, SequenceNode):
-        f.problem(node, f"families must be a list (of {', '.join(FAMILIES)}), not {_show(node)}")
+        f.problem(node, f"families must be a list (of {', '.join(ADDRESS_FAMILIES)}), not {_show(node)}")
         return []
     out: dict[str, Node] = {}
     for text, item in _strings(f, node, "families"):
-        if text not in FAMILIES:
-            f.problem(item, _unknown("family {}", text, FAMILIES))
+        if text not in ADDRESS_FAMILIES:
+            f.problem(item, _unknown("family {}", text, ADDRESS_FAMILIES))
         elif text in out:
             f.problem(item, f"family {text!r} is listed twice")
         out.setdefault(text, item)
@@ -367,22 +367,22 @@ def _variants(f: _File, suite: str, node: Node, seen: dict[str, Pos],
     if pairs is None:
         return []
     families = _families(f, _given(pairs, "families")) if "families" in pairs else suite_families
-    combos = matrix.combinations(f, pairs["matrix"][1]) if _given(pairs, "matrix") is not None else [{}]
+    combos = expand.combinations(f, pairs["matrix"][1]) if _given(pairs, "matrix") is not None else [{}]
     out = []
     for combo in combos:
         for family, fnode in families or [("", None)]:
-            binding = {**combo, matrix.FAMILY: fnode} if fnode is not None else combo
+            binding = {**combo, expand.FAMILY: fnode} if fnode is not None else combo
             try:
-                instance = matrix.substitute(f, node, binding, TEMPLATE_KEYS) if binding else node
+                instance = expand.substitute(f, node, binding, TEMPLATE_KEYS) if binding else node
             except RecursionError:
                 f.problem(node, "scenario nested too deeply to expand its matrix")
                 return out
             f.instances.append(instance)
-            out.append(_scenario(f, suite, instance, seen, binding, FAMILIES.get(family)))
+            out.append(_scenario(f, suite, instance, seen, binding, ADDRESS_FAMILIES.get(family)))
     return out
 
 
-def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: matrix.Binding,
+def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: expand.Binding,
               family: Optional[Family]) -> Optional[Scenario]:
     pairs = f.mapping(node, "a scenario", SCENARIO_KEYS, "scenario key {}")
     if pairs is None:
@@ -406,10 +406,10 @@ def _scenario(f: _File, suite: str, node: Node, seen: dict[str, Pos], binding: m
     description = _text(f, pairs, "description")
     description = family.describe(description) if family else description
     return Scenario(suite, name or "", description, tags, _only(f, _given(pairs, "only")),
-                    actors, [s for s in steps if s], f.pos(node), matrix.describe(binding), excluded)
+                    actors, [s for s in steps if s], f.pos(node), expand.describe(binding), excluded)
 
 
-def _runs(f: _File, node: Node, binding: matrix.Binding) -> bool:
+def _runs(f: _File, node: Node, binding: expand.Binding) -> bool:
     """Whether a step is in this combination: it has no `if:` (own or merged), or its `if:` holds."""
     pairs = f.mapping(node, "a step") if isinstance(node, MappingNode) else None
     cond = _given(pairs or {}, "if")
@@ -418,7 +418,7 @@ def _runs(f: _File, node: Node, binding: matrix.Binding) -> bool:
     if not binding:
         f.problem(cond, "if: needs parameters: a matrix: or families: on the scenario or suite")
         return True
-    return matrix.holds(f, cond, binding)
+    return expand.holds(f, cond, binding)
 
 
 def _name(f: _File, node: Optional[Node], what: str) -> Optional[str]:
@@ -495,7 +495,7 @@ class _Ctx:
     f: _File
     actors: dict[str, Actor]
     socks: dict[str, _Sock]
-    binding: matrix.Binding = field(default_factory=dict)  # this combination's parameters
+    binding: expand.Binding = field(default_factory=dict)  # this combination's parameters
     family: Optional[Family] = None  # the address-family variant being read, if any
     skips: list[str] = field(default_factory=list)  # why this variant cannot run anywhere
     op: str = ""
@@ -769,7 +769,7 @@ def _rules(c: _Ctx, node: Node) -> list[Rule]:
     first: dict[tuple, str] = {}
     narrowed: set[tuple] = set()  # selectors a `[conditions]` entry gave in this combination
     for written, (knode, vnode) in pairs.items():
-        key = matrix.narrowed(c.f, written, knode, c.binding) if c.binding else written
+        key = expand.narrowed(c.f, written, knode, c.binding) if c.binding else written
         if key is None:  # its [conditions] rule this combination out
             continue
         try:

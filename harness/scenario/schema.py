@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import ops
-from .matrix import MAX_COMBINATIONS
-from .selector import ALIASES, FAMILIES, GROUPS
-from .variants import FAMILIES as ADDRESS_FAMILIES
+from .expand import MAX_COMBINATIONS
+from .selector import ALIASES, GROUPS, OS_FAMILIES
+from .variants import ADDRESS_FAMILIES
 
 _REF = r"\$\{[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_-]*)?\}"
 NAME = rf"^([a-z0-9_.-]|{_REF})+$"  # a matrix template's name holds ${parameters}
@@ -27,7 +27,7 @@ VERSION = r"\d{1,9}(\.\d{1,9}){0,7}"
 
 
 def _selector() -> dict[str, Any]:
-    families = "|".join(FAMILIES + tuple(ALIASES))
+    families = "|".join(OS_FAMILIES + tuple(ALIASES))
     groups = "|".join(tuple(GROUPS) + ("default",))
     return {"type": "string", "description": "an OS family, optionally with one version comparison: linux<3.9; "
                                              "in a variant, [conditions] narrow it: linux[inet6, state=bound]",

@@ -8,7 +8,7 @@ import re
 
 from ..model import Selector
 
-FAMILIES = ("linux", "freebsd", "darwin", "netbsd", "openbsd", "dragonfly")
+OS_FAMILIES = ("linux", "freebsd", "darwin", "netbsd", "openbsd", "dragonfly")
 ALIASES = {"macos": "darwin"}
 BSD_FAMILIES = frozenset(("freebsd", "darwin", "netbsd", "openbsd", "dragonfly"))
 GROUPS = {"bsd": BSD_FAMILIES}
@@ -33,9 +33,9 @@ def parse_system(text: str) -> tuple[str, str]:
     """`freebsd-14`, `macos 14`, `linux-3.2` -> (family, version); ValueError naming the families."""
     m = _SYSTEM.match(text.strip().lower())
     family = ALIASES.get(m.group(1), m.group(1)) if m else ""
-    if family not in FAMILIES:
+    if family not in OS_FAMILIES:
         raise ValueError(f"{shorten(text)!r} is not a system such as freebsd-14, macos-14, linux-3.2 "
-                         f"(families: {', '.join(FAMILIES)}, macos)")
+                         f"(families: {', '.join(OS_FAMILIES)}, macos)")
     return family, m.group(2)
 
 
@@ -49,7 +49,7 @@ def parse_selector(text: str) -> Selector:
         )
     family, op, version = m.groups()
     family = ALIASES.get(family, family)
-    known = FAMILIES + tuple(GROUPS) + ("default",)
+    known = OS_FAMILIES + tuple(GROUPS) + ("default",)
     if family not in known:
         raise SelectorError(f"bad selector {text!r}: unknown OS family {family!r} (known: {', '.join(known)}, macos)")
     if op and (family in GROUPS or family == "default"):

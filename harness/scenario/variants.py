@@ -47,7 +47,7 @@ class Family:
 
 _SAME = {name: name for name in SYMBOLIC}
 _IPV6 = {"any": "any6", "loopback": "loopback6"}  # IPv6's own addresses; loopback2 has none
-FAMILIES: dict[str, Family] = {
+ADDRESS_FAMILIES: dict[str, Family] = {
     "inet": Family("inet", "inet", None, _SAME, _SAME, {}),
     "inet6": Family(
         "inet6", "inet6", True,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..model import Identity
-from ..run.protocol import AgentError, LineReader, parse_event
+from ..transport import END, AgentError, LineReader, parse_event
 from ..scenario.selector import parse_system
 
 AGENT_PATH = Path(__file__).resolve().parent.parent / "agent.py"
@@ -64,7 +64,7 @@ class AgentSession(ABC):
 
     def read_event(self, timeout: float) -> Optional[dict[str, Any]]:
         event = parse_event(self.read_line(timeout))
-        self.ended = self.ended or (event is not None and event.get("event") == "end")
+        self.ended = self.ended or (event is not None and event.get("event") == END)
         return event
 
     @abstractmethod

@@ -1,4 +1,4 @@
-"""`reference://freebsd-14` (or `--reference freebsd-14`): a column of expectations, no kernel.
+"""`ref://freebsd-14` (or `--reference freebsd-14`), named `ref:freebsd-14`: a column of expectations, no kernel.
 
 Where no machine of a system is at hand, its column still shows what every
 scenario expects of it, resolved for that system and marked as not measured,
@@ -27,7 +27,7 @@ def from_url(url: TargetURL, settings: TargetSettings) -> Target:
 class ReferenceTarget(Target):
     def __init__(self, spelled: str, family: str, version: str) -> None:
         system = f"{family} {version}"
-        self.info = TargetInfo(f"{PREFIX}{spelled}", "reference",
+        self.info = TargetInfo(f"{PREFIX}{spelled}", "ref",
                                f"what the scenarios expect of {system}; no kernel runs", system=system,
                                reference=True)
 

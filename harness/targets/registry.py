@@ -34,7 +34,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("local", "harness.targets.local", "local"),
     Provider("vagrant", "harness.targets.vagrant", "vagrant", cli="harness.targets.vagrant_commands"),
     Provider("ssh", "harness.targets.remote", "ssh"),
-    Provider("reference", "harness.targets.reference", "reference"),
+    Provider("ref", "harness.targets.reference", "ref"),
 )
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
 from .registry import TargetSettings, TargetURL
-from .vagrant_commands import Lifecycle
+from .lifecycle import Lifecycle
 from .vagrantcli import (
     PROJECT_ROOT,
     VAGRANT_DIR,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -15,53 +14,12 @@ import click
 
 from ..runlog import run_logger
 from ..terminal import EXIT_INFRA, EXIT_OK, bad_input, out
+from .lifecycle import DESTROY_POLICIES, Lifecycle
 from .registry import TargetSettings, UnknownTarget, select_targets
 
 if TYPE_CHECKING:
     from .vagrant import VagrantTarget
 
-DESTROY_POLICIES = ("always", "on-success", "never")
-AFTER_RUN = ("save", "keep", "destroy")
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """What happens to machines after a run (--save, the default; --keep; --destroy POLICY).
-
-    Whatever the choice, a run first reuses the machine an earlier run left running or saved,
-    unless its box or Vagrantfile changed (then it is rebuilt).
-    """
-
-    after: str = "save"
-    destroy: str = "always"  # with after == "destroy"
-    boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
-
-    @property
-    def keep(self) -> bool:
-        return self.after == "keep"
-
-    def should_destroy(self, owned: bool, ok: bool, interrupted: bool = False) -> bool:
-        """--destroy: only machines this run created or resumed; on-success keeps failing ones to look
-        at, but not after Ctrl-C, which destroys what the run created."""
-        if self.after != "destroy" or not owned or self.destroy == "never":
-            return False
-        return self.destroy == "always" or ok or interrupted
-
-    def decide(self, owned: bool, reached: bool, healthy: bool, ok: bool, interrupted: bool) -> str:
-        """save, destroy or leave (as it is), for a machine after a run.
-
-        owned: this run created or resumed it; reached: it came up (resumed, or answered over SSH);
-        healthy: the agent ran to its end (whatever the verdicts). --save saves a healthy machine,
-        and after Ctrl-C one that was up (it is cleaned at resume); one whose boot was cut short or
-        whose agent broke is destroyed, if this run owns it: a machine in doubt is never saved.
-        """
-        if self.keep:
-            return "leave"
-        if self.after == "destroy":
-            return "destroy" if self.should_destroy(owned, ok, interrupted) else "leave"
-        if healthy or (interrupted and reached):
-            return "save"
-        return "destroy" if owned else "leave"
 
 
 BOOT_TIMEOUT = click.option("--boot-timeout", type=click.FloatRange(1), help="Seconds `vagrant up` may take.")
