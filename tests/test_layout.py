@@ -8,8 +8,10 @@ from pathlib import Path
 from conftest import ROOT
 
 HARNESS = ROOT / "harness"
-# What judges: the loader's resolution of scenarios, the verdict, the expectation matching.
-JUDGING = ("harness.scenario.loader", "harness.judge")
+# What judges: reading scenario files (the loader and the modules it is split into), the verdict, the
+# expectation matching.
+JUDGING = ("harness.scenario.loader", "harness.scenario.yamlfile", "harness.scenario.fields",
+           "harness.scenario.outcomes", "harness.scenario.expand", "harness.judge")
 
 
 def imports_of(path: Path) -> set[str]:

@@ -10,7 +10,8 @@ import pytest
 
 from harness.scenario.ops import describe
 from harness.scenario import ops
-from harness.scenario.loader import _KINDS, Problem, ScenarioFileError, load_files, load_suite
+from harness.scenario.fields import FIELD_KINDS
+from harness.scenario.loader import Problem, ScenarioFileError, load_files, load_suite
 from harness.model import Actor, Outcome, Pos, Selector
 
 DATA = Path(__file__).parent / "data"
@@ -151,7 +152,7 @@ def test_literal_addresses_inside_the_allowed_ranges(tmp_path: Path) -> None:
 
 def test_every_field_kind_has_a_validator() -> None:
     kinds = {f.kind for op in ops.OPS.values() for f in op.fields.values()}
-    assert kinds | {f.kind for f in ops.DEST_FIELDS.values()} <= set(_KINDS)
+    assert kinds | {f.kind for f in ops.DEST_FIELDS.values()} <= set(FIELD_KINDS)
 
 
 def test_load_files_reads_directories_sorted(tmp_path: Path) -> None:

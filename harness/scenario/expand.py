@@ -23,6 +23,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?\}")
+# What a schema-aware editor is told where any field may be (or hold) a ${parameter}.
+REFERENCE_SCHEMA = {"type": "string", "pattern": REF.pattern, "description": "a matrix parameter: ${name} or ${name.field}"}
 CONDITION = re.compile(r"^(.*?)\[([^\[\]]*)\]\s*$")  # `linux>=3.9[inet6, state=bound]`
 FAMILY = "family"  # the parameter a families: list binds, as if it were one more matrix axis
 MAX_COMBINATIONS = 4096  # per template: a few lines of YAML must not ask for billions of scenarios

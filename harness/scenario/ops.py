@@ -18,7 +18,8 @@ from typing import Any, Callable, Optional
 
 @dataclass(frozen=True)
 class Field:
-    """One field of an op.  `kind` names the validator the loader applies."""
+    """One field of an op.  `kind` is a row of FIELD_KINDS (harness/scenario/fields.py): what the
+    field accepts, how the loader checks it, and its JSON Schema form."""
 
     kind: str
     required: bool = False
@@ -31,17 +32,8 @@ class Field:
 HOUR_MS = 3_600_000
 
 
-# Field kinds:
-#   sock_new  a socket name this step defines      sock     a socket defined earlier
-#   socks     a non-empty list of earlier sockets  actor    a declared actor name
-#   choice    one of `choices`                     int      a non-negative integer
-#   value     int or bool (or, for IP_ADD_MEMBERSHIP, a group address)
-#   text      a string                             addr     symbolic or literal address
-#   port      a number or a symbolic port name     opt      a known socket option name
-#   level     a known option level name            dest     a mapping {addr, port}
-#   bool      true or false
-
-# Outcome kinds a step may expect (besides `any`, which every op takes).
+# The outcome kinds an op may expect (besides `any`, which every op takes); how each is written is
+# OUTCOME_KINDS in harness/scenario/outcomes.py.
 CALL = ("ok", "unsupported", "timeout", "errno")  # a system call: it worked, failed, or waited
 DISTRIBUTION = ("spread", "single", "each", "none")  # who received a distribute step's traffic
 
@@ -207,9 +199,6 @@ ADDRESSES: dict[str, str] = {
     "loopback6": "::1",
     "loopback2": "127.0.0.2",
 }
-
-# Outcomes written as a plain word (an errno is written as its name, `single` may name a socket).
-WORDS = ("ok", "unsupported", "timeout") + DISTRIBUTION
 
 
 def describe(op: str, args: dict[str, Any]) -> str:

@@ -1,0 +1,263 @@
+"""The kinds of field a step may have: each kind's check and its JSON Schema form, in one table.
+
+An op's row (harness/scenario/ops.py) gives each field a kind; this table says
+what a kind accepts, so the loader and the schema editors use cannot disagree:
+`FIELD_KINDS[kind].check` reads a field's YAML node (recording problems at
+file:line:column) and `FIELD_KINDS[kind].schema(field)` is what a schema-aware
+editor is told. A new kind is one row here.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Union
+
+from yaml.nodes import Node, ScalarNode, SequenceNode
+
+from ..model import Actor, Pos
+from . import ops
+from .expand import REFERENCE_SCHEMA, Binding
+from .variants import SYMBOLIC, Family
+from .yamlfile import Pairs, YamlFile, at, given, is_int, show, unknown_name
+
+IDENT = re.compile(r"[A-Za-z0-9_.-]+")  # socket and actor names: no ':', see single:<sock>
+PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALLOWED_NETS = "127.0.0.0/8, ::1, 0.0.0.0, :: or a multicast group"
+INT32 = (-2**31, 2**31 - 1)  # setsockopt values are C ints
+
+
+@dataclass
+class SockInfo:
+    type: Optional[str]
+    actor: str
+    pos: Pos
+
+
+@dataclass
+class StepContext:
+    """What a field validator may consult: the actors and the sockets defined by earlier steps
+    (a step may only use what precedes it), and in `args` the step's fields checked so far."""
+
+    f: YamlFile
+    actors: dict[str, Actor]
+    socks: dict[str, SockInfo]
+    binding: Binding = field(default_factory=dict)  # this combination's parameters
+    family: Optional[Family] = None  # the address-family variant being read, if any
+    skips: list[str] = field(default_factory=list)  # why this variant cannot run anywhere
+    op: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def read_fields(c: StepContext, node: Node, pairs: Pairs, table: dict[str, ops.Field], what: str, into: dict) -> dict:
+    """Check each field in table order (so `value` and `level` can consult `opt`), filling in defaults."""
+    for name, fld in table.items():
+        value = given(pairs, name)
+        if value is None and fld.required:
+            c.f.problem(node, f"{what} is missing required field {name!r}")
+        into[name] = fld.default if value is None else FIELD_KINDS[fld.kind].check(c, name, value, fld)
+    return into
+
+
+def _v_sock_new(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    sock = c.f.string(node, "socket name", IDENT)
+    if sock in c.socks:
+        c.f.problem(node, f"socket {sock!r} is already defined (at {at(c.socks[sock].pos)})")
+    return sock
+
+
+def _v_sock(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    sock = c.f.string(node, "socket name", IDENT)
+    if sock is not None and sock not in c.socks:  # returned all the same: single:<sock> checks the names written
+        c.f.problem(node, f"undefined socket {sock!r} (defined so far: {', '.join(c.socks) or 'none'})")
+    return sock
+
+
+def _v_socks(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[list]:
+    if not isinstance(node, SequenceNode) or not node.value:
+        return c.f.problem(node, f"{name} must be a non-empty list of sockets, not {show(node)}")
+    socks = [_v_sock(c, name, item, fld) for item in node.value]
+    for i, item in enumerate(node.value):
+        if socks[i] is not None and socks[i] in socks[:i]:
+            c.f.problem(item, f"socket {socks[i]!r} is listed twice in {name}")
+    return socks
+
+
+def _one_of(c: StepContext, node: Node, what: str, known: Iterable[str], complaint: Callable[[str], str]) -> Optional[str]:
+    """A string that must be one of `known`; otherwise the complaint about it is the problem."""
+    text = c.f.string(node, what)
+    if text is None or text in known:
+        return text
+    return c.f.problem(node, complaint(text))
+
+
+def _v_actor(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    return _one_of(c, node, name, c.actors,
+                   lambda actor: f"actor {actor!r} is not declared in actors: (declared: {', '.join(c.actors)})")
+
+
+def _v_choice(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    return _one_of(c, node, name, fld.choices,
+                   lambda text: f"{name} must be one of {', '.join(fld.choices)}, not {text!r}")
+
+
+def _v_int(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[int]:
+    value = c.f.scalar(node)
+    if is_int(value) and 0 <= value <= (fld.maximum if fld.maximum is not None else value):
+        return value
+    most = f" up to {fld.maximum}" if fld.maximum is not None else ""
+    return c.f.problem(node, f"{name} must be a non-negative integer{most}, not {show(node)}")
+
+
+def _v_value(c: StepContext, name: str, node: Node, fld: ops.Field) -> Any:
+    """An int or bool (as 0/1), except for options such as IP_ADD_MEMBERSHIP that take a group."""
+    opt = c.args.get("opt")
+    if opt in ops.GROUP_OPTIONS:
+        ip = _ip(node.value) if isinstance(node, ScalarNode) else None
+        if ip is not None and ip.version == 4 and ip.is_multicast:
+            return node.value
+        return c.f.problem(node, f"{name} of {opt} must be an IPv4 multicast group such as 239.1.2.3, "
+                                 f"not {show(node)}")
+    value = c.f.scalar(node)
+    if isinstance(value, bool) or (is_int(value) and INT32[0] <= value <= INT32[1]):
+        return int(value)
+    return c.f.problem(node, f"{name} must be a boolean or an integer that fits a C int "
+                             f"({INT32[0]}..{INT32[1]}), not {show(node)}")
+
+
+def _v_text(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    return c.f.string(node, name)
+
+
+def _v_addr(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    """Symbolic, or a literal IP the harness may touch: it runs on real machines, never beyond loopback."""
+    text = c.f.string(node, name)
+    if c.family is not None and text is not None:
+        return _variant_addr(c, node, text)
+    if text is None or text in ops.ADDRESSES:
+        return text
+    ip = _ip(text)
+    if ip is None:
+        symbolic = ", ".join(ops.ADDRESSES)
+        return c.f.problem(node, f"{name} {text!r} is neither a symbolic address ({symbolic}) nor an IP address")
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+        return text
+    return c.f.problem(node, f"{name} {text} is outside what a scenario may use ({ALLOWED_NETS})")
+
+
+def _variant_addr(c: StepContext, node: Node, text: str) -> Optional[str]:
+    """A symbolic IPv4 address as the variant has it (an IPv4 group only in inet); an address the
+    variant lacks makes the scenario skipped everywhere, with the reason."""
+    family = c.family
+    assert family is not None
+    ip = _ip(text)
+    if ip is not None and ip.version == 4 and ip.is_multicast:
+        reason = family.ipv4_only(f"the IPv4 multicast group {text}")
+        c.skips += [reason] if reason else []
+        return text
+    if text not in SYMBOLIC:
+        return c.f.problem(node, f"a scenario with families: writes the IPv4 symbolic addresses "
+                                 f"({', '.join(SYMBOLIC)}), which each family translates; not {text!r}")
+    translated = family.address(text, client=c.op == "distribute")
+    if translated is None:
+        c.skips.append(family.missing[text])
+    return translated or text
+
+
+def _ip(text: str) -> Union[ipaddress.IPv4Address, ipaddress.IPv6Address, None]:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _v_port(c: StepContext, name: str, node: Node, fld: ops.Field) -> Union[int, str, None]:
+    value = c.f.scalar(node)
+    if (is_int(value) and 0 <= value <= 65535) or (isinstance(value, str) and PORT_NAME.fullmatch(value)):
+        return value
+    return c.f.problem(node, f"{name} must be a number 0..65535 or a symbolic name such as P, not {show(node)}")
+
+
+def _v_opt(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    opt = _one_of(c, node, name, ops.OPTIONS, lambda opt: unknown_name("option {}", opt, ops.OPTIONS))
+    reason = c.family.ipv4_only(opt) if c.family and opt and ops.OPTIONS[opt] == "IPPROTO_IP" else None
+    c.skips += [reason] if reason else []
+    return opt
+
+
+def _v_bool(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[bool]:
+    value = c.f.scalar(node)
+    if isinstance(value, bool):
+        return value
+    return c.f.problem(node, f"{name} must be true or false, not {show(node)}")
+
+
+def _v_level(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    level, opt = c.f.string(node, name), c.args.get("opt")
+    if level is not None and level not in ops.LEVELS:
+        return c.f.problem(node, unknown_name("level {}", level, ops.LEVELS))
+    if level is not None and opt in ops.OPTIONS and ops.OPTIONS[opt] != level:
+        return c.f.problem(node, f"level {level} does not match {opt}, which is at {ops.OPTIONS[opt]}")
+    return level
+
+
+def _v_dest(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[dict]:
+    what = f"{c.op} {name}"
+    pairs = c.f.mapping(node, what, ops.DEST_FIELDS, f"field {{}} in {what}")
+    return None if pairs is None else read_fields(c, node, pairs, ops.DEST_FIELDS, what, {})
+
+
+Check = Callable[[StepContext, str, Node, ops.Field], Any]
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FieldKind:
+    """One kind of field: what it means, how the loader checks it, what schema editors are told."""
+
+    meaning: str
+    check: Check
+    schema: Callable[[ops.Field], Schema]
+
+
+def field_schema(fld: ops.Field) -> Schema:
+    """A field's schema: its kind's form, or a matrix parameter standing for it."""
+    return {"anyOf": [FIELD_KINDS[fld.kind].schema(fld), REFERENCE_SCHEMA]}
+
+
+def _int_schema(fld: ops.Field) -> Schema:
+    out: Schema = {"type": "integer", "minimum": 0}
+    return {**out, "maximum": fld.maximum} if fld.maximum is not None else out
+
+
+_NAME: Schema = {"type": "string", "pattern": f"^{IDENT.pattern}$"}
+FIELD_KINDS: dict[str, FieldKind] = {
+    "sock_new": FieldKind("a socket name this step defines", _v_sock_new, lambda f: _NAME),
+    "sock": FieldKind("a socket an earlier step defined", _v_sock, lambda f: _NAME),
+    "socks": FieldKind("a non-empty list of earlier sockets", _v_socks,
+                       lambda f: {"type": "array", "minItems": 1, "items": _NAME}),
+    "actor": FieldKind("an actor declared in actors:", _v_actor, lambda f: _NAME),
+    "choice": FieldKind("one of the field's choices", _v_choice, lambda f: {"enum": list(f.choices)}),
+    "int": FieldKind("a non-negative integer, up to the field's maximum", _v_int, _int_schema),
+    "bool": FieldKind("true or false", _v_bool, lambda f: {"type": "boolean"}),
+    "value": FieldKind("an option value: an integer that fits a C int or a boolean (a group address for "
+                       "IP_ADD_MEMBERSHIP)", _v_value,
+                       lambda f: {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": INT32[0],
+                                                                  "maximum": INT32[1]},
+                                            {"type": "string", "description": "a multicast group, for "
+                                                                              "IP_ADD_MEMBERSHIP"}]}),
+    "text": FieldKind("a string (any scalar but a boolean or null, as written)", _v_text,
+                      lambda f: {"type": ["string", "number"]}),
+    "addr": FieldKind("a symbolic address or a loopback, unspecified or multicast IP address", _v_addr,
+                      lambda f: {"type": "string", "description": f"{', '.join(ops.ADDRESSES)}, or a loopback, "
+                                                                  "unspecified or multicast IP address"}),
+    "port": FieldKind("a port number or a symbolic port name such as P", _v_port,
+                      lambda f: {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 65535},
+                                           {"type": "string", "pattern": f"^{PORT_NAME.pattern}$"}]}),
+    "opt": FieldKind("a socket option name of the option table", _v_opt, lambda f: {"enum": list(ops.OPTIONS)}),
+    "level": FieldKind("an option level that matches the option", _v_level, lambda f: {"enum": list(ops.LEVELS)}),
+    "dest": FieldKind("a mapping {addr, port}", _v_dest,
+                      lambda f: {"type": "object", "additionalProperties": False, "required": ["addr", "port"],
+                                 "properties": {name: field_schema(d) for name, d in ops.DEST_FIELDS.items()}}),
+}
