@@ -20,6 +20,7 @@ from rich.table import Table
 from . import __version__
 from .model import BaselineComparison, Scenario
 from .report import console, matrix
+from .report.formats import REPORTS, write_all
 from .report.schema import ResultsFileError
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
@@ -113,26 +114,32 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
 @dataclass(frozen=True)
 class OutputPaths:
     json: Path
-    junit: Path
-    html: Path
+    reports: dict[str, Path]  # report format -> where it is written
 
     @classmethod
-    def choose(cls, out_dir: str, json_path: Optional[str], junit_path: Optional[str],
-               html_path: Optional[str]) -> "OutputPaths":
-        """Each file where asked, else in the --out folder under its usual name."""
+    def choose(cls, out_dir: str, json_path: Optional[str], asked: dict[str, Any]) -> "OutputPaths":
+        """Each file where asked (`--junit FILE`), else in the --out folder under its usual name."""
         folder = Path(out_dir)
-        return cls(json=Path(json_path) if json_path else folder / "results.json",
-                   junit=Path(junit_path) if junit_path else folder / "junit.xml",
-                   html=Path(html_path) if html_path else folder / "report.html")
+        reports = {fmt.name: Path(asked.get(f"{fmt.name}_path") or folder / fmt.filename) for fmt in REPORTS}
+        return cls(json=Path(json_path) if json_path else folder / "results.json", reports=reports)
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.json, *self.reports.values()]
+
+    def line(self) -> str:
+        """`junit: reports/junit.xml  html: reports/report.html`"""
+        return "  ".join(f"{name}: {path}" for name, path in self.reports.items())
 
 
 def output_options(command: Callable) -> Callable:
+    names = ", ".join(fmt.filename for fmt in REPORTS)
     for option in reversed([
         click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False),
-                      help="Folder for results.json, junit.xml and report.html."),
+                     help=f"Folder for results.json, {names}."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Results file (default OUT/results.json)."),
-        click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="JUnit XML (default OUT/junit.xml)."),
-        click.option("--html", "html_path", type=click.Path(dir_okay=False), help="HTML report (default OUT/report.html)."),
+        *(click.option(f"--{fmt.name}", f"{fmt.name}_path", type=click.Path(dir_okay=False),
+                       help=f"{fmt.title} (default OUT/{fmt.filename}).") for fmt in REPORTS),
     ]):
         command = option(command)
     return command
@@ -153,10 +160,7 @@ def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
 
 
 def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
-    from .report import html, junit  # jinja2 and junit-xml: loaded only when reports are written
-
-    junit.write(m, paths.junit)
-    html.write(m, paths.html)
+    write_all(m, paths.reports)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,14 +188,13 @@ def cli() -> None:
               help="Seconds one scenario may take in all.")
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
-        out_dir: str, json_path: Optional[str],
-        junit_path: Optional[str], html_path: Optional[str], baseline_dir: Optional[str], jobs: int,
-        scenario_jobs: int, step_timeout: float, scenario_timeout: float, **provider_values: Any) -> None:
+        out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], jobs: int,
+        scenario_jobs: int, step_timeout: float, scenario_timeout: float, **values: Any) -> None:
     """Run scenario FILES (or folders of them) on the chosen targets."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
     try:
-        prepared = _prepare_run(files, targets_spec, tags, references, out_dir, json_path, junit_path, html_path,
-                                baseline_dir, provider_values)
+        prepared = _prepare_run(files, targets_spec, tags, references,
+                                OutputPaths.choose(out_dir, json_path, values), baseline_dir, values)
     except KeyboardInterrupt:
         err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -202,8 +205,7 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
 
 
 def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], references: Sequence[str],
-                 out_dir: str, json_path: Optional[str], junit_path: Optional[str], html_path: Optional[str],
-                 baseline_dir: Optional[str], provider_values: dict[str, Any]):
+                 paths: OutputPaths, baseline_dir: Optional[str], provider_values: dict[str, Any]):
     """Everything checked before anything runs: files, tags, baseline, targets, output folders (exit 2)."""
     scenarios = load_or_exit(files)
     if baseline_dir is not None:
@@ -213,13 +215,12 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
         if not scenarios:
             bad_input(f"no scenario carries any of the tags {', '.join(sorted(wanted))}")
-    paths = OutputPaths.choose(out_dir, json_path, junit_path, html_path)
     settings = TargetSettings(log=run_logger(paths.json.parent / "run.log"),
                               options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
     systems = [f"ref://{system}" for group in references for system in split_spec(group)]
     targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
     try:
-        lock = claim_outputs([paths.json, paths.junit, paths.html])
+        lock = claim_outputs(paths.files)
     except OutputError as exc:
         bad_input(str(exc))
     return scenarios, targets, paths, lock
@@ -252,7 +253,7 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
                 out.print(f"    {clean(line)}", markup=False, soft_wrap=True)
     print_changes(m.baseline)
     out.print(console.counts_line(verdicts))
-    out.print(f"results: {writer.path}  junit: {paths.junit}  html: {paths.html}", soft_wrap=True)
+    out.print(f"results: {writer.path}  {paths.line()}", soft_wrap=True)
     for problem in problems:
         err.print(f"harness: {clean(problem)}", markup=False, soft_wrap=True)
     if interrupted:
@@ -273,7 +274,8 @@ def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
     try:
         write_reports(m, paths)
     except OSError as exc:
-        problems.append(f"cannot write the reports into {paths.html.parent}: {exc.strerror or exc}; "
+        where = f" ({exc.filename})" if exc.filename else ""
+        problems.append(f"cannot write the reports{where}: {exc.strerror or exc}; "
                         f"rebuild them with `harness report {writer.path}`")
     return m, problems
 
@@ -289,8 +291,8 @@ def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
 @click.argument("results", nargs=-1, required=True)
 @output_options
 @BASELINE_OPTION
-def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], junit_path: Optional[str],
-           html_path: Optional[str], baseline_dir: Optional[str]) -> None:
+def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], baseline_dir: Optional[str],
+           **report_paths: Optional[str]) -> None:
     """Rebuild JUnit XML and HTML from RESULTS files, merging runs from several machines.
 
     Exit status 0, or with --baseline as `run` would give it: 1 for a changed kernel answer or
@@ -301,7 +303,7 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], jun
     try:
         docs = results_or_exit(results)
         m = matrix.build(docs, compared(docs, baseline_dir))
-        paths = OutputPaths.choose(out_dir, None, junit_path, html_path)
+        paths = OutputPaths.choose(out_dir, None, report_paths)
         write_reports(m, paths)
     except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)
         err.print("harness: interrupted; the reports written so far are whole, the rest were not written",
@@ -311,7 +313,7 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], jun
     print_changes(m.baseline)
     out.print(f"{len(m.rows)} scenario(s) x {len(m.columns)} target(s): "
               f"{c['pass']} passed, {c['fail']} failed, {c['skipped']} skipped, {c['error']} errors")
-    out.print(f"junit: {paths.junit}  html: {paths.html}")
+    out.print(paths.line(), markup=False)
     sys.exit(exit_status(m) if baseline_dir is not None else EXIT_OK)
 
 
