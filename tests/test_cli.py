@@ -182,3 +182,20 @@ def test_local_legacy_works_with_pyseccomp_where_debians_binding_is_missing(tmp_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     setsockopt = results(tmp_path / "o")["results"][0]["steps"][1]
     assert setsockopt["observed"]["outcome"] == "ENOPROTOOPT"  # the filter is loaded: the 3.8 answer
+
+
+@needs_root
+def test_the_readmes_example_runs_as_the_readme_says(tmp_path):
+    """The scenario at the top of the README is a real one: it passes on both local targets, the
+    distribution observed on each as its expectation says."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```yaml\nsuite: example\n") + len("```yaml\n")
+    example = tmp_path / "example.yaml"
+    example.write_text(readme[start:readme.index("```", start)])
+    proc = harness("run", str(example), "--targets", "local,local-legacy", "--reference", "freebsd-14",
+                   "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed, 0 failed, 1 skipped, 0 errors" in proc.stdout
+    hist = {r["target"]: r["steps"][-1]["observed"]["histogram"] for r in results(tmp_path / "out")["results"]
+            if r["target"] in ("local", "local-legacy")}
+    assert min(hist["local"].values()) > 0 and hist["local-legacy"] == {"a": 32, "b": 0}

@@ -3,9 +3,10 @@
 Like packetdrill's one system-call table, each op is declared once here: its
 fields, the outcomes a scenario may expect of it, how a step reads in one
 line, and which observed fields tell two targets apart. The loader, the
-verdict, the observation readings and the reports all consult this table, so
-adding an op is one row here, one `op_<name>` method in the agent and one
-example line in tests/data/good/every_op.yaml (docs/extending.md).
+schema, the verdict, the observation readings and the reports all consult this
+table; adding an op is one row here, one `op_<name>` method in the agent, an
+example step in each list of every op and a line of docs (docs/extending.md,
+whose snippets a test applies and runs).
 
 The agent keeps its own copy of option levels and addresses (it must stay a
 single stdlib file); a test checks that both say the same.

@@ -1,0 +1,41 @@
+"""Every report format, one row each: the command line offers, fills and names them from this table.
+
+A format is a module with `write(matrix, path)` that reads the matrix of
+harness/report/matrix.py (it never judges). Its row says the option that
+chooses its path (`--junit FILE`), its file name in the output folder, and the
+module, which is imported only when a report is written (jinja2 and junit-xml
+cost a run that writes none nothing). Adding a format is one row here and its
+module (docs/extending.md).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from .matrix import Matrix
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    name: str  # its option (--NAME) and its name in messages
+    filename: str  # in the output folder
+    module: str  # defines write(matrix, path)
+    title: str  # what it is, for --help
+
+    def write(self, matrix: "Matrix", path: Path) -> None:
+        importlib.import_module(self.module).write(matrix, path)
+
+
+REPORTS: tuple[ReportFormat, ...] = (
+    ReportFormat("junit", "junit.xml", "harness.report.junit", "JUnit XML"),
+    ReportFormat("html", "report.html", "harness.report.html", "HTML report"),
+)
+
+
+def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> None:
+    """Every format into its path, in table order; each file whole or not at all (atomic_write)."""
+    for fmt in REPORTS:
+        fmt.write(matrix, paths[fmt.name])
