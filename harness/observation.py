@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from .model import Outcome
-from .scenario.ops import OPS, Op
+from .scenario.ops import DISTRIBUTION, OPS, Op
 
 Observed = Mapping[str, Any]
 # How a results file's op that this harness does not know (a newer one wrote it) is read.
@@ -82,7 +82,7 @@ def satisfies(expected: Outcome, observed: Observed, args: Mapping[str, Any]) ->
     outcome = str(observed.get("outcome"))
     if expected.kind == "any":
         return True
-    if expected.kind in ("spread", "single", "each", "none"):
+    if expected.kind in DISTRIBUTION:
         return outcome == "ok" and _distribution(expected, observed, args["over"], args["count"])
     if expected.kind == "value" and expected.arg == "nonzero":
         value = observed.get("value")
