@@ -141,7 +141,9 @@ def up(targets_spec: str, jobs: int, save: bool, boot_timeout: Optional[float]) 
 @click.command()
 @click.argument("targets_spec", metavar="TARGETS", default="all")
 def down(targets_spec: str) -> None:
-    """Destroy Vagrant machines, running or saved, including any a crashed run left behind."""
+    """Destroy Vagrant machines, running or saved, including any a crashed run left behind.
+
+    Exit status 0 done, 3 some machine could not be checked (no vagrant or libvirt here) or destroyed."""
     from .base import AgentError
     from .vagrant import DAEMONS, leftover_domains, remove_domain
 
@@ -150,7 +152,10 @@ def down(targets_spec: str) -> None:
     why = DAEMONS.acquire(log)  # libvirtd must answer to destroy anything; started if need be
     try:
         for t in machines(targets_spec, Lifecycle()):
-            if why or not t.availability().available:
+            reason = why or t.availability().reason
+            if reason:
+                failed = True
+                out.print(f"{t.name}: not checked: {reason}", markup=False)
                 continue
             try:
                 state = t.state()
