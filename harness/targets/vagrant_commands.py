@@ -134,7 +134,7 @@ def up(targets_spec: str, jobs: int, save: bool, boot_timeout: Optional[float]) 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(bring_up, vms))
     for t, result in zip(vms, results):
-        out.print(f"{t.name}: {result}", markup=False)
+        out.print(f"{t.name}: {result}", markup=False, soft_wrap=True)
     sys.exit(EXIT_OK if all(r.startswith(("running", "saved")) for r in results) else EXIT_INFRA)
 
 
@@ -155,7 +155,7 @@ def down(targets_spec: str) -> None:
             reason = why or t.availability().reason
             if reason:
                 failed = True
-                out.print(f"{t.name}: not checked: {reason}", markup=False)
+                out.print(f"{t.name}: not checked: {reason}", markup=False, soft_wrap=True)
                 continue
             try:
                 state = t.state()
@@ -167,7 +167,7 @@ def down(targets_spec: str) -> None:
                 t.forget()  # its record, if it outlived the machine
             except AgentError as exc:
                 failed = True
-                out.print(f"{t.name}: {exc}", markup=False)
+                out.print(f"{t.name}: {exc}", markup=False, soft_wrap=True)
         for name in leftover_domains():
             remove_domain(name)
             out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")
