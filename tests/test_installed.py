@@ -178,6 +178,16 @@ def test_run_on_all_targets_reports_the_unavailable_ones_with_reasons(installed)
     assert doc["summary"] == {"pass": 96, "fail": 0, "error": 0, "skipped": 144}
 
 
+def test_ssh_and_reference_targets_from_the_installed_tool(installed, sshd):
+    """The agent the package carries goes over SSH (to this machine's test sshd); a reference column beside it."""
+    proc = installed.run("run", "timewait", "--targets", sshd.url(), "--reference", "freebsd-14", "--out", "ssh")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((installed.work / "ssh" / "results.json").read_text())
+    ssh, ref = doc["targets"]
+    assert ssh["provider"] == "ssh" and ssh["ran"] and ref["reference"] and not ref["ran"]
+    assert doc["summary"]["pass"] == len(load_files([str(ROOT / "scenarios" / "timewait.yaml")])[0].scenarios) > 0
+
+
 def test_up_and_down_say_in_one_line_per_machine_why_they_cannot(installed):
     up = installed.run("up", "linux-modern")
     assert up.returncode == 3 and up.stdout.startswith("linux-modern: unavailable: vagrant is not installed")
