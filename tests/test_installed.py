@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,8 @@ from harness.scenario.loader import load_files
 from harness.scenario.schema import json_schema
 
 # What the commands read besides the code, as the checkout has it (the wheel keeps the layout).
-SHIPPED = ["Vagrantfile", "docs/scenario.schema.json", *(f"scenarios/{p.name}" for p in (ROOT / "scenarios").glob("*.yaml")),
+SHIPPED = ["Vagrantfile", "docs/scenario.schema.json", "scripts/apt-install.sh",
+           *(f"scenarios/{p.name}" for p in (ROOT / "scenarios").glob("*.yaml")),
            *(f"vagrant/{p.name}" for p in (ROOT / "vagrant").iterdir() if p.is_file())]
 EXECUTABLE = ["vagrant/qemu-tcg-wrapper", "vagrant/build-box.sh", "vagrant/host-daemons.sh", "vagrant/setup-host.sh"]
 # Not copied for the build: what is not the project's source (environments, outputs, state, caches).
@@ -124,6 +126,9 @@ def test_wheel_and_sdist_carry_the_library_catalogue_and_scripts_and_pass_twine(
     assert twine.returncode == 0 and twine.stdout.count("PASSED") == 2, twine.stdout + twine.stderr
     for path in EXECUTABLE:
         assert os.access(installed.package / "_data" / path, os.X_OK), path
+    for script in (installed.package / "_data" / "vagrant").glob("*.sh"):  # what a script runs beside itself
+        for rel in re.findall(r'\$\(dirname "\$0"\)/([\w./-]+)', script.read_text()):
+            assert (script.parent / rel).is_file(), f"{script.name} runs {rel}, which the package lacks"
 
 
 def test_the_harness_that_runs_is_the_installed_one(installed):
