@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .model import BaselineComparison, Scenario
+from .model import BaselineComparison, Scenario, Suite
 from .report import console, matrix
 from .report.formats import REPORTS, write_all
 from .report.schema import ResultsFileError
@@ -26,7 +26,9 @@ from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
 from .files import OutputError, atomic_write, claim_outputs
+from .resources import scenarios_dir, shown
 from .runlog import run_logger
+from .scenario import library
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
 from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
@@ -39,15 +41,27 @@ DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
 
 
-def load_or_exit(files: Sequence[str]) -> list[Scenario]:
-    """Every scenario of every file, or every problem listed and exit 2."""
+def files_or_exit(args: Sequence[str]) -> list[str]:
+    """FILES arguments as files: paths as given, shipped suites by name (harness/scenario/library.py)."""
     try:
-        suites = load_files(files)
+        return library.resolve(args)
+    except library.UnknownSuite as exc:
+        bad_input(str(exc))
+
+
+def load_suites_or_exit(files: Sequence[str]) -> list[Suite]:
+    """Every suite of every file, or every problem listed and exit 2."""
+    try:
+        return load_files(files)
     except ScenarioFileError as exc:
         for problem in exc.problems:
             err.print(clean(str(problem)), markup=False, soft_wrap=True)  # one per line: editors and CI parse them
         bad_input(f"{len(exc.problems)} problem(s) in scenario files; nothing was run")
-    return [sc for suite in suites for sc in suite.scenarios]
+
+
+def load_or_exit(files: Sequence[str]) -> list[Scenario]:
+    """Every scenario of every file, or every problem listed and exit 2."""
+    return [sc for suite in load_suites_or_exit(files) for sc in suite.scenarios]
 
 
 def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:
@@ -190,9 +204,10 @@ def cli() -> None:
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
         out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], jobs: int,
         scenario_jobs: int, step_timeout: float, scenario_timeout: float, **values: Any) -> None:
-    """Run scenario FILES (or folders of them) on the chosen targets."""
+    """Run scenario FILES (or folders of them, or shipped suites by name: `harness suites`) on the chosen targets."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
     try:
+        files = tuple(files_or_exit(files))
         prepared = _prepare_run(files, targets_spec, tags, references,
                                 OutputPaths.choose(out_dir, json_path, values), baseline_dir, values)
     except KeyboardInterrupt:
@@ -348,10 +363,27 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 def validate(files: tuple[str, ...]) -> None:
-    """Check scenario FILES against the format without running anything."""
-    scenarios = load_or_exit(files)
+    """Check scenario FILES (or shipped suites by name) against the format without running anything."""
+    scenarios = load_or_exit(files_or_exit(files))
     suites = {sc.suite for sc in scenarios}
     out.print(f"ok: {len(suites)} suite(s), {len(scenarios)} scenario(s)")
+
+
+@cli.command()
+def suites() -> None:
+    """List the scenario library the harness ships: run one with `harness run NAME`, all with `harness run all`."""
+    files = library.shipped()
+    loaded = {suite.name: suite for suite in load_suites_or_exit(list(map(str, files.values())))}
+    total = sum(len(suite.scenarios) for suite in loaded.values())
+    table = Table(caption=f"{total} scenarios in all (each address-family variant counted); "
+                          f"the files: {shown(scenarios_dir())}{os.sep}")
+    for col in ("suite", "scenarios", "description"):
+        table.add_column(col, overflow="fold")
+    for name in files:
+        suite = loaded.get(name)
+        table.add_row(escape(name), str(len(suite.scenarios)) if suite else "-",
+                      escape(clean(suite.description or "")) if suite else "-")
+    out.print(table)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

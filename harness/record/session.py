@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..files import atomic_write
+from ..resources import schema_file
 from ..terminal import clean
 from . import convert, render, strace, tracer
 from .tracer import RecordError
 
 STRACE_SAYS = re.compile(r"(\S*/)?strace: ")  # strace's own messages, among the program's stderr
-SCHEMA = Path(__file__).resolve().parent.parent.parent / "docs" / "scenario.schema.json"
 
 
 def user_name(uid: int) -> Optional[str]:
@@ -113,7 +113,9 @@ def _nothing_recorded(shown: str, traced: tracer.Traced) -> None:
 
 
 def _schema_ref(path: Path) -> Optional[str]:
-    """The JSON Schema for editors, relative to the file (as scenarios/ has it), where this checkout has one."""
-    if not SCHEMA.exists():
+    """The JSON Schema for editors, relative to the file (as scenarios/ has it): the checkout's, or the
+    installed package's copy."""
+    schema = schema_file()
+    if not schema.exists():
         return None
-    return os.path.relpath(SCHEMA, path.resolve().parent)
+    return os.path.relpath(schema, path.resolve().parent)

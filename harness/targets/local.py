@@ -111,8 +111,8 @@ class LegacyTarget(LocalTarget):
         try:
             seccomp_binding()
         except (ImportError, OSError) as exc:
-            return Availability(False, f"no seccomp binding: {exc}; install python3-seccomp or pyseccomp "
-                                       "(scripts/setup.sh does)")
+            return Availability(False, f"no seccomp binding: {exc}; install python3-seccomp (Debian) or "
+                                       "pyseccomp (PyPI)")
         return super().availability()
 
     def launch(self, needs_root: bool = False) -> AgentSession:

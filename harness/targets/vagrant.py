@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import yaml
 
+from ..resources import shown, vagrant_file, vagrantfile
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
-from .registry import TargetSettings, TargetURL
 from .lifecycle import Lifecycle
+from .registry import TargetSettings, TargetURL
 from .vagrantcli import (
-    PROJECT_ROOT,
-    VAGRANT_DIR,
     TimedVagrant,
     VagrantCommandError,
     domain_prefix,
@@ -42,13 +41,13 @@ if TYPE_CHECKING:
 
     from .ssh import SSHEndpoint
 
-TARGETS_FILE = VAGRANT_DIR / "targets.yaml"
 NETWORK_MODES = ("isolated", "provider")
 # Set where no VM may reach beyond 127.0.0.1 (this project's own CI): a machine in provider
 # networking is then refused before it boots.
 ISOLATED_ONLY = "HARNESS_ISOLATED_ONLY"
-BUILD_BOX = VAGRANT_DIR / "build-box.sh"
-HOST_DAEMONS = VAGRANT_DIR / "host-daemons.sh"
+BUILD_BOX = vagrant_file("build-box.sh")
+HOST_DAEMONS = vagrant_file("host-daemons.sh")
+SETUP_HOST = vagrant_file("setup-host.sh")
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class Machine:
 
 
 def load_machines() -> list[Machine]:
-    doc = yaml.safe_load(TARGETS_FILE.read_text())
+    doc = yaml.safe_load(vagrant_file("targets.yaml").read_text())
     defaults = doc.get("defaults") or {}
     provider = os.environ.get("HARNESS_VAGRANT_PROVIDER") or defaults.get("provider", "libvirt")
     boot = float(os.environ.get("HARNESS_BOOT_TIMEOUT") or defaults.get("boot_timeout", 600))
@@ -108,12 +107,12 @@ def libvirt_reachable(timeout: float = 10) -> Optional[str]:
     try:
         proc = virsh("version", timeout=timeout)
     except FileNotFoundError:
-        return "libvirt is not installed (scripts/setup.sh installs it)"
+        return f"libvirt is not installed (on Debian, {shown(SETUP_HOST)} installs it)"
     except subprocess.TimeoutExpired:
         return f"libvirtd did not answer within {timeout:.0f} s"
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        return f"libvirtd is not running (start it with vagrant/host-daemons.sh start): {last}"
+        return f"libvirtd is not running (start it with {shown(HOST_DAEMONS)} start): {last}"
     return None
 
 
@@ -130,14 +129,16 @@ class LibvirtDaemons:
 
     @staticmethod
     def can_start() -> bool:
-        return os.geteuid() == 0 and HOST_DAEMONS.exists() and shutil.which("libvirtd") is not None
+        return (os.geteuid() == 0 and HOST_DAEMONS.exists() and shutil.which("libvirtd") is not None
+                and shutil.which("bash") is not None)
 
     def acquire(self, log: Callable[[str], None]) -> Optional[str]:
         """None when libvirtd answers (started now if need be), else why not."""
         with self._lock:
             self._users += 1
-            if libvirt_reachable() is None:
-                return None
+            why = libvirt_reachable()
+            if why is None or not self.can_start():
+                return why
             log(f"starting libvirtd and virtlogd with {HOST_DAEMONS}")
             try:
                 proc = subprocess.run(["bash", str(HOST_DAEMONS), "start"], capture_output=True, text=True,
@@ -209,7 +210,7 @@ class VagrantTarget(Target):
             return Availability(False, f"opt-in: set {self.machine.box_env} to a box name "
                                        "(macOS guests are licensed only on Apple hardware)")
         if not vagrant_installed():
-            return Availability(False, "vagrant is not installed (scripts/setup.sh installs it)")
+            return Availability(False, f"vagrant is not installed (on Debian, {shown(SETUP_HOST)} installs it)")
         if self.machine.provider == "libvirt" and not DAEMONS.can_start():
             why = libvirt_reachable()  # not ours to start (not root, no libvirt here): say why
             if why:
@@ -450,7 +451,7 @@ class VagrantTarget(Target):
     def _fingerprint(self) -> str:
         """What the machine is made of: a changed box, Vagrantfile, targets.yaml or setting voids it."""
         env = self.vagrant.env
-        return fingerprint(self.box or "", self.network, [PROJECT_ROOT / "Vagrantfile", TARGETS_FILE],
+        return fingerprint(self.box or "", self.network, [vagrantfile(), vagrant_file("targets.yaml")],
                            box_files(Path(env["VAGRANT_HOME"]), self.box or ""),
                            machine_env(env, self.machine.env_suffix))
 

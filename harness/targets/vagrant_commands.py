@@ -92,14 +92,16 @@ def up(targets_spec: str, jobs: int, save: bool, boot_timeout: Optional[float]) 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(bring_up, vms))
     for t, result in zip(vms, results):
-        out.print(f"{t.name}: {result}", markup=False)
+        out.print(f"{t.name}: {result}", markup=False, soft_wrap=True)
     sys.exit(EXIT_OK if all(r.startswith(("running", "saved")) for r in results) else EXIT_INFRA)
 
 
 @click.command()
 @click.argument("targets_spec", metavar="TARGETS", default="all")
 def down(targets_spec: str) -> None:
-    """Destroy Vagrant machines, running or saved, including any a crashed run left behind."""
+    """Destroy Vagrant machines, running or saved, including any a crashed run left behind.
+
+    Exit status 0 done, 3 some machine could not be checked (no vagrant or libvirt here) or destroyed."""
     from .base import AgentError
     from .vagrant import DAEMONS, leftover_domains, remove_domain
 
@@ -108,7 +110,10 @@ def down(targets_spec: str) -> None:
     why = DAEMONS.acquire(log)  # libvirtd must answer to destroy anything; started if need be
     try:
         for t in machines(targets_spec, Lifecycle()):
-            if why or not t.availability().available:
+            reason = why or t.availability().reason
+            if reason:
+                failed = True
+                out.print(f"{t.name}: not checked: {reason}", markup=False, soft_wrap=True)
                 continue
             try:
                 state = t.state()
@@ -120,7 +125,7 @@ def down(targets_spec: str) -> None:
                 t.forget()  # its record, if it outlived the machine
             except AgentError as exc:
                 failed = True
-                out.print(f"{t.name}: {exc}", markup=False)
+                out.print(f"{t.name}: {exc}", markup=False, soft_wrap=True)
         for name in leftover_domains():
             remove_domain(name)
             out.print(f"{name}: removed a libvirt domain no Vagrant state knew of")

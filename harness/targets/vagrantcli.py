@@ -9,6 +9,7 @@ on timeout or abort), stderr kept for the run's log and for error messages.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -16,13 +17,15 @@ import threading
 from pathlib import Path
 from typing import Callable, Optional
 
-import vagrant
+# python-vagrant warns on stderr, at import, where no vagrant is on PATH (macOS, FreeBSD, containers);
+# the targets' availability says so in its place, once per target.
+logging.getLogger("vagrant").addHandler(logging.NullHandler())
+import vagrant  # noqa: E402
 
+from .. import statedir
+from ..resources import data_root
 from .base import AgentError
 from .process import kill_group
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-VAGRANT_DIR = PROJECT_ROOT / "vagrant"
 
 
 def cache_dir() -> Path:
@@ -30,13 +33,14 @@ def cache_dir() -> Path:
 
 
 def state_dir(target: str) -> Path:
-    """Each machine's own Vagrant dotfile folder: its own lock, so parallel `up`s do not collide."""
-    return PROJECT_ROOT / ".harness" / "vagrant" / target
+    """Each machine's own Vagrant dotfile folder: its own lock, so parallel `up`s do not collide.
+    In the project's `.harness/`, else the user's state folder (harness/statedir.py)."""
+    return statedir.state_dir() / "vagrant" / target
 
 
 def domain_prefix() -> str:
-    """libvirt domain name prefix, unique per checkout (two clones never share a VM)."""
-    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]  # as the Vagrantfile's default
+    """libvirt domain name prefix, unique per project (two clones never share a VM)."""
+    digest = hashlib.sha256(str(statedir.owner()).encode()).hexdigest()[:8]  # as the Vagrantfile's default
     return os.environ.get("HARNESS_VAGRANT_PREFIX") or f"harness-{digest}-"
 
 
@@ -47,7 +51,7 @@ def vagrant_env(target: str, extra: Optional[dict[str, str]] = None) -> dict[str
         "VAGRANT_CHECKPOINT_DISABLE": "1",
         "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
         "VAGRANT_DOTFILE_PATH": str(state_dir(target) / ".vagrant"),
-        "VAGRANT_CWD": str(PROJECT_ROOT),
+        "VAGRANT_CWD": str(data_root()),  # where the Vagrantfile is: the checkout, or the installed copy
         "HARNESS_VAGRANT_PREFIX": domain_prefix(),
     })
     env.update(extra or {})
@@ -80,7 +84,7 @@ class TimedVagrant(vagrant.Vagrant):
     """One machine's Vagrant, every call bounded by `timeout` seconds."""
 
     def __init__(self, target: str, env: dict[str, str], log: Callable[[str], None]) -> None:
-        super().__init__(root=str(PROJECT_ROOT), env=env)
+        super().__init__(root=str(data_root()), env=env)
         self.target = target
         self.log = log
         self.timeout = 120.0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..files import atomic_write
+from ..resources import shown, vagrant_file
 from .vagrantcli import VagrantCommandError, virsh
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ class LibvirtSaver(Saver):
         except subprocess.TimeoutExpired:
             raise VagrantCommandError(f"`virsh {args[0]}` took more than {timeout:.0f} s") from None
         except FileNotFoundError:
-            raise VagrantCommandError("virsh is not installed (scripts/setup.sh installs it)") from None
+            raise VagrantCommandError(f"virsh is not installed (on Debian, {shown(vagrant_file('setup-host.sh'))} "
+                                      "installs it)") from None
         for line in proc.stderr.splitlines():
             self.log(f"virsh stderr: {line}")
         return proc
