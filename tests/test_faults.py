@@ -181,12 +181,18 @@ def test_a_full_disk_loses_no_result(full_disk):
     assert proc.returncode == 3, proc.stdout + proc.stderr  # an infrastructure problem, not a verdict
     assert "Traceback" not in proc.stderr and "No space left on device" in proc.stderr
     spare = Path(proc.stderr.split("the results are in ")[1].split()[0])
+    printed = dict(part.split(": ", 1) for part in proc.stdout.strip().splitlines()[-1].split("  "))
     try:
         doc = __import__("json").loads(spare.read_text())
         assert doc["complete"] and doc["summary"]["pass"] == len(doc["results"]) == len(load_suite(str(SEED)).scenarios)
-        assert f"harness report {spare}" in proc.stderr  # how to get the reports back
+        assert printed["results"] == str(spare)
+        for name in ("junit", "html"):  # each report where it really went: the folder, or a fallback file
+            assert Path(printed[name]).is_file(), printed
+        assert not (full_disk / "results.json").exists()  # no partial copy left to pass for the run's
     finally:
-        spare.unlink()
+        for path in {spare, *map(Path, printed.values())}:
+            if str(path).startswith("/tmp/harness-"):
+                path.unlink(missing_ok=True)
 
 
 def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path):

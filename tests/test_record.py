@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, harness, needs_root, results
+from conftest import ROOT, default_signals, free_port, harness, needs_root, results
 from harness.record import convert, strace
 
 SERVER = ROOT / "tests" / "data" / "record" / "server.py"
@@ -192,7 +192,8 @@ def nginx_recording(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     out = folder / "nginx.yaml"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "record", "--out", str(out), "--", NGINX,
                              "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     try:
         assert when_ready(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()) == b"ok\n"
         proc.send_signal(signal.SIGINT)  # Ctrl-C: nginx is stopped, the recording kept

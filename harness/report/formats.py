@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Optional
+
+from ..files import write_or_fall_back
 
 if TYPE_CHECKING:
     from .matrix import Matrix
@@ -35,7 +37,13 @@ REPORTS: tuple[ReportFormat, ...] = (
 )
 
 
-def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> None:
-    """Every format into its path, in table order; each file whole or not at all (atomic_write)."""
+def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> tuple[dict[str, Optional[Path]], list[str]]:
+    """Every format into its path, in table order; each file whole or not at all (atomic_write), and
+    one that cannot be written where asked in a fallback file (harness/files.py). Where each went
+    (None: nowhere), and what could not be written where asked."""
+    written: dict[str, Optional[Path]] = {}
+    problems: list[str] = []
     for fmt in REPORTS:
-        fmt.write(matrix, paths[fmt.name])
+        written[fmt.name], problem = write_or_fall_back(paths[fmt.name], lambda path: fmt.write(matrix, path))
+        problems += [problem] if problem else []
+    return written, problems

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .. import __version__
-from ..files import atomic_write, fallback_path
+from ..files import atomic_write, fallback_path, in_place
 from ..model import VERDICTS, Identity, ScenarioVerdict, StepVerdict
 from ..scenario.ops import describe
 from ..targets.base import Target
@@ -85,6 +85,8 @@ class ResultsWriter(Listener):
         self._last_flush = 0.0
         self._timer: Optional[threading.Timer] = None
         self.write_error: Optional[str] = None
+        self._in_place = in_place(path)
+        self._wrote = False  # a copy of the document is where it was asked for
         self.doc: dict[str, Any] = {
             "schema": SCHEMA,
             "harness": __version__,
@@ -134,7 +136,10 @@ class ResultsWriter(Listener):
         self.flush()
 
     def flush(self, force: bool = False) -> None:
-        """Write now if forced or due; otherwise make sure a write follows within FLUSH_INTERVAL."""
+        """Write now if forced or due; otherwise make sure a write follows within FLUSH_INTERVAL.
+        A device or FIFO (`--json /dev/stdout`) is written once, at the end: it cannot be replaced."""
+        if self._in_place and not force:
+            return
         with self._lock:
             wait = FLUSH_INTERVAL - (time.monotonic() - self._last_flush)
             if not force and wait > 0:
@@ -149,21 +154,26 @@ class ResultsWriter(Listener):
             self._last_flush = time.monotonic()
             self._write()
 
-    def _write(self) -> None:
-        """A failed write (a full disk) loses nothing: the document stays in memory, the next flush
-        tries again, and finish() falls back to another place if it must."""
+    def _sorted(self) -> None:
         last = len(self._target_rank)
         self.doc["targets"].sort(key=lambda t: self._target_rank.get(t["name"], last))
         self.doc["results"].sort(key=lambda r: (self._scenario_rank.get(r["id"], len(self._scenario_rank)),
                                                 self._target_rank.get(r["target"], last)))
+
+    def _write(self) -> None:
+        """A failed write (a full disk) loses nothing: the document stays in memory, the next flush
+        tries again, and finish() falls back to another place if it must."""
+        self._sorted()
         try:
-            atomic_write(self.path, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+            atomic_write(self.path, encode(self.doc))
             self.write_error = None
+            self._wrote = True
         except OSError as exc:
             self.write_error = f"cannot write {self.path}: {exc.strerror or exc}"
 
     def finish(self, interrupted: bool) -> Optional[str]:
-        """The final write; where it fails, the results go to a fallback file. None, or what happened."""
+        """The final write; where it fails, the results go to a fallback file (and an earlier, partial
+        copy where they were asked for is removed: it would pass for the run's). None, or what happened."""
         with self._lock:
             self.doc["finished"] = _now()
             self.doc["complete"] = not interrupted
@@ -171,10 +181,21 @@ class ResultsWriter(Listener):
         self.flush(force=True)
         if self.write_error is None:
             return None
-        spare = fallback_path(self.path)
+        asked, spare = self.path, fallback_path(self.path)
         try:
-            atomic_write(spare, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+            atomic_write(spare, encode(self.doc))
         except OSError as exc:
             return f"{self.write_error}; the fallback {spare} failed too ({exc.strerror or exc}): results lost"
+        if self._wrote and not self._in_place:
+            try:
+                asked.unlink()
+            except OSError:
+                pass
         self.path = spare
         return f"{self.write_error}; the results are in {spare}"
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    """UTF-8 JSON that any text survives: a lone surrogate (a hostname that was not UTF-8) becomes its
+    JSON escape (`\\ud800`), which reads back as the same string."""
+    return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "backslashreplace")
