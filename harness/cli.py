@@ -21,7 +21,6 @@ from . import __version__, streams
 from .model import BaselineComparison, Scenario, Suite
 from .report import console, matrix
 from .report.formats import REPORTS, write_all
-from .report.schema import ResultsFileError
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
@@ -37,6 +36,7 @@ from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_inpu
 
 if TYPE_CHECKING:
     from .judge import baseline
+    from .report.schema import ResultsFile
 
 DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
@@ -309,15 +309,17 @@ def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
     return m, written, problems + report_problems
 
 
-def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
-    """Each results file read and checked; the same file twice would be two runs of one: bad input."""
+def results_or_exit(results: Sequence[str]) -> list["ResultsFile"]:
+    """Each results file checked (harness/report/schema.py); the same file twice would be two runs of one."""
+    from .report.schema import ResultsFile, ResultsFileError
+
     seen: dict[str, str] = {}
     for path in results:
         first = seen.setdefault(os.path.realpath(path), path)
         if first != path or list(results).count(path) > 1:
             bad_input(f"{path}: the same results file as {first}, given twice")
     try:
-        return [(path, matrix.load_results(path)) for path in results]
+        return [ResultsFile(path) for path in results]
     except ResultsFileError as exc:
         bad_input(str(exc))
 
@@ -336,10 +338,11 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], bas
         bad_input("--json does not apply to report: the results files are its input")
     stop_on_signals()
     try:
-        docs = results_or_exit(results)
+        files = results_or_exit(results)
         paths = OutputPaths.choose(out_dir, None, report_paths)
         locks = claim_or_exit(list(paths.reports.values()))  # noqa: F841 (held until the process exits)
-        m = matrix.build(docs, compared(docs, baseline_dir))
+        docs = [(f.path, f.streamed_document()) for f in files]  # read only with --baseline
+        m = matrix.build_streamed(files, compared(docs, baseline_dir))
         written, problems = write_all(m, paths.reports)
     except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)
         err.print(f"harness: {stopped_by()}; the reports written so far are whole, the rest were not written",
@@ -377,7 +380,7 @@ def baseline_update(results: tuple[str, ...], folder: str) -> None:
     """Record every observation of RESULTS files into the baseline folder (reviewable text)."""
     from .judge import baseline
 
-    docs = results_or_exit(results)
+    docs = [(f.path, f.document()) for f in results_or_exit(results)]
     known = load_baselines(folder, must_exist=False)
     claim_or_exit([Path(folder) / "baseline.txt"], lock=False)  # the folder takes files (a lock would be committed)
     updated, summary = baseline.update(docs, known)

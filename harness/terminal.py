@@ -48,7 +48,15 @@ LIMIT = 2000  # characters of one value in a message
 def visible(text: str, keep: str = "\t\n") -> str:
     """Every character shown: one that prints as nothing or acts (controls, escape sequences, NUL,
     U+202E reversing the text, U+2028 breaking the line, a lone surrogate) as its escape (`\\x1b`)."""
+    if text.isprintable() or (keep and _without(text, keep).isprintable()):
+        return text  # nearly always: a report of a million cells goes through here
     return "".join(ch if ch in keep or ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _without(text: str, chars: str) -> str:
+    for ch in chars:
+        text = text.replace(ch, "")
+    return text
 
 
 def clean(text: str, limit: int = LIMIT) -> str:

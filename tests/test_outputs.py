@@ -86,7 +86,7 @@ def test_reports_pointed_into_another_runs_folder_are_refused(tmp_path):
         report = harness("report", str(small_results(tmp_path)), "--out", str(out))
         assert report.returncode == 2 and "another harness run" in report.stderr
     finally:
-        first.kill()
+        first.terminate()  # as Ctrl-C: the run kills its agent (SIGKILL would leave it to its 30 s sleep)
         first.wait(timeout=30)
 
 
@@ -303,25 +303,33 @@ def test_a_lone_surrogate_is_bad_input_at_its_position_and_nothing_runs(tmp_path
 
 
 def test_every_writer_takes_what_the_checker_lets_through(tmp_path):
-    """A lone surrogate (a hostname that was not UTF-8), controls, U+202E and U+2028 in a results file:
-    `harness report` writes JUnit XML that parses and a page that shows each as an escape."""
+    """Controls, U+202E and U+2028 in a results file: `harness report` writes JUnit XML that parses and a
+    page that shows each as an escape; a lone surrogate (no UTF-8 can hold it) is refused by the checker,
+    never half-written."""
     import xml.etree.ElementTree as ET
     from conftest import page_data
 
     path = small_results(tmp_path)
     doc = json.loads(path.read_text())
-    doc["targets"][0]["identity"]["hostname"] = "h\udcff"
     doc["targets"][0]["reason"] = "r\x1b[31m"
+    doc["targets"][0]["identity"]["hostname"] = "h\x00"
     doc["results"][0]["description"] = "a\u202eb\u2028c\x07"
-    doc["results"][0]["steps"][0]["note"] = "n\ud800"
-    path.write_text(json.dumps(doc))  # ensure_ascii: \udcff as a JSON escape, as a foreign writer might
+    doc["results"][0]["steps"][0]["note"] = "n\x1b"
+    path.write_text(json.dumps(doc))
     out = tmp_path / "o"
     proc = harness("report", str(path), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    ET.parse(out / "junit.xml")
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite.get("hostname") == "h\\x00"
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "\u202e" not in page and "\u2028" not in page and "\x07" not in page
     assert "a\\u202eb\\u2028c\\x07" in page
-    assert page_data(page)["rows"][0]["s"][0][2] == "n\\ud800"
+    assert page_data(page)["rows"][0]["s"][0][2] == "n\\x1b"
     baseline = harness("baseline", "update", str(path), "--out", str(tmp_path / "b"))
     assert baseline.returncode == 0, baseline.stderr
+
+    doc["results"][0]["steps"][0]["note"] = "n\ud800"
+    path.write_text(json.dumps(doc))  # ensure_ascii: the surrogate as its JSON escape, as a foreign writer might
+    proc = harness("report", str(path), "--out", str(tmp_path / "o2"))
+    assert proc.returncode == 2 and "cannot read results" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o2").exists()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
-from .schema import read
 from ..observation import expected_signature, signature
+
+if TYPE_CHECKING:  # schema.py needs msgspec: only reading results files does, never a run
+    from .schema import ResultsFile
 
 
 @dataclass
@@ -173,13 +175,16 @@ class Row:
 @dataclass
 class Matrix:
     columns: list[Column]
-    rows: list[Row]
+    rows: Sequence[Row]  # a list, or StreamedRows: each row built when a report reaches it
     sources: list[str]
     incomplete: list[str]  # sources whose run was cut short
     baseline: Optional[BaselineComparison] = None
+    tally: Optional[dict[str, int]] = None  # the counts, where known without building the rows
 
     @property
     def counts(self) -> dict[str, int]:
+        if self.tally is not None:
+            return dict(self.tally)
         out = dict.fromkeys(VERDICTS, 0)
         for row in self.rows:
             for cell in row.cells:
@@ -190,6 +195,8 @@ class Matrix:
 
 def load_results(path: str) -> dict[str, Any]:
     """A results file, checked against its documented shape (harness/report/schema.py)."""
+    from .schema import read
+
     return read(path)
 
 
@@ -227,26 +234,84 @@ def build(docs: list[tuple[str, dict[str, Any]]], baseline: Optional[BaselineCom
     (harness/judge/baseline.py), each observed step carries its mark."""
     columns = _columns(docs)
     by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
-    rows: dict[str, Row] = {}
-    found: dict[tuple[str, int], dict[str, Any]] = {}
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # row id -> (column, result), rows in order
     for source, doc in docs:
         for r in doc.get("results") or []:
             col = by_source_target.get((source, r["target"]))
-            if col is None:
-                continue
-            if r["id"] not in rows:
-                rows[r["id"]] = Row(
-                    id=r["id"], suite=r["suite"], scenario=r["scenario"], description=r.get("description"),
-                    file=r.get("file", ""), line=r.get("line", 0),
-                    steps=[StepRow(index=s["index"], text=s["text"], op=s["op"], note=s.get("note"),
-                                   expect=s.get("expect") or [], line=s.get("line", 0)) for s in r["steps"]],
-                )
-            found[(r["id"], col)] = r
-    for row in rows.values():
-        row.cells = [_cell(row, found.get((row.id, i)), columns[i], baseline) for i in range(len(columns))]
-        _mark_steps(row)
-    return Matrix(columns=columns, rows=list(rows.values()), sources=[s for s, _ in docs],
+            if col is not None:
+                found.setdefault(r["id"], []).append((col, r))
+    rows = [_row(places, columns, baseline) for places in found.values()]
+    return Matrix(columns=columns, rows=rows, sources=[s for s, _ in docs],
                   incomplete=[s for s, d in docs if not d.get("complete")], baseline=baseline)
+
+
+def _row(places: list[tuple[int, dict[str, Any]]], columns: list[Column],
+         baseline: Optional[BaselineComparison]) -> Row:
+    """One scenario's row from its (column, result) pairs in file order: its steps as the first result
+    has them, a cell per column (of two results for one cell, the last)."""
+    r = places[0][1]
+    row = Row(id=r["id"], suite=r["suite"], scenario=r["scenario"], description=r.get("description"),
+              file=r.get("file", ""), line=r.get("line", 0),
+              steps=[StepRow(index=s["index"], text=s["text"], op=s["op"], note=s.get("note"),
+                             expect=s.get("expect") or [], line=s.get("line", 0)) for s in r["steps"]])
+    by_col = dict(places)
+    row.cells = [_cell(row, by_col.get(i), columns[i], baseline) for i in range(len(columns))]
+    _mark_steps(row)
+    return row
+
+
+class StreamedRows(Sequence[Row]):
+    """The rows of checked results files, built one at a time each time they are walked: a report
+    of a million results holds one row in memory, not the million (the files stay mapped)."""
+
+    COLUMN_BITS, INDEX_BITS = 16, 32  # a result's place packed in one int: (file, index, column)
+
+    def __init__(self, files: list["ResultsFile"], columns: list[Column], baseline: Optional[BaselineComparison]):
+        self.files, self.columns, self.baseline = files, columns, baseline
+        by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
+        shift = self.COLUMN_BITS + self.INDEX_BITS
+        self._places: dict[str, list[int]] = {}  # row id -> its results' places, rows in order of appearance
+        for f, results in enumerate(files):
+            for index, (rid, target, _) in enumerate(results.keys):
+                col = by_source_target.get((results.path, target))
+                if col is not None:
+                    self._places.setdefault(rid, []).append((f << shift) | (index << self.COLUMN_BITS) | col)
+        self.tally = dict.fromkeys(VERDICTS, 0)
+        for places in self._places.values():
+            last = {place & 0xFFFF: self._unpack(place) for place in places}  # of two for one cell, the last
+            for f, index, _ in last.values():
+                self.tally[files[f].keys[index][2]] += 1
+        for results in files:
+            results.keys = []  # indexed: a million keys need not stay
+
+    def _unpack(self, place: int) -> tuple[int, int, int]:
+        index_mask = (1 << self.INDEX_BITS) - 1
+        return (place >> (self.COLUMN_BITS + self.INDEX_BITS), (place >> self.COLUMN_BITS) & index_mask,
+                place & ((1 << self.COLUMN_BITS) - 1))
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def __iter__(self) -> Iterator[Row]:
+        for places in self._places.values():
+            pairs = []
+            for place in places:
+                f, index, col = self._unpack(place)
+                pairs.append((col, self.files[f].result(index)))
+            yield _row(pairs, self.columns, self.baseline)
+
+    def __getitem__(self, index):  # a Sequence; reports walk the rows, never index them
+        raise TypeError("streamed rows are walked, not indexed")
+
+
+def build_streamed(files: list["ResultsFile"], baseline: Optional[BaselineComparison] = None) -> Matrix:
+    """The matrix of checked results files, its rows streamed (StreamedRows)."""
+    heads = [(f.path, f.head) for f in files]
+    columns = _columns(heads)
+    rows = StreamedRows(files, columns, baseline)
+    return Matrix(columns=columns, rows=rows, sources=[f.path for f in files],
+                  incomplete=[f.path for f in files if not f.head.get("complete")], baseline=baseline,
+                  tally=rows.tally)
 
 
 def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,

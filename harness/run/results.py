@@ -6,13 +6,14 @@ document holding every scenario that finished, marked `"complete": false`.
 """
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from .. import __version__
 from ..files import atomic_write, fallback_path, in_place
@@ -195,7 +196,31 @@ class ResultsWriter(Listener):
         return f"{self.write_error}; the results are in {spare}"
 
 
+def _visible_surrogates(error: UnicodeEncodeError) -> tuple[str, int]:
+    """A lone surrogate (a hostname that was not UTF-8) as the text of its escape, `\\udcff`: a JSON escape
+    of it would be refused by every strict reader, harness report's own included."""
+    return "".join("\\\\u%04x" % ord(ch) for ch in error.object[error.start:error.end]), error.end
+
+
+codecs.register_error("harness.visible-surrogates", _visible_surrogates)
+
+
+def pieces(doc: dict[str, Any]) -> Iterator[str]:
+    """The document as JSON text, a line per target and per result (`results` may be any iterable):
+    a reader can stream it, and a million results take a fifth less room than indented JSON."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    head = {k: v for k, v in doc.items() if k not in ("targets", "results", "summary")}
+    yield dumps(head)[:-1] + ("," if head else "")
+    for key in ("targets", "results"):
+        yield f'"{key}":['
+        for i, item in enumerate(doc.get(key) or []):
+            yield ("," if i else "") + "\n" + dumps(item)
+        yield "\n],"
+    yield f'"summary":{dumps(doc.get("summary") or {})}}}\n'
+
+
 def encode(doc: dict[str, Any]) -> bytes:
-    """UTF-8 JSON that any text survives: a lone surrogate (a hostname that was not UTF-8) becomes its
-    JSON escape (`\\ud800`), which reads back as the same string."""
-    return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    """UTF-8 of pieces(): any text survives (_visible_surrogates)."""
+    return "".join(pieces(doc)).encode("utf-8", "harness.visible-surrogates")
