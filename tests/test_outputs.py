@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -45,17 +46,20 @@ def popen(*args: str, **kwargs: object) -> subprocess.Popen:
 
 # --- outputs that are not regular files -------------------------------------------------------------
 
+@needs_root
 def test_devices_and_dev_stdout_are_written_in_place_never_replaced(tmp_path):
-    lock_before = os.path.exists("/dev/.harness.lock")
-    out = tmp_path / "out"
-    proc = harness("report", str(small_results(tmp_path)), "--out", str(out), "--junit", "/dev/null",
-                   "--html", "/dev/stdout")
+    """A null device made here (not the machine's /dev/null: a regression would replace that one) and
+    stdout by its /dev/fd name: written in place, never renamed over, nothing put beside them."""
+    device = tmp_path / "devices" / "null"
+    device.parent.mkdir()
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    proc = harness("report", str(small_results(tmp_path)), "--out", str(tmp_path / "out"), "--junit", str(device),
+                   "--html", "/dev/fd/1")
     assert proc.returncode == 0, proc.stderr
-    assert Path("/dev/null").is_char_device()  # as root, the old code renamed a regular file over it
+    assert device.is_char_device() and os.listdir(device.parent) == ["null"]  # no lock, probe or temporary file
     assert proc.stdout.startswith("<!DOCTYPE html>") and "</html>" in proc.stdout  # the page, through stdout
-    assert "html: /dev/stdout" in proc.stdout.split("</html>")[1]  # printed after it, not over it
-    assert os.path.exists("/dev/.harness.lock") == lock_before  # no lock (or probe) beside a device
-    assert not [p for p in os.listdir("/dev") if p.startswith((".null", ".stdout", ".harness-probe"))]
+    assert "html: /dev/fd/1" in proc.stdout.split("</html>")[1]  # printed after it, not over it
+    assert not (tmp_path / "out").exists()  # nothing of the report went to the --out folder
 
 
 def test_a_fifo_is_written_in_place_and_one_nobody_reads_is_refused(tmp_path):
