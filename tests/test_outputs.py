@@ -337,3 +337,18 @@ def test_every_writer_takes_what_the_checker_lets_through(tmp_path):
     proc = harness("report", str(path), "--out", str(tmp_path / "o2"))
     assert proc.returncode == 2 and "cannot read results" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_results_file_the_run_writes_is_read_back_whatever_its_text(tmp_path):
+    """A host name that was not UTF-8 reaches the run as a lone surrogate: the results file holds it as the
+    text of its escape, which `harness report`'s checker reads (a JSON escape of it, it would refuse)."""
+    from harness.report.schema import read
+    from harness.run.results import encode
+
+    doc = json.loads((small_results(tmp_path)).read_text())
+    doc["targets"][0]["identity"]["hostname"] = "h\udcff"
+    doc["summary"] = {"pass": 1}
+    path = tmp_path / "written.json"
+    path.write_bytes(encode(doc))
+    assert read(str(path))["targets"][0]["identity"]["hostname"] == "h\\udcff"
+    assert len(path.read_text().splitlines()) == 5  # head, a line per target and per result, the tail
