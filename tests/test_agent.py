@@ -342,7 +342,7 @@ def test_bsd_settings_are_asked_of_sysctl(monkeypatch, tmp_path):
     tool.write_text('#!/bin/sh\n[ "$2" = net.inet.tcp.blackhole ] && { echo "sysctl: unknown oid" >&2; exit 1; }\n'
                     'echo 1\n')
     tool.chmod(0o755)
-    monkeypatch.setattr(agent, "FAMILY", "freebsd")
+    monkeypatch.setattr(agent, "OS_FAMILY", "freebsd")
     monkeypatch.setattr(agent, "SYSCTL", (str(tool),))
     assert agent.environment() == {"net.inet6.ip6.v6only": "1", "net.inet.tcp.nolocaltimewait": "1",
                                    "net.inet.tcp.blackhole": None, "net.inet.udp.blackhole": "1"}
