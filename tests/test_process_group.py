@@ -14,7 +14,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from conftest import ROOT, SEED, needs_root
 
 import xnu_killpg
