@@ -21,7 +21,8 @@ The nights, as a repository adopting the workflow lives them:
   2. that recorded baseline committed: the known mismatch no longer fails any job, macOS moved to
      a new minor version and is compared with the recorded one; then both jobs are re-run;
   3. one faked FreeBSD answer changed: the merge job fails, naming it;
-  4. only the linux job uploaded: download-artifact unpacks the single artifact into results/.
+  4. only the linux job uploaded: download-artifact unpacks the single artifact into results/;
+and a night when no job uploaded anything at all (an infrastructure failure, exit 3).
 
 To show what this catches in another tree (e.g. `git archive main`), point HARNESS_WORKFLOW_TREE
 at it: its workflow and its harness are run, this module's checks stay.
@@ -161,6 +162,7 @@ def nights(tmp_path_factory) -> dict[str, Any]:
             out[f"linux{n}-rerun"] = run_job(workflow, "linux", base / f"night{n}" / "linux-rerun", store, baselines)
             out[f"merge{n}-rerun"] = run_job(workflow, "merge", base / f"night{n}" / "merge-rerun", store, baselines)
 
+    out["merge0"] = run_job(workflow, "merge", base / "night0" / "merge", Artifacts(base / "night0" / "artifacts"), None)
     night(1, None)
     # Adopting: the `report` artifact's baselines/, reviewed and committed (README, "To adopt it");
     # where the merge job recorded none, the README's command on the downloaded results-* artifacts.
@@ -287,6 +289,13 @@ def test_a_night_with_a_single_artifact_still_merges(nights):
     assert merge.conclusion == "success", merge.log()
     (check,) = nights["store4"].checks
     assert check["files"] and "local" in suites(check)
+
+
+@needs_root
+def test_a_night_without_any_results_says_so_as_an_infrastructure_failure(nights):
+    step = nights["merge0"].step("Merge and compare with the baselines")
+    assert (step.outcome, step.status) == ("failure", 3)
+    assert "no OS job uploaded a results.json" in step.output
 
 
 @needs_root
