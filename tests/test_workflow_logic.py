@@ -50,7 +50,7 @@ NIGHTLY = TREE / ".github" / "workflows" / "nightly.yml"
 CI = TREE / ".github" / "workflows" / "ci.yml"
 TESTS = Path(__file__).resolve().parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-NOT_CHECKED_OUT = (".git", ".venv", "__pycache__", "*.egg-info", "reports", "results", "merged", "baselines")
+NOT_CHECKED_OUT = (".git", ".venv", "__pycache__", "*.egg-info", "build", "reports", "results", "merged")
 
 FIXTURE = """suite: fixture
 description: the workflow-logic test's known mismatch (tests/test_workflow_logic.py)
@@ -96,9 +96,23 @@ def skip_here(step: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
+def tracked(tree: Path) -> Optional[list[str]]:
+    """The files git would check out of the tree (its new, not ignored files too); None outside git."""
+    proc = subprocess.run(["git", "-C", str(tree), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                          capture_output=True, text=True, timeout=60)
+    return [f for f in proc.stdout.split("\0") if f and (tree / f).is_file()] if proc.returncode == 0 else None
+
+
 def checkout(into: Path, baselines: Optional[Path]) -> Path:
     """A fresh scratch copy of the tree, as actions/checkout gives each job, and the stubbed .venv."""
-    shutil.copytree(TREE, into, ignore=shutil.ignore_patterns(*NOT_CHECKED_OUT))
+    files = tracked(TREE)
+    if files is None:  # e.g. `git archive main` unpacked
+        shutil.copytree(TREE, into, ignore=shutil.ignore_patterns(*NOT_CHECKED_OUT))
+    else:
+        for f in files:
+            (into / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TREE / f, into / f)
+    shutil.rmtree(into / "baselines", ignore_errors=True)  # the nights decide which baseline is committed
     (into / "scenarios" / "fixture.yaml").write_text(FIXTURE)
     if baselines is not None:
         shutil.copytree(baselines, into / "baselines")
