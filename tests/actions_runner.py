@@ -274,6 +274,7 @@ class StepResult:
     output: str = ""
     status: Optional[int] = None  # a run: step's exit status
     reason: str = ""  # why it was skipped, or what an action did
+    outputs: dict[str, str] = field(default_factory=dict)  # what it wrote to GITHUB_OUTPUT
 
 
 @dataclass
@@ -385,7 +386,7 @@ def run_job(workflow: Mapping[str, Any], job_id: str, workspace: Path, artifacts
         for entry in reversed(files["GITHUB_PATH"].read_text().split()):
             env["PATH"] = f"{entry}{os.pathsep}{env['PATH']}"
         outcome = "success" if proc.returncode == 0 or step.get("continue-on-error") else "failure"
-        results.append(StepResult(name, step.get("id"), outcome, proc.stdout, proc.returncode))
+        results.append(StepResult(name, step.get("id"), outcome, proc.stdout, proc.returncode, outputs=outputs))
         if step.get("id"):
             context["steps"][step["id"]] = {"outputs": outputs, "outcome": outcome, "conclusion": outcome}
     return JobResult(job_id, results, summary.read_text())

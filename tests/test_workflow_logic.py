@@ -236,6 +236,8 @@ def test_first_night_without_baselines_publishes_the_merged_report_and_junit(nig
 def test_first_night_the_linux_job_runs_for_real_and_fails_by_its_expectations(nights):
     linux: JobResult = nights["linux1"]
     assert linux.step("Set up (the README's set-up script)").outcome == "skipped"
+    choose = linux.step("Choose the targets")
+    assert choose.outcome == "success" and choose.outputs["targets"].startswith("local,local-legacy,linux-modern")
     run = linux.step("Run the scenarios")
     assert run.outcome == "success", linux.log()  # the status is remembered, the upload comes first
     assert linux.step("Upload results").outcome == "success"
