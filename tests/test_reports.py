@@ -141,7 +141,7 @@ def test_same_target_name_from_two_machines_gets_two_columns():
     b = doc_with([result("local", "pass", [step("EADDRINUSE", expected="EADDRINUSE")])],
                  [target("local", family="darwin", version="14.1", host="mac")])
     m = matrix.build([("linux.json", a), ("mac.json", b)])
-    assert [c.key for c in m.columns] == ["local", "local@mac"]
+    assert [c.key for c in m.columns] == ["local@linux-6.1", "local@macos-14"]  # by system, not host
     assert m.rows[0].steps[0].differs and not m.rows[0].steps[0].mismatch
 
 

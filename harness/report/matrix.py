@@ -11,17 +11,17 @@ mark the two separately.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
+from .column_names import column_keys
 from .schema import read
 from ..observation import expected_signature, signature
 
 
 @dataclass
 class Column:
-    key: str  # unique in the matrix: the target name, or name@host when two runs share a name
+    key: str  # unique in the matrix: the target name, or name@system when several runs have it (column_names.py)
     name: str
     provider: str
     description: str
@@ -202,24 +202,13 @@ def expected_text(step: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
 
 
 def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
-    columns: list[Column] = []
-    for source, doc in docs:
-        for t in doc.get("targets") or []:
-            ident = t.get("identity")
-            key = t["name"]
-            if any(c.key == key for c in columns):
-                host = (ident or {}).get("hostname") or Path(source).stem
-                key = f"{t['name']}@{host}"
-                n = 2
-                while any(c.key == key for c in columns):
-                    key, n = f"{t['name']}@{host}#{n}", n + 1
-            columns.append(Column(
-                key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
-                emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
-                identity=ident, details=t.get("details") or {}, source=source, declared=t.get("declared"),
-                reference=bool(t.get("reference")), environment=t.get("environment"),
-            ))
-    return columns
+    entries = [(source, t) for source, doc in docs for t in doc.get("targets") or []]
+    return [Column(
+        key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
+        emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
+        identity=t.get("identity"), details=t.get("details") or {}, source=source, declared=t.get("declared"),
+        reference=bool(t.get("reference")), environment=t.get("environment"),
+    ) for (source, t), key in zip(entries, column_keys(entries))]
 
 
 def build(docs: list[tuple[str, dict[str, Any]]], baseline: Optional[BaselineComparison] = None) -> Matrix:
