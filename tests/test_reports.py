@@ -156,6 +156,32 @@ def test_contrast_and_mismatch_are_marked_separately():
     assert row.failing
 
 
+def test_a_cell_summary_shows_its_failing_step_first():
+    """haproxy's replay: steps 1-3 differ across targets, but `local` failed at step 5; its cell shows #5 first,
+    and a step that never ran reads so, never as the agent's EBADF."""
+    def steps(failing: bool, differ: str) -> list[dict]:
+        out = [step(differ if i <= 3 else "ok", index=i) for i in range(1, 7)]
+        if failing:
+            out[4] = step("ECONNABORTED", expected="ECONNREFUSED", match=False, index=5)
+            out[5] = {**step(None, index=6), "not_run": "c was never made (step 5, accept l as c: observed timeout)"}
+        return out
+    doc = doc_with([result("local", "fail", steps(True, "ok")), result("old", "pass", steps(False, "EADDRINUSE"))],
+                   [target("local"), target("old", version="3.8")])
+    m = matrix.build([("r.json", doc)])
+    row = m.rows[0]
+    local, old = row.cells
+    assert [i + 1 for i, _ in row.key_steps()] == [1, 5]  # steps 1-3 share one pattern: shown once
+    assert [i + 1 for i, _ in row.key_steps(cell=local)] == [5, 1]
+    assert [i + 1 for i, _ in row.key_steps(cell=old)] == [1, 5]
+    assert local.steps[5].not_run and local.steps[5].observed is None
+    page = htmlreport.render(m)
+    assert page.index("#5 ") < page.index("#1 ")
+    only_missed = doc_with([result("local", "error", steps(True, "ok")[:4] + steps(True, "ok")[5:])],
+                           [target("local")])
+    page = htmlreport.render(matrix.build([("r.json", only_missed)]))
+    assert '#6 <u class="exp" title="c was never made (step 5, accept l as c: observed timeout)">never ran</u>' in page
+
+
 def test_unobserved_cells_show_the_expectation_the_verdict_applied():
     """Reports read the rule the verdict recorded for a target that did not run the scenario."""
     sc = load_suite(str(SEED)).scenarios[0]  # setsockopt-exists: {linux<3.9: ENOPROTOOPT, default: ok}
