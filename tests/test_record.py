@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,56 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, harness, needs_root, results
+from conftest import ROOT, free_port, harness, needs_root
+from recording import connect_when_ready, observed, record_while, replay, steps_of, when_ready
 from harness.record import convert, strace
 
 SERVER = ROOT / "tests" / "data" / "record" / "server.py"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/setup.sh)")
-
-
-def steps_of(path: Path) -> list[dict]:
-    return yaml.safe_load(path.read_text())["scenarios"][0]["steps"]
-
-
-def observed(doc: dict, target: str) -> dict[str, str]:
-    """Step text -> the outcome the target's kernel returned, for the one recorded scenario."""
-    result = next(r for r in doc["results"] if r["target"] == target)
-    return {s["text"]: s["observed"]["outcome"] for s in result["steps"] if s.get("observed")}
-
-
-def when_ready(ask, deadline_s: float = 20):
-    """ask() as soon as the recorded program listens (until then it fails): what it answered."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            return ask()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def connect_when_ready(port: int) -> bytes:
-    def ask() -> bytes:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            return conn.recv(100)
-    return when_ready(ask)
-
-
-def record_while(client, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, list]:
-    """`harness record ARGS` with `client()` run alongside (it talks to the program); both results."""
-    got: list = []
-    thread = threading.Thread(target=lambda: got.append(client()), daemon=True)
-    thread.start()
-    proc = harness("record", *args, timeout=timeout)
-    thread.join(10)
-    return proc, got
-
-
-def replay(path: Path, out: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    proc = harness("run", str(path), "--targets", "local,local-legacy", "--out", str(out))
-    return proc, results(out)
 
 
 # --- the small Python server ---------------------------------------------------------------------
@@ -119,7 +74,7 @@ def test_calls_the_format_cannot_express_are_comments_counted_in_the_summary(ser
     assert "# not replayed: 192.0.2.1 is beyond this machine" in text  # refused, with the raw connect
     assert not any(s.get("addr") == "192.0.2.1" for s in steps_of(path))
     summary = "3 call(s) the format cannot express kept as comments"
-    assert summary in proc.stdout and f"# Summary: 4 socket(s)" in text and summary in text
+    assert summary in proc.stdout and "# Summary: 4 socket(s)" in text and summary in text
     assert "1 address(es) outside loopback refused: 192.0.2.1:53" in proc.stdout
 
 
