@@ -327,16 +327,21 @@ def retry_until(sock, write, deadline, call):
 
 def accept_any(names, socks, deadline):
     """accept() on whichever of the listeners has a connection first, as a
-    blocking accept would wait: (connection, peer, the listener's name)."""
+    blocking accept would wait: (connection, peer, the listener's name).
+    The first is the step's own listener: its errors are the step's; another
+    that fails (it is not listening there) is only no longer waited on."""
+    candidates = list(zip(names, socks))
     while True:
-        for name, sock in zip(names, socks):
+        for name, sock in list(candidates):
             try:
                 conn, peer = sock.accept()
                 return conn, peer, name
             except socket.error:
                 if exc_errno(sys.exc_info()[1]) not in AGAIN:
-                    raise
-        if not wait_fds(socks, [], deadline)[0]:
+                    if sock is socks[0]:
+                        raise
+                    candidates.remove((name, sock))
+        if not wait_fds([sock for _, sock in candidates], [], deadline)[0]:
             raise Timeout()
 
 

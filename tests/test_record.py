@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, free_port, harness, needs_root
-from recording import connect_when_ready, observed, record_while, replay, steps_of, when_ready
+from recording import connect_when_ready, default_signals, observed, record_while, replay, steps_of, when_ready
 from harness.record import convert, strace
 
 SERVER = ROOT / "tests" / "data" / "record" / "server.py"
@@ -150,7 +150,8 @@ def nginx_recording(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     out = folder / "nginx.yaml"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "record", "--out", str(out), "--", NGINX,
                              "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     try:
         assert when_ready(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()) == b"ok\n"
         proc.send_signal(signal.SIGINT)  # Ctrl-C: nginx is stopped, the recording kept
@@ -199,6 +200,11 @@ def test_the_nginx_recording_replays_with_so_reuseport_refused_on_the_emulated_3
         assert (local[f"setsockopt {sock} SO_REUSEPORT=1"], legacy[f"setsockopt {sock} SO_REUSEPORT=1"]) == \
             ("ok", "ENOPROTOOPT")
     assert (local["bind tcp-P.2 loopback:P"], legacy["bind tcp-P.2 loopback:P"]) == ("ok", "EADDRINUSE")
+    spread = {r["target"]: s for r in doc["results"] for s in r["steps"] if s["op"] == "distribute"}
+    assert spread["local"]["match"] and all(spread["local"]["observed"]["histogram"].values())  # the workers share
+    assert spread["local-legacy"]["observed"]["histogram"] == {"tcp-P": 32, "tcp-P.2": 0}
+    local_result = next(r for r in doc["results"] if r["target"] == "local")
+    assert all(s["match"] for s in local_result["steps"])  # every step, on the kernel it was recorded on
 
 
 # --- Python's http.server, stopped by --duration ----------------------------------------------------
@@ -323,19 +329,36 @@ def test_addresses_map_to_symbols_and_others_are_refused():
 
 def test_the_committed_examples_validate():
     proc = harness("validate", *map(str, sorted((ROOT / "docs" / "examples").glob("*.yaml"))))
-    assert proc.returncode == 0 and "ok: 2 suite(s), 2 scenario(s)" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "ok: 4 suite(s), 4 scenario(s)" in proc.stdout, proc.stderr
+
+
+def quoted_replays() -> dict[str, list[str]]:
+    """docs/audit.md's quoted `harness run` commands -> the lines it shows them printing."""
+    quoted: dict[str, list[str]] = {}
+    command = None
+    for line in (ROOT / "docs" / "audit.md").read_text().splitlines():
+        if line.startswith("# harness run "):
+            command = line[2:]
+            quoted[command] = []
+        elif command and line.strip().startswith(("FAIL ", "step ")) or command and " passed, " in line:
+            quoted[command].append(line.strip())
+        elif line.startswith("```"):
+            command = None
+    return quoted
 
 
 @needs_root
-def test_the_walkthrough_shows_what_a_replay_of_its_recording_says(tmp_path):
-    doc = (ROOT / "docs" / "audit.md").read_text()
-    quoted = [line.strip() for line in doc.splitlines() if line.strip().startswith("step ") and "observed" in line]
-    assert len(quoted) == 3
-    proc = harness("run", "docs/examples/nginx.yaml", "--targets", "local,local-legacy", "--out", str(tmp_path))
-    assert proc.returncode == 1
-    assert "FAIL local-legacy nginx/nginx (docs/examples/nginx.yaml:10:5):" in proc.stdout
-    for line in quoted:
-        assert line in proc.stdout
+def test_the_walkthrough_shows_what_the_replays_of_its_recordings_say(tmp_path):
+    quoted = quoted_replays()
+    assert len(quoted) == 2 and all(len(lines) >= 5 for lines in quoted.values())  # FAIL, steps, counts
+    for i, (command, lines) in enumerate(quoted.items()):
+        proc = harness(*command.split()[1:], "--out", str(tmp_path / str(i)))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        for line in lines:
+            assert line in proc.stdout, (command, line, proc.stdout)
+    cluster = harness("run", "docs/examples/node-cluster.yaml", "--targets", "local,local-legacy", "--out",
+                      str(tmp_path / "cluster"))
+    assert cluster.returncode == 0 and "2 passed, 0 failed, 0 skipped, 0 errors" in cluster.stdout
 
 
 def test_a_daemon_that_leaves_the_session_is_stopped_with_the_recording(tmp_path):
