@@ -75,22 +75,21 @@ def clean_up(strace_pid: int, started: int, folder: str) -> None:
     """Kill the tracees while strace still holds them (once it is gone they would run on untraced),
     then strace and the rest of its session; remove the folder."""
     if strace_pid and start_time(strace_pid) == started:
-        for _ in range(ROUNDS):
-            tracees = traced_by(strace_pid)
-            if not tracees:
-                break
-            for pid in tracees:
-                kill(pid)
-            time.sleep(PAUSE_S)
+        kill_all(lambda: traced_by(strace_pid))
         kill(strace_pid)
-        for _ in range(ROUNDS):
-            left = in_session(strace_pid)
-            if not left:
-                break
-            for pid in left:
-                kill(pid)
-            time.sleep(PAUSE_S)
+        kill_all(lambda: in_session(strace_pid))
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def kill_all(find) -> None:
+    """Kill what `find` lists until it lists nothing (processes forking while they die make more)."""
+    for _ in range(ROUNDS):
+        found = find()
+        if not found:
+            return
+        for pid in found:
+            kill(pid)
+        time.sleep(PAUSE_S)
 
 
 def main(folder: str) -> None:
