@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..model import Step, StepRun
-from ..scenario.ops import OPS
+from ..scenario.ops import OPS, describe
 
 
 def missed(steps: Sequence[Step], runs: Sequence[Optional[StepRun]]) -> dict[int, str]:
@@ -36,7 +36,7 @@ def missed(steps: Sequence[Step], runs: Sequence[Optional[StepRun]]) -> dict[int
                 failed.pop(name, None)
             elif name not in made:
                 outcome = "it never ran" if step.index in out else f"observed {run.outcome if run else 'nothing'}"
-                failed[name] = f"step {step.index}, {step.describe()}: {outcome}"
+                failed[name] = f"step {step.index}, {describe(step.op, step.args)}: {outcome}"
     return out
 
 
