@@ -112,6 +112,8 @@ def _syscall(pid: int, name: str, rest: str, line: int) -> Syscall:
 
 def split_args(text: str) -> tuple[str, ...]:
     """Top-level comma-separated arguments; commas inside (), [], {}, <> or quotes do not split."""
+    if not any(ch in text for ch in '"([{<'):  # most calls: descriptors and flags only
+        return tuple(part.strip() for part in text.split(",")) if text.strip() else ()
     out, depth, quote, start, i = [], 0, False, 0, 0
     while i < len(text):
         ch = text[i]

@@ -135,7 +135,10 @@ def _wait(proc: subprocess.Popen, duration: Optional[float], say: Callable[[str]
             if deadline is not None and time.monotonic() >= deadline:
                 stopped, why = f"was stopped after {duration:g} s (--duration)", "--duration reached"
                 break
-            time.sleep(POLL_S)
+            try:  # returns as soon as it ends
+                proc.wait(POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
     except KeyboardInterrupt:
         stopped, why = "was stopped by Ctrl-C", "Ctrl-C"
     except Stopped as sig:
