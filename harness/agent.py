@@ -64,32 +64,77 @@ OS_FAMILY = platform.system().lower()
 # Linux values are those of include/uapi/asm-generic/socket.h, in.h, in6.h and
 # tcp.h, used by x86, arm, arm64, riscv, powerpc, s390.  alpha, mips, parisc
 # and sparc define their own SOL_SOCKET/SO_* numbers: see option_table().
+# TCP_KEEPIDLE 4, TCP_KEEPINTVL 5, TCP_KEEPCNT 6, TCP_DEFER_ACCEPT 9,
+# TCP_QUICKACK 12, TCP_USER_TIMEOUT 18, TCP_FASTOPEN 23: include/uapi/linux/tcp.h;
+# IP_MTU_DISCOVER 10: include/uapi/linux/in.h; IPV6_MTU_DISCOVER 23, IPV6_MTU 24:
+# include/uapi/linux/in6.h.
 LINUX = {
     "SOL_SOCKET": 1, "IPPROTO_IP": 0, "IPPROTO_TCP": 6, "IPPROTO_IPV6": 41,
     "SO_REUSEADDR": 2, "SO_BROADCAST": 6, "SO_SNDBUF": 7, "SO_RCVBUF": 8,
     "SO_KEEPALIVE": 9, "SO_LINGER": 13, "SO_REUSEPORT": 15,
+    "SO_REUSEPORT_LB": None,
     "IPV6_V6ONLY": 26, "TCP_NODELAY": 1, "IP_ADD_MEMBERSHIP": 35,
+    "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6,
+    "TCP_DEFER_ACCEPT": 9, "TCP_QUICKACK": 12, "TCP_USER_TIMEOUT": 18,
+    "TCP_FASTOPEN": 23, "IP_MTU_DISCOVER": 10, "IPV6_MTU_DISCOVER": 23,
+    "IPV6_MTU": 24,
 }
 # 4.4BSD heritage (sys/socket.h, netinet/in.h, netinet6/in6.h, netinet/tcp.h):
 # identical on FreeBSD, DragonFly, NetBSD, OpenBSD and Darwin for these names.
+# None: the system defines no such option (the step's outcome is
+# `unsupported`).  Linux-only everywhere below: TCP_DEFER_ACCEPT (FreeBSD has
+# accept filters instead), TCP_QUICKACK, TCP_USER_TIMEOUT, IP_MTU_DISCOVER,
+# IPV6_MTU_DISCOVER and IPV6_MTU (the BSDs have IP_DONTFRAG, IPV6_DONTFRAG and
+# IPV6_USE_MIN_MTU under other names and numbers): none is defined in
+# FreeBSD's sys/netinet/tcp.h, sys/netinet/in.h, sys/netinet6/in6.h, nor in
+# XNU's bsd/netinet/tcp.h, NetBSD's, OpenBSD's or DragonFly's sys/netinet/tcp.h.
 BSD = {
     "SOL_SOCKET": 0xffff, "IPPROTO_IP": 0, "IPPROTO_TCP": 6, "IPPROTO_IPV6": 41,
     "SO_REUSEADDR": 0x4, "SO_KEEPALIVE": 0x8, "SO_BROADCAST": 0x20,
     "SO_LINGER": 0x80, "SO_REUSEPORT": 0x200, "SO_SNDBUF": 0x1001,
     "SO_RCVBUF": 0x1002, "IPV6_V6ONLY": 27, "TCP_NODELAY": 1,
-    "IP_ADD_MEMBERSHIP": 12,
+    "IP_ADD_MEMBERSHIP": 12, "SO_REUSEPORT_LB": None,
+    "TCP_DEFER_ACCEPT": None, "TCP_QUICKACK": None, "TCP_USER_TIMEOUT": None,
+    "IP_MTU_DISCOVER": None, "IPV6_MTU_DISCOVER": None, "IPV6_MTU": None,
 }
+# Keepalive tuning and TCP Fast Open differ by system:
+# FreeBSD sys/netinet/tcp.h: TCP_KEEPIDLE 256, TCP_KEEPINTVL 512,
+#   TCP_KEEPCNT 1024, TCP_FASTOPEN 1025.
+# XNU bsd/netinet/tcp.h: TCP_KEEPALIVE 0x10 is macOS's TCP_KEEPIDLE (the idle
+#   time before keepalives), TCP_KEEPINTVL 0x101, TCP_KEEPCNT 0x102,
+#   TCP_FASTOPEN 0x105.
+# NetBSD sys/netinet/tcp.h: TCP_KEEPIDLE 3, TCP_KEEPINTVL 5, TCP_KEEPCNT 6;
+#   no TCP_FASTOPEN.
+# DragonFly sys/netinet/tcp.h: TCP_KEEPIDLE 0x100, TCP_KEEPINTVL 0x200,
+#   TCP_KEEPCNT 0x400; no TCP_FASTOPEN.
+# OpenBSD sys/netinet/tcp.h defines none of the four.
+KEEPALIVE_TFO = {
+    "freebsd": (256, 512, 1024, 1025),
+    "darwin": (0x10, 0x101, 0x102, 0x105),
+    "netbsd": (3, 5, 6, None),
+    "dragonfly": (0x100, 0x200, 0x400, None),
+    "openbsd": (None, None, None, None),
+}
+
+
+def bsd_table(family, **changes):
+    names = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_FASTOPEN")
+    table = dict(BSD, **dict(zip(names, KEEPALIVE_TFO[family])))
+    table.update(changes)
+    return table
+
+
 OPTION_TABLES = {
     "linux": LINUX,
     # SO_REUSEPORT_LB: FreeBSD 12+ only (older kernels answer ENOPROTOOPT).
-    "freebsd": dict(BSD, SO_REUSEPORT_LB=0x10000),
+    "freebsd": bsd_table("freebsd", SO_REUSEPORT_LB=0x10000),
     # DragonFly's SO_REUSEPORT already balances; it has no SO_REUSEPORT_LB.
-    "dragonfly": BSD,
-    "netbsd": BSD,
-    "openbsd": BSD,
+    "dragonfly": bsd_table("dragonfly"),
+    "netbsd": bsd_table("netbsd"),
+    "openbsd": bsd_table("openbsd"),
     # Darwin's SO_LINGER (0x80) counts l_linger in clock ticks; the scenario
     # value is seconds, which is Darwin's SO_LINGER_SEC (0x1080).
-    "darwin": dict(BSD, SO_LINGER=0x1080),
+    "darwin": bsd_table("darwin", SO_LINGER=0x1080),
 }
 ODD_LINUX_ARCHES = ("alpha", "mips", "parisc", "sparc")
 
@@ -102,6 +147,11 @@ OPTION_LEVELS = {
     "SO_KEEPALIVE": "SOL_SOCKET", "SO_BROADCAST": "SOL_SOCKET",
     "IPV6_V6ONLY": "IPPROTO_IPV6", "TCP_NODELAY": "IPPROTO_TCP",
     "IP_ADD_MEMBERSHIP": "IPPROTO_IP",
+    "TCP_KEEPIDLE": "IPPROTO_TCP", "TCP_KEEPINTVL": "IPPROTO_TCP",
+    "TCP_KEEPCNT": "IPPROTO_TCP", "TCP_DEFER_ACCEPT": "IPPROTO_TCP",
+    "TCP_FASTOPEN": "IPPROTO_TCP", "TCP_USER_TIMEOUT": "IPPROTO_TCP",
+    "TCP_QUICKACK": "IPPROTO_TCP", "IP_MTU_DISCOVER": "IPPROTO_IP",
+    "IPV6_MTU_DISCOVER": "IPPROTO_IPV6", "IPV6_MTU": "IPPROTO_IPV6",
 }
 ADDRESSES = {"any": "0.0.0.0", "any6": "::", "loopback": "127.0.0.1",
              "loopback6": "::1", "loopback2": "127.0.0.2"}
@@ -113,6 +163,9 @@ SHUTDOWN_HOW = {"rd": socket.SHUT_RD, "wr": socket.SHUT_WR,
 # errno values meaning "not yet" rather than failure.
 AGAIN = set([errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR])
 IN_PROGRESS = set([errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN])
+# ... and, for a connect on a socket whose handshake is still under way (an
+# earlier `wait: false` connect), EALREADY: a blocking connect waits there too.
+STILL_CONNECTING = IN_PROGRESS | set([errno.EALREADY])
 # A distribute receive loop keeps a socket after these (one-shot) errors.
 TRANSIENT = AGAIN | set([errno.ECONNABORTED, errno.ECONNREFUSED,
                          errno.ECONNRESET, errno.EPROTO])
@@ -272,6 +325,26 @@ def retry_until(sock, write, deadline, call):
             if exc_errno(sys.exc_info()[1]) not in AGAIN:
                 raise
         if not wait_ready(sock, write, deadline):
+            raise Timeout()
+
+
+def accept_any(names, socks, deadline):
+    """accept() on whichever of the listeners has a connection first, as a
+    blocking accept would wait: (connection, peer, the listener's name).
+    The first is the step's own listener: its errors are the step's; another
+    that fails (it is not listening there) is only no longer waited on."""
+    candidates = list(zip(names, socks))
+    while True:
+        for name, sock in list(candidates):
+            try:
+                conn, peer = sock.accept()
+                return conn, peer, name
+            except socket.error:
+                if exc_errno(sys.exc_info()[1]) not in AGAIN:
+                    if sock is socks[0]:
+                        raise
+                    candidates.remove((name, sock))
+        if not wait_fds([sock for _, sock in candidates], [], deadline)[0]:
             raise Timeout()
 
 
@@ -753,7 +826,9 @@ class Actor(object):
         self.sock(step["sock"]).setsockopt(level, number, self.encode(step["opt"], step["value"]))
 
     def encode(self, name, value):
-        if name == "SO_LINGER":
+        if name == "SO_LINGER":  # false: l_onoff=0 (off); a number: on, that many seconds
+            if value is False:
+                return struct.pack("ii", 0, 0)
             return struct.pack("ii", 1, int(value))
         if name == "IP_ADD_MEMBERSHIP":  # struct ip_mreq, interface INADDR_ANY
             group = resolve_addr(value, socket.AF_INET)
@@ -781,7 +856,11 @@ class Actor(object):
     def op_connect(self, step):
         sock = self.sock(step["sock"])
         err = sock.connect_ex(sockaddr(sock.family, step["addr"], step["port"]))
-        if err in IN_PROGRESS:
+        if step.get("wait") is False:  # one non-blocking call: its answer as is (EINPROGRESS...)
+            if err:
+                raise socket.error(err, os.strerror(err))
+            return
+        if err in STILL_CONNECTING:
             if not wait_ready(sock, True, self.deadline(step)):
                 raise Timeout()
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -789,14 +868,15 @@ class Actor(object):
             raise socket.error(err, os.strerror(err))
 
     def op_accept(self, step):
-        sock = self.sock(step["sock"])
-        conn, peer = retry_until(sock, False, self.deadline(step), sock.accept)
+        names = [step["sock"]] + list(step.get("or") or ())
+        socks = [self.sock(name) for name in names]
+        conn, peer, name = accept_any(names, socks, self.deadline(step))
         conn.setblocking(0)
         if step.get("as"):
             self.socks[step["as"]] = conn
         else:
             self.unnamed.append(conn)
-        return {"peer": [peer[0], peer[1]]}
+        return {"peer": [peer[0], peer[1]], "from": name}
 
     def op_send(self, step):
         sock = self.sock(step["sock"])

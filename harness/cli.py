@@ -79,6 +79,9 @@ def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:
 BASELINE_OPTION = click.option("--baseline", "baseline_dir", type=click.Path(file_okay=False),
                                help="Compare every observation with the baseline in this folder: a changed kernel "
                                     "answer fails, a known unchanged mismatch does not.")
+BASELINE_OPTIONAL = click.option("--baseline-optional", is_flag=True,
+                                 help="A --baseline folder that does not exist is no error: say so, and judge by "
+                                      "the expectations alone (a CI's first night, before one is recorded).")
 
 
 def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str], "baseline.Baseline"]:
@@ -104,9 +107,14 @@ def load_baselines(folder: str, must_exist: bool = True) -> dict[tuple[str, str]
     return out
 
 
-def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str]) -> Optional[BaselineComparison]:
+def compared(docs: list[tuple[str, dict]], baseline_dir: Optional[str],
+             optional: bool = False) -> Optional[BaselineComparison]:
     if baseline_dir is None:
         return None
+    if optional and not Path(baseline_dir).is_dir():
+        return BaselineComparison(notes=[
+            f"no baseline folder {baseline_dir}: nothing compared, judged by the expectations alone; record one "
+            f"from these results: harness baseline update RESULTS.json... --out {baseline_dir}"])
     from .judge import baseline
 
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -122,8 +130,8 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
             flaky = " (flaky: not failing)" if mark.flaky else ""
             out.print(clean(f"CHANGED {target} {scenario} step {step}: {mark.old} -> {mark.new}{flaky} [{mark.where}]"),
                       markup=False, soft_wrap=True)
-    for key in comparison.missing:
-        out.print(f"baseline: no file for {key}; its observations are all new", markup=False)
+    for note in comparison.notes:
+        out.print(clean(f"baseline: {note}"), markup=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,7 @@ def cli() -> None:
               help="Add a column of what the scenarios expect of SYSTEM (e.g. freebsd-14, macos-14), not measured.")
 @output_options
 @BASELINE_OPTION
+@BASELINE_OPTIONAL
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Targets run at once.")
 @click.option("--scenario-jobs", default=0, show_default=True, type=click.IntRange(0, 256),
               help="Scenarios run at once on a target where each has a network namespace of its own "
@@ -201,29 +210,31 @@ def cli() -> None:
               help="Seconds one scenario may take in all.")
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
-        out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], jobs: int,
+        out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], baseline_optional: bool, jobs: int,
         scenario_jobs: int, step_timeout: float, scenario_timeout: float, **values: Any) -> None:
     """Run scenario FILES (or folders of them, or shipped suites by name: `harness suites`) on the chosen targets."""
     stop_on_signals()  # SIGTERM and SIGHUP are Ctrl-C, from the first line on
     try:
         files = tuple(files_or_exit(files))
         prepared = _prepare_run(files, targets_spec, tags, references,
-                                OutputPaths.choose(out_dir, json_path, values), baseline_dir, values)
+                                OutputPaths.choose(out_dir, json_path, values), baseline_dir, baseline_optional,
+                                values)
     except KeyboardInterrupt:
         err.print(f"harness: {stopped_by()} before anything ran; nothing was written", soft_wrap=True)
         sys.exit(interrupted_status())
     scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
     config = RunOptions(jobs=jobs, scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000))
-    _run(scenarios, targets, paths, files, targets_spec, baseline_dir, config)
+    _run(scenarios, targets, paths, files, targets_spec, (baseline_dir, baseline_optional), config)
 
 
 def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], references: Sequence[str],
-                 paths: OutputPaths, baseline_dir: Optional[str], provider_values: dict[str, Any]):
+                 paths: OutputPaths, baseline_dir: Optional[str], baseline_optional: bool,
+                 provider_values: dict[str, Any]):
     """Everything checked before anything runs: files, tags, baseline, targets, output folders (exit 2)."""
     scenarios = load_or_exit(files)
     if baseline_dir is not None:
-        load_baselines(baseline_dir)  # bad input before anything runs
+        load_baselines(baseline_dir, must_exist=not baseline_optional)  # bad input before anything runs
     wanted = {t.strip() for group in tags for t in group.split(",") if t.strip()}
     if wanted:
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
@@ -237,7 +248,7 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
 
 
 def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, files: Sequence[str],
-         targets_spec: str, baseline_dir: Optional[str], config: RunOptions) -> None:
+         targets_spec: str, baseline: tuple[Optional[str], bool], config: RunOptions) -> None:
     writer = ResultsWriter(paths.json, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
     interrupted = False
@@ -250,10 +261,10 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
             except KeyboardInterrupt:
                 interrupted = True
             try:
-                m, written, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
+                m, written, problems = _write_outputs(writer, interrupted, paths, baseline)
             except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
                 interrupted = True
-                m, written, problems = _write_outputs(writer, interrupted, paths, baseline_dir)
+                m, written, problems = _write_outputs(writer, interrupted, paths, baseline)
         # everything is written: from here on a stuck or closed terminal costs nothing
         _print_run(scenarios, targets, runner, m, f"results: {writer.path}  {written_line(written)}")
     except KeyboardInterrupt:
@@ -298,13 +309,13 @@ def say_lost_output() -> None:
         err.print(f"harness: standard output failed ({lost}); the run went on and wrote its files", soft_wrap=True)
 
 
-def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths, baseline_dir: Optional[str]
+def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths, baseline: tuple[Optional[str], bool]
                    ) -> tuple[matrix.Matrix, dict[str, Optional[Path]], list[str]]:
     """Results, JUnit and HTML; where each went, and what could not be written where asked (then in a
     fallback file, said so)."""
     problems = [p for p in [writer.finish(interrupted)] if p]
     docs = [(str(writer.path), writer.doc)]
-    m = matrix.build(docs, compared(docs, baseline_dir))
+    m = matrix.build(docs, compared(docs, *baseline))
     written, report_problems = write_all(m, paths.reports)
     return m, written, problems + report_problems
 
@@ -328,12 +339,14 @@ def results_or_exit(results: Sequence[str]) -> list["ResultsFile"]:
 @click.argument("results", nargs=-1, required=True)
 @output_options
 @BASELINE_OPTION
+@BASELINE_OPTIONAL
 def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], baseline_dir: Optional[str],
-           **report_paths: Optional[str]) -> None:
+           baseline_optional: bool, **report_paths: Optional[str]) -> None:
     """Rebuild JUnit XML and HTML from RESULTS files, merging runs from several machines.
 
     Exit status 0, or with --baseline as `run` would give it: 1 for a changed kernel answer or
-    an unknown mismatch, 3 for infrastructure errors."""
+    an unknown mismatch, 3 for infrastructure errors (with --baseline-optional and no such folder:
+    by the expectations alone, 1 for any mismatch)."""
     if json_path:
         bad_input("--json does not apply to report: the results files are its input")
     stop_on_signals()
@@ -342,7 +355,7 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], bas
         paths = OutputPaths.choose(out_dir, None, report_paths)
         locks = claim_or_exit(list(paths.reports.values()))  # noqa: F841 (held until the process exits)
         docs = [(f.path, f.streamed_document()) for f in files]  # read only with --baseline
-        m = matrix.build_streamed(files, compared(docs, baseline_dir))
+        m = matrix.build_streamed(files, compared(docs, baseline_dir, baseline_optional))
         written, problems = write_all(m, paths.reports)
     except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)
         err.print(f"harness: {stopped_by()}; the reports written so far are whole, the rest were not written",
@@ -397,10 +410,6 @@ def baseline_update(results: tuple[str, ...], folder: str) -> None:
     sys.exit(EXIT_INFRA if problems else EXIT_OK)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
 def validate(files: tuple[str, ...]) -> None:
@@ -441,21 +450,32 @@ def record(out_path: Optional[str], name: Optional[str], duration: Optional[floa
     replay it with `harness run FILE --targets ...`. Exit status 0 file written, 2 bad input (no such program, no
     IP socket opened), 3 could not run (no strace, tracing not permitted, the program failed before any socket)."""
     from .record.session import record as record_program
-    from .record.tracer import RecordError
+    from .record.tracer import RecordError, Stopped
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops the recording as Ctrl-C does
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the program and keep the recording, as Ctrl-C does
+        signal.signal(signum, stop)
     try:
         path, summary = record_program(list(command), out_path, name, duration,
                                        lambda text: err.print(clean(text), markup=False, soft_wrap=True))
     except RecordError as exc:
-        err.print(f"harness: {clean(str(exc))}", markup=False, soft_wrap=True)
+        _say(err, f"harness: {exc}")
         sys.exit(exc.status)
-    except KeyboardInterrupt:
-        err.print("harness: interrupted; nothing was written", soft_wrap=True)
+    except (KeyboardInterrupt, Stopped):
+        _say(err, "harness: interrupted; nothing was written")
         sys.exit(EXIT_INTERRUPTED)
-    out.print(clean(f"recorded: {summary.line()}"), markup=False, soft_wrap=True)
-    out.print(clean(f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy"),
-              markup=False, soft_wrap=True)
+    _say(out, f"recorded: {summary.line()}")
+    _say(out, f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy")
+
+
+def _say(console: Any, text: str) -> None:
+    """A last message; a terminal that is gone (SIGHUP) does not turn a kept recording into a traceback."""
+    try:
+        console.print(clean(text), markup=False, soft_wrap=True)
+    except OSError:
+        pass
 
 
 @cli.command()

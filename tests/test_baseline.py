@@ -142,3 +142,104 @@ def test_a_baseline_from_another_version_is_bad_input(tmp_path):
     assert not (tmp_path / "o").exists()  # nothing ran, nothing written
     missing = harness("report", str(SEED), "--baseline", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p"))
     assert missing.returncode == 2
+
+
+# --- runner images that move on: the nearest recorded minor, a new major, no folder yet -----------
+
+def recorded(*keys: tuple[str, str]) -> dict:
+    return {key: baseline.Baseline(*key, path=f"b/{key[0]}@{key[1]}.txt") for key in keys}
+
+
+def test_a_newer_minor_is_compared_with_the_nearest_recorded_minor_and_says_so():
+    known = recorded(("local", "linux-6.8"), ("local", "linux-6.14"), ("local", "linux-5.15"),
+                     ("local", "darwin-15.6"), ("local-legacy", "linux-3.8-emulated"))
+    base, note = baseline.choose(known, "local", "linux-6.8")
+    assert base.system == "linux-6.8" and note == ""
+    base, note = baseline.choose(known, "local", "linux-6.11")  # 3 from 6.8 and from 6.14: the older
+    assert base.system == "linux-6.8"
+    assert note.startswith("local@linux-6.11: no baseline of its own; compared with local@linux-6.8 "
+                           "(b/local@linux-6.8.txt): the system moved from linux-6.8 to linux-6.11")
+    assert baseline.choose(known, "local", "linux-6.13")[0].system == "linux-6.14"
+    assert baseline.choose(known, "local", "darwin-15.7")[0].system == "darwin-15.6"
+
+
+def test_a_new_major_or_another_kind_of_system_is_new_and_says_so():
+    known = recorded(("local", "linux-6.8"), ("local", "linux-5.15"), ("local", "darwin-15.6"))
+    base, note = baseline.choose(known, "local", "linux-7.0")
+    assert base is None
+    assert note.startswith("local@linux-7.0: a new major version (recorded: linux-5.15, linux-6.8): nothing compared")
+    assert baseline.choose(known, "local", "darwin-26.1")[1].startswith("local@darwin-26.1: a new major version")
+    for target, system in (("local", "linux-6.8-emulated"), ("other", "linux-6.8"), ("local", "freebsd-14.4")):
+        base, note = baseline.choose(known, target, system)
+        assert base is None and f"{target}@{system}: no baseline file: nothing compared" in note
+
+
+@pytest.fixture(scope="module")
+def bind_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bind-run")
+    proc = harness("run", str(SEED), "--targets", "local", "--tags", "bind", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "results.json"
+
+
+def moved(folder: Path, system: str) -> Path:
+    """The one recorded file, as if it had been recorded on `system`."""
+    (path,) = folder.glob("*.txt")
+    old = baseline.parse(path.read_text(), str(path)).system
+    new = path.with_name(f"local@{system}.txt")
+    new.write_text(path.read_text().replace(f"# system: {old}", f"# system: {system}"))
+    path.unlink()
+    return new
+
+
+@needs_root
+def test_a_run_on_a_newer_minor_is_compared_with_the_recorded_one(bind_run, tmp_path):
+    folder = tmp_path / "baselines"
+    assert harness("baseline", "update", str(bind_run), "--out", str(folder)).returncode == 0
+    (path,) = folder.glob("*.txt")
+    here = baseline.parse(path.read_text(), str(path)).system  # this kernel's linux-X.Y
+    family, version = here.rsplit("-", 1)
+    major, minor = version.split(".")
+    older = f"{family}-{major}.{int(minor) + 100}" if minor == "0" else f"{family}-{major}.{int(minor) - 1}"
+    moved_to = moved(folder, older)
+    same = harness("report", str(bind_run), "--baseline", str(folder), "--out", str(tmp_path / "same"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert f"compared with local@{older} ({moved_to}): the system moved from {older} to {here}" in same.stdout
+    assert f"the system moved from {older} to {here}" in (tmp_path / "same" / "report.html").read_text()
+    # ... and really compared: a changed entry fails.
+    body = moved_to.read_text()
+    moved_to.write_text(body.replace("#6 = ok", "#6 = EADDRINUSE", 1))
+    changed = harness("report", str(bind_run), "--baseline", str(folder), "--out", str(tmp_path / "changed"))
+    assert changed.returncode == 1 and "CHANGED local" in changed.stdout, changed.stdout + changed.stderr
+
+
+@needs_root
+def test_a_run_on_a_new_major_compares_nothing_and_says_so(bind_run, tmp_path):
+    folder = tmp_path / "baselines"
+    assert harness("baseline", "update", str(bind_run), "--out", str(folder)).returncode == 0
+    moved_to = moved(folder, "linux-1.0")
+    moved_to.write_text(moved_to.read_text().replace("#6 = ok", "#6 = EADDRINUSE"))  # would be a change
+    proc = harness("report", str(bind_run), "--baseline", str(folder), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "a new major version (recorded: linux-1.0): nothing compared" in proc.stdout
+    assert "CHANGED" not in proc.stdout
+
+
+@needs_root
+def test_an_optional_baseline_folder_that_does_not_exist_judges_by_expectations_alone(bind_run, tmp_path):
+    """A CI's first night: reports are written, the missing baseline said, the exit by the expectations."""
+    wrong = tmp_path / "reuseport.yaml"
+    wrong.write_text(SEED.read_text().replace("expect: {linux<3.9: EADDRINUSE, default: ok}",
+                                              "expect: {linux<3.9: EADDRINUSE, default: EACCES}", 1))
+    for command, want in ((["run", str(wrong), "--targets", "local", "--tags", "bind"], 1),
+                          (["report", str(bind_run)], 0)):
+        out = tmp_path / command[0]
+        proc = harness(*command, "--baseline", str(tmp_path / "none"), "--baseline-optional", "--out", str(out))
+        assert proc.returncode == want, proc.stdout + proc.stderr
+        assert f"baseline: no baseline folder {tmp_path / 'none'}: nothing compared, judged by the expectations " \
+               f"alone; record one" in proc.stdout
+        assert (out / "junit.xml").is_file() and (out / "report.html").is_file()
+        assert "Baseline: no baseline folder" in (out / "report.html").read_text()
+    # Without --baseline-optional a folder that is not there is still a mistake (a typo must not pass).
+    assert harness("report", str(bind_run), "--baseline", str(tmp_path / "none"),
+                   "--out", str(tmp_path / "p")).returncode == 2

@@ -155,6 +155,29 @@ def test_stock_boxes_get_provider_networking_and_the_local_box_stays_isolated():
     assert_provider_networking(stock["linux-modern"])
 
 
+def setup_host_packages() -> set[str]:
+    """The Debian packages vagrant/setup-host.sh installs (its `packages=( ... )` list)."""
+    text = (ROOT / "vagrant" / "setup-host.sh").read_text()
+    block = text[text.index("packages=(") + len("packages=("):]
+    return set(block[:block.index(")")].split())
+
+
+def test_setup_host_installs_what_libvirt_needs_to_start_the_management_network():
+    """Provider networking (stock boxes, as on a CI runner) is a libvirt NAT network with DHCP: libvirt's
+    network driver runs dnsmasq and sets NAT rules with iptables (libvirt 9.0). setup-host.sh installs
+    libvirt-daemon without libvirt-daemon-system, which would have brought both; so it names them."""
+    packages = setup_host_packages()
+    assert {"dnsmasq-base", "iptables", "libvirt-daemon"} <= packages
+    assert "dnsmasq" not in packages and "libvirt-daemon-system" not in packages  # no service, no default network
+    for package in ("dnsmasq-base", "iptables"):
+        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+        assert status.stdout == "install ok installed", f"{package}: run scripts/setup.sh"
+    for program in ("/usr/sbin/dnsmasq", "/usr/sbin/iptables"):
+        assert os.access(program, os.X_OK), program
+    drivers = subprocess.run(["dpkg", "-L", "libvirt-daemon"], capture_output=True, text=True).stdout
+    assert "libvirt_driver_network.so" in drivers
+
+
 @needs_vagrant
 def test_the_networking_mode_can_be_overridden_per_machine_or_for_all():
     machines = {m.name: m for m in load_machines()}

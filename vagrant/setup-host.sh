@@ -5,7 +5,16 @@
 #
 #   1. Debian packages: vagrant, vagrant-libvirt, libvirt daemon + QEMU driver +
 #      clients, qemu-system-x86, qemu-utils, and what vagrant/build-box.sh needs
-#      (mmdebstrap, e2fsprogs, fdisk, openssh-client).
+#      (mmdebstrap, e2fsprogs, fdisk, openssh-client). For targets with provider
+#      networking (vagrant-libvirt's management network: a libvirt NAT network
+#      with DHCP, how stock boxes such as debian/bookworm64 boot on a CI runner)
+#      also what libvirt's network driver runs to start that network: dnsmasq
+#      (dnsmasq-base: the program only, no service) for DHCP and DNS, and
+#      iptables for the NAT rules (libvirt 9.0's firewall backend; without it
+#      "Failed to initialize a valid firewall backend"). Debian's
+#      libvirt-daemon-system would bring both (Depends: iptables | firewalld,
+#      Recommends: dnsmasq-base) but is not installed (see 2.); nothing here
+#      starts that network: only a `vagrant up` of such a target does.
 #   2. /etc/libvirt/qemu.conf: QEMU runs as root with no security driver, no
 #      cgroup controllers and no namespaces. With the stock settings every
 #      `vagrant up` stalls ~130 s on a host without systemd. The file is
@@ -31,6 +40,7 @@ packages=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils
     mmdebstrap e2fsprogs fdisk util-linux openssh-client tar
+    dnsmasq-base iptables
 )
 
 bash "$(dirname "$0")/../scripts/apt-install.sh" --no-recommends "${packages[@]}"

@@ -11,10 +11,10 @@ mark the two separately.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
+from .column_names import column_keys
 from ..observation import expected_signature, signature
 
 if TYPE_CHECKING:  # schema.py needs msgspec: only reading results files does, never a run
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # schema.py needs msgspec: only reading results files does, n
 
 @dataclass
 class Column:
-    key: str  # unique in the matrix: the target name, or name@host when two runs share a name
+    key: str  # unique in the matrix: the target name, or name@system when several runs have it (column_names.py)
     name: str
     provider: str
     description: str
@@ -76,6 +76,7 @@ class StepCell:
     match: Optional[bool]
     signature: Optional[str]  # comparable reading of the observation
     baseline: Optional[BaselineMark] = None  # against the baseline, when one was given
+    not_run: Optional[str] = None  # why it never got its chance on a target that ran the scenario
 
     @property
     def changed(self) -> bool:
@@ -155,11 +156,12 @@ class Row:
     def changed(self) -> bool:
         return any(c.changed for c in self.cells)
 
-    def key_steps(self, limit: int = 3) -> list[tuple[int, StepRow]]:
+    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
         """(position, step) of the steps that tell targets apart, for the matrix cells.
 
         Distributions first (they are usually the point), and a step whose pattern
         across targets repeats an earlier one's (four identical setsockopts) once.
+        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
         """
         seen, out = set(), []
         differing = [(i, s) for i, s in enumerate(self.steps)
@@ -169,7 +171,11 @@ class Row:
             if pattern not in seen:
                 seen.add(pattern)
                 out.append((i, s))
-        return sorted(out[:limit])
+        keys = sorted(out[:limit])
+        first = next((i for i, sc in enumerate(cell.steps) if sc.match is False or sc.not_run), None) if cell else None
+        if first is None:
+            return keys
+        return [(first, self.steps[first])] + [key for key in keys if key[0] != first][:limit - 1]
 
 
 @dataclass
@@ -209,24 +215,13 @@ def expected_text(step: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
 
 
 def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
-    columns: list[Column] = []
-    for source, doc in docs:
-        for t in doc.get("targets") or []:
-            ident = t.get("identity")
-            key = t["name"]
-            if any(c.key == key for c in columns):
-                host = (ident or {}).get("hostname") or Path(source).stem
-                key = f"{t['name']}@{host}"
-                n = 2
-                while any(c.key == key for c in columns):
-                    key, n = f"{t['name']}@{host}#{n}", n + 1
-            columns.append(Column(
-                key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
-                emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
-                identity=ident, details=t.get("details") or {}, source=source, declared=t.get("declared"),
-                reference=bool(t.get("reference")), environment=t.get("environment"),
-            ))
-    return columns
+    entries = [(source, t) for source, doc in docs for t in doc.get("targets") or []]
+    return [Column(
+        key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
+        emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
+        identity=t.get("identity"), details=t.get("details") or {}, source=source, declared=t.get("declared"),
+        reference=bool(t.get("reference")), environment=t.get("environment"),
+    ) for (source, t), key in zip(entries, column_keys(entries))]
 
 
 def build(docs: list[tuple[str, dict[str, Any]]], baseline: Optional[BaselineComparison] = None) -> Matrix:
@@ -325,7 +320,8 @@ def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
         observed = raw.get("observed")
         cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
                               match=raw.get("match"), signature=signature(step.op, observed),
-                              baseline=marks.get((column.source, column.name, row.id, step.index))))
+                              baseline=marks.get((column.source, column.name, row.id, step.index)),
+                              not_run=raw.get("not_run")))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     known = bool(baseline and (column.source, column.name, row.id) in baseline.known)

@@ -64,6 +64,7 @@ class Step(Shape):
     selector: Optional[str] = None
     observed: Optional[Observed] = None
     match: Optional[bool] = None
+    not_run: Optional[str] = None  # why a step of a scenario that ran never got its chance
 
 
 class Result(Shape):

@@ -12,10 +12,17 @@ from .base import AgentError, AgentSession
 
 
 def kill_group(pid: int) -> None:
-    """SIGKILL a process group we started (start_new_session), if it is still there."""
+    """SIGKILL a process group we started (start_new_session), if anything in it can still be signalled.
+
+    ESRCH: the group is gone. EPERM: nothing in it could be signalled. XNU answers so for a
+    group whose members have all exited but are not reaped yet, as our agent is when a run ends:
+    killpg1() in bsd/kern/kern_sig.c skips zombies (its pgrp_iterate filter, p_stat != SZOMB),
+    finds nothing and returns EPERM under POSIX rules. Either way nothing is left to kill; the
+    caller reaps the leader.
+    """
     try:
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 
