@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -122,16 +123,21 @@ def large_figures(count: int) -> None:
         large_results(path, count)
         print(f"{count} results ({count // TARGETS} scenarios x {TARGETS} targets, one step each): "
               f"{path.stat().st_size / 1e6:.0f} MB of JSON, written in {time.perf_counter() - start:.1f} s")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load = os.getloadavg()[0]
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "harness", "report", str(path), "--out", str(Path(tmp) / "out")],
                               cwd=ROOT, capture_output=True, text=True)
         took = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        peak = after.ru_maxrss / 1024  # the largest of the command and its children (report writers)
         if proc.returncode != 0:
             print(f"harness report failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
             return
         sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in sorted((Path(tmp) / "out").glob("*.*")))
-        print(f"harness report: {took:.1f} s, peak resident memory {peak:.0f} MB ({sizes})")
+        print(f"harness report: {took:.1f} s ({cpu:.1f} s of CPU, load average {load:.1f} on {os.cpu_count()} CPUs), "
+              f"peak resident memory {peak:.0f} MB ({sizes})")
 
 
 def main() -> None:

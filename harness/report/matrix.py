@@ -11,6 +11,7 @@ mark the two separately.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
@@ -156,13 +157,9 @@ class Row:
     def changed(self) -> bool:
         return any(c.changed for c in self.cells)
 
-    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
-        """(position, step) of the steps that tell targets apart, for the matrix cells.
-
-        Distributions first (they are usually the point), and a step whose pattern
-        across targets repeats an earlier one's (four identical setsockopts) once.
-        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
-        """
+    @cached_property
+    def _telling(self) -> list[tuple[int, StepRow]]:
+        """Every step that tells targets apart, in key_steps' order (worked out once per row, not per cell)."""
         seen, out = set(), []
         differing = [(i, s) for i, s in enumerate(self.steps)
                      if s.contrast or any(c.steps[i].changed for c in self.cells)]
@@ -171,7 +168,16 @@ class Row:
             if pattern not in seen:
                 seen.add(pattern)
                 out.append((i, s))
-        keys = sorted(out[:limit])
+        return out
+
+    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
+        """(position, step) of the steps that tell targets apart, for the matrix cells.
+
+        Distributions first (they are usually the point), and a step whose pattern
+        across targets repeats an earlier one's (four identical setsockopts) once.
+        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
+        """
+        keys = sorted(self._telling[:limit])
         first = next((i for i, sc in enumerate(cell.steps) if sc.match is False or sc.not_run), None) if cell else None
         if first is None:
             return keys
@@ -312,16 +318,17 @@ def build_streamed(files: list["ResultsFile"], baseline: Optional[BaselineCompar
 def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
           baseline: Optional[BaselineComparison]) -> Cell:
     steps_by_index = {s["index"]: s for s in (result or {}).get("steps", [])}
-    marks = baseline.marks if baseline else {}
+    marks = baseline.marks if baseline else None
     cells = []
-    for step in row.steps:
-        raw = steps_by_index.get(step.index, {"expect": step.expect})
-        expected, selector = expected_text(raw)
+    for step in row.steps:  # a million cells go through here: kept plain
+        raw = steps_by_index.get(step.index) or {"expect": step.expect}
+        expected, selector = (raw["expected"], raw.get("selector")) if raw.get("expected") is not None \
+            else expected_text(raw)
         observed = raw.get("observed")
-        cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
-                              match=raw.get("match"), signature=signature(step.op, observed),
-                              baseline=marks.get((column.source, column.name, row.id, step.index)),
-                              not_run=raw.get("not_run")))
+        cells.append(StepCell(observed, expected, selector, raw.get("rule"), raw.get("match"),
+                              signature(step.op, observed),
+                              marks.get((column.source, column.name, row.id, step.index)) if marks else None,
+                              raw.get("not_run")))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     known = bool(baseline and (column.source, column.name, row.id) in baseline.known)
