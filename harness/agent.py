@@ -175,6 +175,7 @@ SUPERVISOR_OPS = ("sleep", "distribute")
 
 UDP_SETTLE = 0.03  # quiet time after the last datagram (multicast copies)
 PACE_WAIT = 0.1    # distribute stops pacing connections after this much silence
+UDP_WINDOW = 16    # datagrams in flight at most when the supervisor drains the receivers itself
 LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left
 
 # Linux-only constants used through ctypes / ioctl / netlink.
@@ -1251,7 +1252,7 @@ class Supervisor(object):
                                                  clients, tally, window)
                 tally.collect(deadline, None)
             else:
-                tally.expected = send_datagrams(self.kernel, family, dest, step["count"], clients)
+                tally.expected = send_datagrams(self.kernel, family, dest, step["count"], deadline, clients, tally)
                 tally.collect(deadline, UDP_SETTLE)
         finally:
             tally.stop()
@@ -1388,10 +1389,20 @@ def connect_clients(kernel, family, dest, count, deadline, clients, tally, windo
     return made
 
 
-def send_datagrams(kernel, family, dest, count, clients):
-    """One datagram per new socket (distinct source ports); the payloads sent (-> 1)."""
+def send_datagrams(kernel, family, dest, count, deadline, clients, tally):
+    """One datagram per new socket (distinct source ports); the payloads sent (-> 1).
+
+    Actors inside the supervisor (a rump kernel's) drain only when the supervisor waits: at most
+    UDP_WINDOW datagrams are then in flight, as connect_clients paces connections, so that a burst
+    never overflows a receive buffer that concurrent receive loops would have kept empty. Pacing
+    gives up after PACE_WAIT without a receipt (datagrams nobody receives).
+    """
     sent = {}
+    tally.expected = sent
+    pacing = bool(tally.inline)
     for number in range(count):
+        while pacing and tally.missing() >= UDP_WINDOW:
+            pacing = tally.poll(min(deadline, now() + PACE_WAIT))
         client = kernel.sender(family, socket.SOCK_DGRAM, dest)
         clients.append(client)
         client.setblocking(0)
