@@ -1751,17 +1751,32 @@ class RumpProcess(object):
         return RumpSocket(self, fd, family, kind)
 
     def sender(self, family, kind, dest):
-        """As HostKernel.sender; for a multicast group, bound to 127.0.0.1 first.
+        """As HostKernel.sender, bound first, to a port that is never dest's.
 
-        NetBSD takes no source address from a route through a loopback interface (in_selectsrc,
-        netinet/in.c), and lo0 is all a rump kernel has: a datagram to 224.0.0.0/4 from an unbound
-        socket fails with EADDRNOTAVAIL. A Linux namespace's route gives 127.0.0.1 as the
-        source; binding it here sends from the same address (docs/rump.md, "artefacts").
+        NetBSD may give an AF_INET socket, as its ephemeral port, one an AF_INET6 socket holds on
+        an IPv4-mapped address: check_suitable_port (netinet/portalgo.c) asks only
+        in_pcblookup_port, which skips AF_INET6 PCBs, and udp4_realinput then delivers to the
+        newcomer instead (an inet6-mapped distribute lost every datagram after such a sender).
+        A datagram to a group is sent from 127.0.0.1: NetBSD takes no source address from a
+        route through a loopback interface (in_selectsrc, netinet/in.c) and lo0 is all a rump
+        kernel has, so from an unbound socket it fails with EADDRNOTAVAIL; a Linux namespace's
+        route gives 127.0.0.1 too (docs/rump.md, "artefacts").
         """
-        sock = self.socket(family, kind)
+        host = family == socket.AF_INET6 and "::" or "0.0.0.0"
         if family == socket.AF_INET and kind == socket.SOCK_DGRAM and 224 <= int(dest[0].split(".")[0]) < 240:
-            sock.bind(("127.0.0.1", 0))
-        return sock
+            host = "127.0.0.1"
+        taken = []
+        try:
+            for _ in range(16):
+                sock = self.socket(family, kind)
+                sock.bind(sockaddr(family, host, 0))
+                if sock.getsockname()[1] != dest[1]:
+                    return sock
+                taken.append(sock)  # held while another port is drawn
+            raise InfraError("16 senders in a row were given the destination's port %d" % dest[1])
+        finally:
+            for sock in taken:
+                sock.close()
 
     def wait(self, rsocks, wsocks, deadline):
         return self.kernel.wait(rsocks, wsocks, deadline)
