@@ -393,6 +393,10 @@ class HostKernel(object):
     def v6only(self, sock):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
 
+    def usable_port(self, port):
+        """Whether a symbolic port may be this free port (RumpProcess says why not always)."""
+        return True
+
 
 class Channel(object):
     """JSON lines over pipe ends: how the agent, supervisor and actors talk."""
@@ -775,7 +779,7 @@ def free_port(kernel, held, checks):
         held.append(first)
         first.bind(("0.0.0.0", 0))
         port = first.getsockname()[1]
-        if all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
+        if kernel.usable_port(port) and all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
             return port
     raise InfraError("found no port free for both TCP and UDP")
 
@@ -1792,6 +1796,15 @@ class RumpProcess(object):
 
     def v6only(self, sock):
         sock.setsockopt(self.table["IPPROTO_IPV6"], self.table["IPV6_V6ONLY"], 1)
+
+    def usable_port(self, port):
+        """Not a multiple of 128. NetBSD files every new PCB in its port hash under port 0 (128
+        chains: TCBHASHSIZE, netinet/tcp_subr.c; in_pcballoc) and an accepted one stays there
+        (syn_cache_get), so a bind's in_pcblookup_port sees the TIME_WAIT of an accepted
+        connection only on ports whose chain is port 0's: one port in 128 would answer otherwise
+        than all others (timewait/rebind-no-reuseaddr). Symbolic ports stand for any free port;
+        this keeps them off the exception (docs/rump.md)."""
+        return port % 128 != 0
 
     def sysctl(self, name):
         """The raw value of a sysctl node named in SYSCTL_NAMES."""
