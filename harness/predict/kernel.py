@@ -1,0 +1,110 @@
+"""What a kernel model is: one handler per op, each returning the outcome and the rules that decided it.
+
+A handler reads and updates the World. Where no rule the model holds decides the step (an option
+the notes never read, a version whose code nobody read, a number the kernel picks), it raises
+`Unknown` with the reason, and the step is predicted `unknown`: never a guess.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from .addrs import Addr
+from .world import Port, Sock, World
+
+
+class Unknown(Exception):
+    """No rule decides this step; `why` says what the model does not know."""
+
+    def __init__(self, why: str, rules: Sequence[str] = ()) -> None:
+        super().__init__(why)
+        self.why = why
+        self.rules = tuple(rules)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A predicted outcome as a scenario writes it (`ok`, `EADDRINUSE`, `value=512`, `single:s3`...)."""
+
+    outcome: str
+    rules: tuple[str, ...] = ()
+    why: str = ""  # what else a reader should know (an assumption the prediction rests on)
+
+    @classmethod
+    def of(cls, outcome: str, *rules: str, why: str = "") -> "Answer":
+        return cls(outcome, tuple(rules), why)
+
+
+@dataclass(frozen=True)
+class Dest:
+    """Where a connect, sendto or distribute goes: the address as the agent resolves it, and the port."""
+
+    addr: Addr
+    port: Port
+    family: str  # the family of the packets (an AF_INET6 socket sending to ::ffff:x speaks IPv4)
+
+
+class Kernel:
+    """One system family at one version. Subclasses implement the ops their notes cover."""
+
+    family = ""
+    label = ""
+    unsupported = ""  # why no step of this version can be predicted (its code was not read), if so
+
+    def __init__(self, version: tuple[int, ...]) -> None:
+        self.version = version
+
+    def since(self, *version: int) -> bool:
+        """Is this kernel at least `version` (missing components count as 0, as selectors compare)?"""
+        width = max(len(self.version), len(version))
+        pad = lambda v: tuple(v) + (0,) * (width - len(v))  # noqa: E731
+        return pad(self.version) >= pad(version)
+
+    def before(self, *version: int) -> bool:
+        return not self.since(*version)
+
+    # -- the ops ---------------------------------------------------------------------------------
+    def socket(self, w: World, s: Sock) -> Answer:
+        return Answer.of("ok")
+
+    def setsockopt(self, w: World, s: Sock, opt: str, value: int, level: Optional[str]) -> Answer:
+        raise Unknown(f"setsockopt {opt} is not modelled for {self.label}")
+
+    def getsockopt(self, w: World, s: Sock, opt: str, level: Optional[str]) -> Answer:
+        raise Unknown(f"getsockopt {opt} is not modelled for {self.label}")
+
+    def bind(self, w: World, s: Sock, addr: Addr, port: Port) -> Answer:
+        raise Unknown(f"bind is not modelled for {self.label}")
+
+    def listen(self, w: World, s: Sock, backlog: int) -> Answer:
+        raise Unknown(f"listen is not modelled for {self.label}")
+
+    def connect(self, w: World, s: Sock, dest: Dest) -> Answer:
+        raise Unknown(f"connect is not modelled for {self.label}")
+
+    def accept(self, w: World, s: Sock) -> tuple[Answer, Optional[Sock]]:
+        raise Unknown(f"accept is not modelled for {self.label}")
+
+    def send(self, w: World, s: Sock, size: int) -> Answer:
+        raise Unknown(f"send is not modelled for {self.label}")
+
+    def recv(self, w: World, s: Sock) -> Answer:
+        raise Unknown(f"recv is not modelled for {self.label}")
+
+    def sendto(self, w: World, s: Sock, dest: Dest, size: int) -> Answer:
+        raise Unknown(f"sendto is not modelled for {self.label}")
+
+    def shutdown(self, w: World, s: Sock, how: str) -> Answer:
+        raise Unknown(f"shutdown is not modelled for {self.label}")
+
+    def close(self, w: World, s: Sock) -> Answer:
+        raise Unknown(f"close is not modelled for {self.label}")
+
+    def distribute(self, w: World, dest: Dest, over: list[Optional[Sock]], count: int, type_: str) -> Answer:
+        raise Unknown(f"distribute is not modelled for {self.label}")
+
+    def tick(self, w: World) -> None:
+        """Time passed (a sleep step): TIME_WAIT entries whose time is up go away."""
+        for s in list(w.socks):
+            if s.expires is not None and s.expires <= w.clock:
+                w.remove(s)

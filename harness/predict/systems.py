@@ -1,0 +1,58 @@
+"""Which systems the model knows, spelled as `--reference` spells them (`freebsd-14`, `macos-14`, `linux-3.8`).
+
+A version is compared as selectors compare it (missing components count as 0: `linux-6` is 6.0).
+Each family's module holds its kernel model; this table says which one a system gets. The
+model of Linux 3.8 *as local-legacy emulates it* (this machine's kernel with SO_REUSEPORT refused)
+is `System.emulated("3.8", host)`, used to compare the model with that target.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..scenario.selector import parse_system
+from .kernel import Kernel
+
+
+def _version(text: str) -> tuple[int, ...]:
+    out = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class System:
+    family: str
+    version: str
+    emulated_on: Optional[str] = None  # Linux only: the host kernel under local-legacy's emulation
+
+    @classmethod
+    def parse(cls, text: str) -> "System":
+        """`freebsd-14` -> System; ValueError naming the families otherwise."""
+        family, version = parse_system(text)
+        return cls(family, version)
+
+    @classmethod
+    def emulated(cls, version: str, host: str) -> "System":
+        return cls("linux", version, emulated_on=host)
+
+    @property
+    def name(self) -> str:
+        """`freebsd-14`: as a target URL (`model://freebsd-14`) and the command line write it."""
+        return f"{self.family}-{self.version}" + (f"-on-{self.emulated_on}" if self.emulated_on else "")
+
+    @property
+    def label(self) -> str:
+        return f"{self.family} {self.version}" + (f" (emulated on {self.emulated_on})" if self.emulated_on else "")
+
+    def kernel(self) -> Kernel:
+        version = _version(self.version)
+        if self.family == "linux":
+            from .linux import Linux
+            return Linux(version, _version(self.emulated_on) if self.emulated_on else None)
+        from .bsd_systems import FAMILIES
+        return FAMILIES[self.family](version)
