@@ -8,6 +8,7 @@ Pure: no I/O, no kernel. docs/model.md says what it covers.
 """
 from __future__ import annotations
 
+from . import bsd_rules, linux_rules  # noqa: F401  (every rule registered, whichever kernel runs)
 from .engine import Prediction, predict
 from .systems import System
 

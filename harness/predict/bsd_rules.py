@@ -21,6 +21,8 @@ N_PCB = (RUMP, "sys/netinet/in_pcb.c", "in_pcbbind_port, in_pcblookup_port", "7.
 N_PCB6 = (RUMP, "sys/netinet6/in6_pcb.c", "in6_pcbbind_port, in6_pcblookup_port", "7.99.34; NetBSD 10 in6pcb_bind_port")
 
 rules("bsd", [
+    ("B0", "socket() of a TCP or UDP, AF_INET or AF_INET6 socket succeeds, every option off", "high",
+     (FB, "sys/kern/uipc_socket.c", "socreate", "all"), (XNU, "bsd/kern/uipc_socket.c", "socreate", "all")),
     ("B1", "bind on a socket that already has a local address or port: EINVAL", "high",
      (FB, "sys/netinet/in_pcb.c", "in_pcbbind_setup", "all"), (XNU, "bsd/netinet/in_pcb.c", "in_pcbbind", "all"),
      (RUMP, "sys/netinet/in_pcb.c", "in_pcbbind", "7.99.34, run")),

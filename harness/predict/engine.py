@@ -36,6 +36,9 @@ rules("agent", [
     ("A6", "distribute: one connection (TCP) or datagram (UDP) per fresh client socket, each from its own "
            "port; what reaches a socket outside `over` is lost", "verified",
      ("harness", AGENT, "Supervisor.distribute, connect_clients, send_datagrams", "")),
+    ("A7", "connections a hash spreads over k sockets are predicted `spread` when the chance that all n land "
+           "on one, k*k^-n, is below one in a million (n >= 21 for k = 2); fewer are unknown", "verified",
+     ("harness", "harness/predict/shapes.py", "distribution", "")),
 ])
 
 

@@ -50,6 +50,7 @@ class Kernel:
     family = ""
     label = ""
     unsupported = ""  # why no step of this version can be predicted (its code was not read), if so
+    rule_socket = "B0"
 
     def __init__(self, version: tuple[int, ...]) -> None:
         self.version = version
@@ -65,7 +66,7 @@ class Kernel:
 
     # -- the ops ---------------------------------------------------------------------------------
     def socket(self, w: World, s: Sock) -> Answer:
-        return Answer.of("ok")
+        return Answer.of("ok", self.rule_socket)
 
     def setsockopt(self, w: World, s: Sock, opt: str, value: int, level: Optional[str]) -> Answer:
         raise Unknown(f"setsockopt {opt} is not modelled for {self.label}")

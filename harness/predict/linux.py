@@ -27,6 +27,7 @@ BOOLEAN = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_BROADCAST")
 
 class Linux(Kernel):
     family = "linux"
+    rule_socket = "L1"
 
     def __init__(self, version: tuple[int, ...], code: Optional[tuple[int, ...]] = None) -> None:
         super().__init__(code or version)
@@ -348,7 +349,6 @@ class Linux(Kernel):
         s.other = child
         if len(found) > 1:
             child.k["maybe"] = list(found)
-            rules.append("L38")
         for L in found:
             L.queue.append(child)
         child.listener = listener if len(found) == 1 else None
@@ -387,7 +387,7 @@ class Linux(Kernel):
         for child in s.queue:
             if child.k.get("maybe"):
                 raise Unknown("a connection a SO_REUSEPORT group may have given to another listener is "
-                              "queued before any other (L35)", ["L35", "L38"])
+                              "queued before any other (L35)", ["L35", "L36"])
             s.queue.remove(child)
             child.listener = None
             return Answer.of("ok", "L31"), child

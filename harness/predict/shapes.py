@@ -11,7 +11,7 @@ from typing import Optional
 from .kernel import Answer, Unknown
 from .world import Sock, World
 
-SPREAD_DOUBT = 1e-6  # rule L38: predict spread when all-on-one-member is less likely than this
+SPREAD_DOUBT = 1e-6  # rule A7: predict spread when all-on-one-member is less likely than this
 
 
 def distribution(w: World, found: list[Sock], over: list[tuple[str, Optional[Sock]]], count: int,
@@ -38,5 +38,5 @@ def distribution(w: World, found: list[Sock], over: list[tuple[str, Optional[Soc
         raise Unknown("the connections are hashed over a group only part of which is in `over`", rules)
     k = len(found)
     if k * float(k) ** -count >= SPREAD_DOUBT:
-        raise Unknown(f"{count} connections over {k} sockets may all land on one (rule L38)", rules + ["L38"])
-    return Answer("spread", tuple(rules + ["L38"]))
+        raise Unknown(f"{count} connections over {k} sockets may all land on one (rule A7)", rules + ["A7"])
+    return Answer("spread", tuple(rules + ["A7"]))

@@ -29,12 +29,13 @@ class System:
     family: str
     version: str
     emulated_on: Optional[str] = None  # Linux only: the host kernel under local-legacy's emulation
+    spelled: str = ""  # as the user wrote it (`macos-14` for darwin 14)
 
     @classmethod
     def parse(cls, text: str) -> "System":
         """`freebsd-14` -> System; ValueError naming the families otherwise."""
         family, version = parse_system(text)
-        return cls(family, version)
+        return cls(family, version, spelled=text.strip().lower())
 
     @classmethod
     def emulated(cls, version: str, host: str) -> "System":
@@ -43,6 +44,8 @@ class System:
     @property
     def name(self) -> str:
         """`freebsd-14`: as a target URL (`model://freebsd-14`) and the command line write it."""
+        if self.spelled:
+            return self.spelled
         return f"{self.family}-{self.version}" + (f"-on-{self.emulated_on}" if self.emulated_on else "")
 
     @property
@@ -53,6 +56,10 @@ class System:
         version = _version(self.version)
         if self.family == "linux":
             from .linux import Linux
-            return Linux(version, _version(self.emulated_on) if self.emulated_on else None)
-        from .bsd_systems import FAMILIES
-        return FAMILIES[self.family](version)
+            kernel: Kernel = Linux(version, _version(self.emulated_on) if self.emulated_on else None)
+        else:
+            from .bsd_systems import FAMILIES
+            kernel = FAMILIES[self.family](version)
+        if not version:
+            kernel.unsupported = f"no version of {self.family} was given ({self.version!r}): the rules differ by version"
+        return kernel

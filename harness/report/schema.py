@@ -27,15 +27,19 @@ Spec = Any
 OPTIONAL_TEXT = (str, type(None))
 NUMBER = (int, float)
 OBSERVED = {"outcome": str, "?ms": NUMBER}
+RULE = {"id": str, "?system": str, "?text": str, "?confidence": str, "?sources": [str]}
+PREDICTED = {"outcome": str, "?rules": [RULE], "?why": str}
 STEP = {"index": int, "op": str, "text": str, "?line": int, "?note": OPTIONAL_TEXT,
         "?expect": [{"selector": str, "outcome": str}], "?rule": (int, type(None)),
-        "?expected": OPTIONAL_TEXT, "?selector": OPTIONAL_TEXT, "?observed": (dict, type(None)),
+        "?expected": OPTIONAL_TEXT, "?selector": OPTIONAL_TEXT, "?expected_from": OPTIONAL_TEXT,
+        "?predicted": (dict, type(None)), "?agrees": OPTIONAL_TEXT, "?observed": (dict, type(None)),
         "?match": (bool, type(None)), "?not_run": OPTIONAL_TEXT}
+EXPECTED_FROM = ("written", "model")
 RESULT = {"target": str, "suite": str, "scenario": str, "id": str, "verdict": str, "?reason": OPTIONAL_TEXT,
           "?file": str, "?line": int, "?description": OPTIONAL_TEXT, "?ms": (int, float, type(None)),
           "?params": dict, "steps": [STEP]}
 IDENTITY = {"family": str, "version": str, "?release": str, "?system": str, "?hostname": str}
-TARGET = {"name": str, "?provider": str, "?description": str, "?emulated": bool, "?reference": bool,
+TARGET = {"name": str, "?provider": str, "?description": str, "?emulated": bool, "?reference": bool, "?model": bool,
           "?ran": bool, "?reason": OPTIONAL_TEXT, "?identity": (dict, type(None)), "?declared": (dict, type(None)),
           "?details": dict, "?environment": (dict, type(None))}
 DOCUMENT = {"schema": str, "?complete": bool, "targets": [TARGET], "results": [RESULT]}
@@ -76,8 +80,17 @@ def _meaning(doc: dict[str, Any]) -> None:
         if r["verdict"] not in VERDICT_NAMES:
             raise ResultsFileError(f"results[{i}].verdict: {r['verdict'][:40]!r} is not one of {', '.join(VERDICT_NAMES)}")
         for j, s in enumerate(r["steps"]):
+            where = f"results[{i}].steps[{j}]"
             if s.get("observed") is not None:
-                _check(s["observed"], OBSERVED, f"results[{i}].steps[{j}].observed")
+                _check(s["observed"], OBSERVED, f"{where}.observed")
+            if s.get("predicted") is not None:
+                _check(s["predicted"], PREDICTED, f"{where}.predicted")
+            if s.get("expected_from") not in (None, *EXPECTED_FROM):
+                raise ResultsFileError(f"{where}.expected_from: {str(s['expected_from'])[:40]!r} is not one of "
+                                       f"{', '.join(EXPECTED_FROM)}")
+            if s.get("expected_from") == "model" and (s.get("observed") is not None or s.get("predicted") is None):
+                raise ResultsFileError(f"{where}: a prediction is shown only where nothing was observed, "
+                                       "with its rules in `predicted`")
 
 
 def read(path: str, load: Callable[[str], Any] = json.loads) -> dict[str, Any]:
