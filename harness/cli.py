@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .model import BaselineComparison, Scenario, Suite
+from .model import BaselineComparison, Scenario, ScenarioVerdict, Suite
 from .report import console, matrix
 from .report.formats import REPORTS, write_all
 from .report.schema import ResultsFileError
@@ -131,6 +131,19 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
                       markup=False, soft_wrap=True)
     for note in comparison.notes:
         out.print(clean(f"baseline: {note}"), markup=False, soft_wrap=True)
+
+
+def print_model_disagreements(verdicts: Sequence[ScenarioVerdict], targets: Sequence[Target]) -> None:
+    """A model column's predictions that differ from what was written: not failures, shown as what they are."""
+    models = {t.name for t in targets if t.info.model}
+    if not models:
+        return
+    from .predict.attach import disagreements
+
+    for v in verdicts:
+        if v.target in models:
+            for line in disagreements(v):
+                out.print(clean(f"MODEL {v.target} {v.scenario.id}: {line}"), markup=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -278,6 +291,7 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
             for line in (v.reason or "").split("; "):
                 out.print(f"    {clean(line)}", markup=False, soft_wrap=True)
     print_changes(m.baseline)
+    print_model_disagreements(verdicts, targets)
     out.print(console.counts_line(verdicts))
     out.print(f"results: {writer.path}  {paths.line()}", soft_wrap=True)
     for problem in problems:
@@ -462,7 +476,8 @@ def list_targets() -> None:
 
         rows = list(pool.map(facts, targets))
     table = Table(caption="available: the provider works here; a missing box is fetched or built when needed. "
-                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only)")
+                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only), "
+                          "model://SYSTEM (the model's predictions, docs/model.md)")
     columns = ("box", "network", "box present", "state")
     for col in ("target", "provider", *columns):
         table.add_column(col, no_wrap=True)

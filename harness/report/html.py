@@ -39,7 +39,7 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
 
 def _cell_step(sc: StepCell) -> list[Any]:
     """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed, why it
-    never ran], trailing parts left out when derivable.
+    never ran, the model's prediction where one is shown], trailing parts left out when derivable.
 
     The expected outcome travels as the index of the rule the verdict applied,
     not as text: on a 10 x 1000 page that is most of the difference between
@@ -56,6 +56,24 @@ def _cell_step(sc: StepCell) -> list[Any]:
         out += [None] * (4 - len(out)) + [sc.baseline.old]
     if sc.not_run:
         out += [None] * (5 - len(out)) + [sc.not_run]
+    if sc.shown_as_predicted:
+        p = sc.predicted or {}
+        shown = {"p": sc.expected, "r": [r["id"] for r in p.get("rules") or []], "w": p.get("why") or ""}
+        out += [None] * (6 - len(out)) + [{**shown, "a": sc.agrees} if sc.agrees else shown]
+    return out
+
+
+def rule_texts(matrix: Matrix) -> dict[str, str]:
+    """Every rule a shown prediction cites, once per page: `text [sources] (confidence)`, as results.json
+    carries it (the report reads, never asks the model)."""
+    out: dict[str, str] = {}
+    for row in matrix.rows:
+        for cell in row.cells:
+            for sc in cell.steps:
+                if sc.shown_as_predicted:
+                    for r in (sc.predicted or {}).get("rules") or []:
+                        out.setdefault(r["id"], f"{r.get('text', '')} [{'; '.join(r.get('sources') or [])}] "
+                                                f"({r.get('confidence', '')})")
     return out
 
 
@@ -75,7 +93,8 @@ def row_details(row: Row) -> dict[str, Any]:
 
 def render(matrix: Matrix, generated: Optional[str] = None) -> str:
     generated = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    data = {"cols": [c.key for c in matrix.columns], "rows": [row_details(r) for r in matrix.rows]}
+    data = {"cols": [c.key for c in matrix.columns], "rows": [row_details(r) for r in matrix.rows],
+            "rules": rule_texts(matrix)}
     return _ENV.get_template("report.html.j2").render(matrix=matrix, generated=generated, data=data)
 
 
