@@ -51,6 +51,7 @@ class Kernel:
     label = ""
     unsupported = ""  # why no step of this version can be predicted (its code was not read), if so
     rule_socket = "B0"
+    rule_close = "B8"  # close() of an open socket returns 0, whatever it leaves behind
 
     def __init__(self, version: tuple[int, ...]) -> None:
         self.version = version

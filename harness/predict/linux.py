@@ -28,6 +28,7 @@ BOOLEAN = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_BROADCAST")
 class Linux(Kernel):
     family = "linux"
     rule_socket = "L1"
+    rule_close = "L33"
 
     def __init__(self, version: tuple[int, ...], code: Optional[tuple[int, ...]] = None) -> None:
         super().__init__(code or version)
@@ -101,7 +102,7 @@ class Linux(Kernel):
     def _address_check(self, s: Sock, addr: Addr, port: Port) -> Optional[str]:
         """__inet_bind / __inet6_bind's checks before the conflicts, in kernel order (L11, L12, L20)."""
         has_port = s.port is not None or s.state not in (NEW,)
-        local = addr.wildcard or addr.loopback or (addr.v4 is not None and (addr.multicast or addr.broadcast))
+        local = addr.wildcard or addr.wild4 or addr.loopback or (addr.v4 is not None and (addr.multicast or addr.broadcast))
         if s.family == "inet6":
             if addr.v6 and addr.mapped is None and addr.ip.is_multicast and s.type == "tcp":
                 return "EINVAL"
@@ -329,11 +330,15 @@ class Linux(Kernel):
                 return Answer.of("EADDRNOTAVAIL", "L25")
             for o in clash:
                 w.remove(o)  # tcp_twsk_unique recycles the TIME_WAIT entry
+        if s.port is not None and s.addr is not None and _key(local) == _key(dest.addr) and s.port == dest.port:
+            raise Unknown("a connection to its own address and port (TCP simultaneous open) is not modelled")
         found, rules = candidates(self, w, dest, udp=False)
         if not found:
-            s.k["cpu"] = True  # the RST it got set sk_incoming_cpu
-            if s.explicit and s.addr is not None and s.addr.wildcard:
-                w.unsure(s)  # its receive address after the failed connect is not modelled
+            # The socket stays SS_CONNECTING: a later connect says ECONNABORTED, listen EINVAL
+            # (__inet_stream_connect, inet_listen); what follows that is not modelled.
+            w.unsure(s)
+            if s.port is not None:
+                w.unsure(port=("tcp", s.port))
             return Answer.of("ECONNREFUSED", "L24", *rules)
         if any(len(L.queue) > L.k.get("backlog", 16) for L in found):
             raise Unknown("the listener's accept queue is full (L23): the SYN is dropped and retried", ["L23"])
@@ -357,6 +362,9 @@ class Linux(Kernel):
     def _source(self, s: Sock, dest: Dest) -> Addr:
         """The local address a connection from s to dest gets: its own, or the route's source (L27)."""
         if s.addr is not None and not s.addr.wildcard and s.addr.mapped != ipaddress.IPv4Address("0.0.0.0"):
+            if (s.addr.v4 is None) != (dest.addr.v4 is None):
+                raise Unknown("a connect from an IPv4 (v4-mapped) address to an IPv6 one, or the reverse, is not "
+                              "modelled (EAFNOSUPPORT, ENETUNREACH...)")
             return s.addr
         if dest.addr.v4 is not None:
             src = ipaddress.IPv4Address("127.0.0.1") if dest.addr.v4.is_loopback else None
