@@ -273,6 +273,8 @@ class Linux(Kernel):
         if s.state == LISTEN:
             s.k["backlog"] = backlog
             return Answer.of("ok", "L22")
+        if s.k.get("refused"):
+            return Answer.of("EINVAL", "L24b")
         if s.state != NEW and s.state != BOUND:
             return Answer.of("EINVAL", "L22")
         rules = ["L22"]
@@ -314,9 +316,22 @@ class Linux(Kernel):
         w.remove(child)
 
     # -- connect, accept -------------------------------------------------------------------------
+    def _refused(self, w: World, s: Sock) -> None:
+        """L24b: after the RST the socket is closed but stays SS_CONNECTING; an autobound port is given
+        back (tcp_set_state), an explicit one kept (SOCK_BINDPORT_LOCK)."""
+        s.k["refused"] = True
+        if not s.explicit:
+            s.addr = s.port = None
+        elif s.addr is not None and s.addr.wildcard:
+            w.unsure(s)  # its receive address after the failed connect is not modelled
+            w.unsure(port=("tcp", s.port))
+
     def connect(self, w: World, s: Sock, dest: Dest) -> Answer:
         if s.type == "udp":
             return self._udp_connect(w, s, dest)
+        if s.k.pop("refused", None):
+            w.unsure(s)  # tcp_disconnect runs: what the socket is then was not modelled
+            return Answer.of("ECONNABORTED", "L24b")
         if s.state in (LISTEN, CONNECTED):
             return Answer.of("EISCONN", "L26")
         if s.family == "inet6" and View.of(s, s.addr or _any("inet6")).v6only and dest.addr.mapped is not None:
@@ -334,11 +349,7 @@ class Linux(Kernel):
             raise Unknown("a connection to its own address and port (TCP simultaneous open) is not modelled")
         found, rules = candidates(self, w, dest, udp=False)
         if not found:
-            # The socket stays SS_CONNECTING: a later connect says ECONNABORTED, listen EINVAL
-            # (__inet_stream_connect, inet_listen); what follows that is not modelled.
-            w.unsure(s)
-            if s.port is not None:
-                w.unsure(port=("tcp", s.port))
+            self._refused(w, s)
             return Answer.of("ECONNREFUSED", "L24", *rules)
         if any(len(L.queue) > L.k.get("backlog", 16) for L in found):
             raise Unknown("the listener's accept queue is full (L23): the SYN is dropped and retried", ["L23"])

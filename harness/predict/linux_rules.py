@@ -91,6 +91,10 @@ rules("linux", [
      (L, "include/net/sock.h", "sk_acceptq_is_full", "6.18")),
     ("L24", "TCP connect to a port where nothing listens (nothing bound, bound only, listener shut): "
             "ECONNREFUSED", "verified", (L, "net/ipv4/tcp_ipv4.c", "tcp_v4_rcv (RST for no socket)", "all")),
+    ("L24b", "after a refused connect the socket stays SS_CONNECTING: the next connect() says ECONNABORTED "
+             "(and disconnects it), listen() EINVAL; an autobound port is given back, a bound one kept",
+     "verified", (L, "net/ipv4/af_inet.c", "__inet_stream_connect (sock_error), inet_listen", "6.18 read"),
+     (L, "net/ipv4/tcp.c", "tcp_set_state (TCP_CLOSE: inet_put_port unless SOCK_BINDPORT_LOCK)", "6.18 read")),
     ("L25", "TCP connect from a port the socket shares: another live connection with the same four-tuple "
             "-> EADDRNOTAVAIL; a TIME_WAIT entry with it is recycled (ok)", "verified",
      (L, "net/ipv4/inet_hashtables.c", "__inet_hash_connect, __inet_check_established", "all"),

@@ -7,6 +7,7 @@ is `System.emulated("3.8", host)`, used to compare the model with that target.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,12 +16,15 @@ from .kernel import Kernel
 
 
 def _version(text: str) -> tuple[int, ...]:
+    """`6.18.44-fc-v1252` -> (6, 18, 44): the leading digits of each component, up to the first without."""
     out = []
     for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d+", piece)
         if not digits:
             break
-        out.append(int(digits))
+        out.append(int(digits.group()))
+        if digits.end() < len(piece):
+            break
     return tuple(out)
 
 
