@@ -157,8 +157,13 @@ class Linux(Kernel):
         if len(owners) > 10:
             raise Unknown("more than 10 UDP sockets on the port: udp_lib_get_port switches to the address "
                           "slots (udp_lib_lport_inuse2), not modelled", ["L19"])
-        conflict, _ = udp_decides(s, view, owners, self.has_reuseport, first_decides=self.since(4, 5))
-        return conflict, ["L14", "L19"]
+        pairwise, _ = udp_decides(s, view, owners, self.has_reuseport, first_decides=False)
+        if self.since(4, 5) and self.before(6, 18, 44):
+            first, _ = udp_decides(s, view, owners, self.has_reuseport, first_decides=True)
+            if first != pairwise:
+                raise Unknown("as read (6.18.24's udp_lib_lport_inuse) the newest overlapping socket decides alone; "
+                              "6.18.44 refuses if any of them does (checked): this version is not settled", ["L19"])
+        return pairwise, ["L14", "L19"]
 
     def _udp_hash(self, w: World, s: Sock) -> None:
         """udp_lib_get_port after a port is found: join a group (4.5+), enter the address slot."""

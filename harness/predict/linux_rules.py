@@ -76,8 +76,9 @@ rules("linux", [
       "(commit 8002d44fe84d)")),
     ("L18c", "a socket that clears SO_REUSEPORT after binding leaves the port's record as it was: a later "
              "same-uid SO_REUSEPORT bind of its address still takes the fast path", "verified", GET_PORT),
-    ("L19", "UDP bind conflict: the newest overlapping socket on the port without SO_REUSEADDR on both "
-            "decides: ok if both have SO_REUSEPORT and the same uid, else EADDRINUSE", "verified", UDP_GET_PORT),
+    ("L19", "UDP bind conflict: every overlapping socket on the port without SO_REUSEADDR on both must share "
+            "by SO_REUSEPORT with the same uid, else EADDRINUSE (checked on 6.18.44; the code read returns at the "
+            "first SO_REUSEPORT match, so 4.5-6.18.43 are unknown where that differs)", "verified", UDP_GET_PORT),
     ("L20", "bind on a socket that already has a port (bound, autobound, listening, connected): EINVAL",
      "verified", (L, "net/ipv4/af_inet.c", "__inet_bind", "all")),
     ("L21", "6.1.0-6.1.4 (bhash2): a specific-address TCP bind did not see TIME_WAIT entries, and until "
