@@ -95,7 +95,7 @@ class Linux(Kernel):
         if opt == "IPV6_V6ONLY":
             if s.family == "inet":
                 return Answer.of(ENOTSUP, "L7")
-            return Answer.of(f"value={int(View.of(s).v6only if s.addr else s.v6only)}", "L4", "L7")
+            return Answer.of(f"value={int(s.v6only)}", "L4", "L7")
         raise Unknown(f"getsockopt {opt} is not modelled for Linux")
 
     # -- bind ------------------------------------------------------------------------------------
@@ -144,8 +144,8 @@ class Linux(Kernel):
 
     def _bound(self, w: World, s: Sock, addr: Addr, port: Port, explicit: bool, rules: list[str]) -> Answer:
         first = not any(o is not s for o in w.on_port(s.type, port))
+        s.v6only = View.of(s, addr).v6only
         s.addr, s.port, s.explicit, s.state, s.seq = addr, port, explicit, BOUND, w.next_seq()
-        s.v6only = View.of(s).v6only
         if s.type == "udp":
             self._udp_hash(w, s)
         else:
@@ -339,7 +339,7 @@ class Linux(Kernel):
             return Answer.of("ECONNABORTED", "L24b")
         if s.state in (LISTEN, CONNECTED):
             return Answer.of("EISCONN", "L26")
-        if s.family == "inet6" and View.of(s, s.addr or _any("inet6")).v6only and dest.addr.mapped is not None:
+        if s.family == "inet6" and s.v6only and dest.addr.mapped is not None:
             raise Unknown("a v4-mapped destination on an IPV6_V6ONLY socket is not modelled")
         local = self._source(s, dest)
         if s.port is not None and s.explicit:
@@ -377,11 +377,12 @@ class Linux(Kernel):
 
     def _source(self, s: Sock, dest: Dest) -> Addr:
         """The local address a connection from s to dest gets: its own, or the route's source (L27)."""
-        if s.addr is not None and not s.addr.wildcard and s.addr.mapped != ipaddress.IPv4Address("0.0.0.0"):
+        if s.addr is not None and not s.addr.wildcard:
             if (s.addr.v4 is None) != (dest.addr.v4 is None):
                 raise Unknown("a connect from an IPv4 (v4-mapped) address to an IPv6 one, or the reverse, is not "
                               "modelled (EAFNOSUPPORT, ENETUNREACH...)")
-            return s.addr
+            if not s.addr.wild4:
+                return s.addr
         if dest.addr.v4 is not None:
             src = ipaddress.IPv4Address("127.0.0.1") if dest.addr.v4.is_loopback else None
             if src is None:
@@ -451,6 +452,8 @@ class Linux(Kernel):
     # -- shutdown, close ---------------------------------------------------------------------------
     def shutdown(self, w: World, s: Sock, how: str) -> Answer:
         if s.state in (NEW, BOUND):
+            if s.k.get("refused"):
+                w.unsure(s)  # inet_shutdown moves a connecting socket to SS_DISCONNECTING: not modelled further
             return Answer.of("ENOTCONN", "L32")
         if s.state == LISTEN:
             if how != "wr":

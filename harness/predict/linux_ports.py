@@ -28,10 +28,12 @@ class View:
 
     @classmethod
     def of(cls, s: Sock, addr: Optional[Addr] = None) -> "View":
-        addr = addr or s.addr
-        # __inet6_bind: a socket bound to an IPv6 address that is neither :: nor v4-mapped is IPv6-only.
-        v6only = s.family == "inet6" and (s.v6only or (not addr.wildcard and addr.mapped is None))
-        return cls(s.family, v6only, addr)
+        """The socket as it is, or (with `addr`) as it would be bound there: __inet6_bind makes a socket
+        bound to an IPv6 address that is neither :: nor v4-mapped IPv6-only (a connect does not)."""
+        v6only = s.family == "inet6" and s.v6only
+        if addr is not None and s.family == "inet6" and not addr.wildcard and addr.mapped is None:
+            v6only = True
+        return cls(s.family, v6only, addr or s.addr)
 
     @property
     def rcv4(self) -> ipaddress.IPv4Address:
