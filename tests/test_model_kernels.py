@@ -81,6 +81,9 @@ def test_generated_sequences_agree_with_local_and_local_legacy():
     for target, tally in tallies.items():
         compared = tally.counts["agree"] + tally.counts["disagree"]
         assert compared > 5 * COUNT and tally.counts["unknown"] < 0.1 * (compared + tally.counts["unknown"])
+        # The agent picks named ports from the ephemeral range, so a port the kernel picks may be one (about
+        # 1 in 14,000 autobinds); such a step says it assumed otherwise and is counted apart (docs/model.md).
+        assert len(tally.collisions) <= max(3, COUNT // 500), [str(c) for c in tally.collisions]
         if tally.disagreements:
             first = tally.disagreements[0]
             seq = by_name[first.scenario.split("/")[-1]]

@@ -26,14 +26,16 @@ def settings(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command("predict")
-@click.argument("files", nargs=-1, required=True)
-@click.option("--system", "systems", multiple=True, required=True, metavar="SYSTEM[,SYSTEM]",
+@click.argument("files", nargs=-1)
+@click.option("--system", "systems", multiple=True, metavar="SYSTEM[,SYSTEM]",
               help="Systems to predict for: freebsd-14, macos-14, openbsd-7.6, netbsd-10, linux-3.8, linux-6...")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 @click.option("--tags", multiple=True, help="Only scenarios carrying one of these tags.")
 @click.option("--check", is_flag=True, help="Exit 1 if a prediction disagrees with a written expectation.")
+@click.option("--rules", "rules_table", is_flag=True,
+              help="Print every rule of the model with its sources, as docs/model.md lists them, and exit.")
 def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: bool, tags: tuple[str, ...],
-                    check: bool) -> None:
+                    check: bool, rules_table: bool) -> None:
     """Predict every step of scenario FILES (or shipped suites by name) for each SYSTEM, with the rules
     and sources behind each prediction (docs/model.md). No kernel runs.
 
@@ -41,8 +43,13 @@ def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: b
     where it does not, ? where the model does not know (it never guesses), · where nothing is written."""
     from ..cli import files_or_exit, load_or_exit
     from ..targets.registry import split_spec
-    from .listing import predictions, render_json, render_tables
+    from .listing import predictions, render_json, render_tables, rules_markdown
 
+    if rules_table:
+        click.echo(rules_markdown(), nl=False)
+        raise SystemExit(EXIT_OK)
+    if not files or not systems:
+        bad_input("predict needs scenario FILES and --system SYSTEM (or --rules)")
     chosen = []
     for spec in [s for group in systems for s in split_spec(group)]:
         try:

@@ -14,7 +14,10 @@ from ..judge.verdict import not_applicable
 from ..model import Identity, Scenario, ScenarioVerdict
 from ..scenario.ops import describe
 from .agree import AGREE, DISAGREE, UNKNOWN, with_observation, with_written
-from .engine import predict
+from ..observation import text
+from .engine import ASSUMES, predict
+
+COLLISION = "collision"  # disagreed, but the prediction said it assumed a kernel-picked port differs from a named one
 from .systems import System
 
 
@@ -39,6 +42,7 @@ class Agreement:
     counts: Counter = field(default_factory=Counter)
     disagreements: list[Disagreement] = field(default_factory=list)
     unknown: list[Disagreement] = field(default_factory=list)
+    collisions: list[Disagreement] = field(default_factory=list)  # a kernel-picked port turned out to be a named one
 
     @property
     def checked(self) -> int:
@@ -47,8 +51,9 @@ class Agreement:
     def line(self, what: str) -> str:
         c = self.counts
         rate = f" ({100 * c[AGREE] / self.checked:.1f}% agree)" if self.checked else ""
+        collided = f", {c[COLLISION]} where a port the kernel picked was a named one" if c[COLLISION] else ""
         return (f"{what}: {self.checked} steps compared: {c[AGREE]} agree, {c[DISAGREE]} disagree, "
-                f"{c[UNKNOWN]} unknown to the model{rate}")
+                f"{c[UNKNOWN]} unknown to the model{collided}{rate}")
 
 
 def with_kernels(verdicts: list[ScenarioVerdict], system_of: Callable[[str], Optional[System]]) -> dict[str, Agreement]:
@@ -63,12 +68,14 @@ def with_kernels(verdicts: list[ScenarioVerdict], system_of: Callable[[str], Opt
         for sv, p in zip(v.steps, predict(v.scenario, system, v.run.ports)):
             observed = sv.observed.record if sv.observed is not None else None
             verdict = with_observation(sv.step.op, p.outcome, observed)
+            if verdict == DISAGREE and p.why.startswith(ASSUMES):
+                verdict = COLLISION
             tally.counts[verdict] += 1
-            if verdict in (DISAGREE, UNKNOWN) and observed is not None:
-                from ..observation import text
+            if verdict in (DISAGREE, UNKNOWN, COLLISION) and observed is not None:
                 item = Disagreement(v.scenario.id, sv.step.index, describe(sv.step.op, sv.step.args), p.outcome,
-                                    f"observed {text(sv.step.op, observed)}", p.rules)
-                (tally.disagreements if verdict == DISAGREE else tally.unknown).append(item)
+                                    f"observed {text(sv.step.op, observed)}" + (f" ({p.why})" if p.why else ""),
+                                    p.rules)
+                {DISAGREE: tally.disagreements, UNKNOWN: tally.unknown, COLLISION: tally.collisions}[verdict].append(item)
     return out
 
 

@@ -21,6 +21,7 @@ from .systems import System
 from .world import Port, Sock, World
 
 AGENT = "harness/agent.py"
+ASSUMES = "assumes the ports the kernel picked for"
 rules("agent", [
     ("A1", "a step on a socket name its actor has not opened (never, or closed since): EBADF", "verified",
      ("harness", AGENT, "Actor.sock", "")),
@@ -36,6 +37,9 @@ rules("agent", [
     ("A6", "distribute: one connection (TCP) or datagram (UDP) per fresh client socket, each from its own "
            "port; what reaches a socket outside `over` is lost", "verified",
      ("harness", AGENT, "Supervisor.distribute, connect_clients, send_datagrams", "")),
+    ("A8", "distribute's receive loop also accepts (and resets) connections already waiting in the queue of a "
+           "listener of `over`: that listener counts as a receiver", "verified",
+     ("harness", AGENT, "Actor.serve_distribute, Actor.drain, Tally.fold", "")),
     ("A7", "connections a hash spreads over k sockets are predicted `spread` when the chance that all n land "
            "on one, k*k^-n, is below one in a million (n >= 21 for k = 2); fewer are unknown", "verified",
      ("harness", "harness/predict/shapes.py", "distribution", "")),
@@ -88,7 +92,19 @@ class Run:
         except NotAnAddress as exc:
             self._lost_track(st)
             return Prediction("unknown", (), f"{exc} (the agent's resolver fails, not the kernel)")
-        return Prediction(answer.outcome, answer.rules, answer.why)
+        return Prediction(answer.outcome, answer.rules, answer.why or self._assumption(st))
+
+    def _assumption(self, st: Step) -> str:
+        """A named port meets sockets whose ports the kernel picked: the prediction assumes they differ (the
+        agent picks named ports from the same ephemeral range, so they may coincide, about 1 in 14,000)."""
+        if st.op not in ("bind", "connect", "sendto", "distribute"):
+            return ""
+        port = self._port(st.args["to"]["port"] if st.op == "distribute" else st.args["port"])
+        if not isinstance(port, str):
+            return ""
+        picked = sorted({s.name or f"#{s.id}" for s in self.world.socks
+                         if isinstance(s.port, str) and s.port.startswith("~") and s.state != "gone"})
+        return f"{ASSUMES} {', '.join(picked)} are not {port} (rule L13)" if picked else ""
 
     # -- what a step touches, and what the model no longer knows --------------------------------
     def _touches(self, st: Step) -> tuple[list[str], list[tuple[str, Port]]]:

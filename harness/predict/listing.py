@@ -122,6 +122,24 @@ def render_tables(table: Predictions) -> list[Any]:
     return out
 
 
+FAMILY_TITLES = {"agent": "The agent (every system)", "linux": "Linux", "bsd": "Every BSD (4.4BSD)",
+                 "freebsd": "FreeBSD", "darwin": "macOS (XNU)", "openbsd": "OpenBSD", "netbsd": "NetBSD",
+                 "dragonfly": "DragonFly BSD"}
+
+
+def rules_markdown() -> str:
+    """Every rule as docs/model.md lists it: a table per family, each rule with its sources and confidence."""
+    out = []
+    for family, title in FAMILY_TITLES.items():
+        out += [f"#### {title}", "", "| rule | what it decides | read in | confidence |", "|---|---|---|---|"]
+        for r in RULES.values():
+            if r.system == family:
+                cell = lambda text: text.replace("|", "\\|")  # noqa: E731
+                out.append(f"| {r.id} | {cell(r.text)} | {cell('; '.join(map(str, r.sources)))} | {r.confidence} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def render_json(table: Predictions) -> dict[str, Any]:
     def cell(c: Optional[Cell]) -> Optional[dict[str, Any]]:
         if c is None:

@@ -2,7 +2,8 @@
 
 The agent (harness/agent.py distribute) sends `count` connections or datagrams from fresh client
 sockets, each with its own source port, and counts what the sockets of `over` receive; what reaches
-any other socket is lost. The shape is what a report compares (harness/observation.py signature).
+any other socket is lost. A listener of `over` also accepts what already waited in its queue. The
+shape is what a report compares (harness/observation.py signature).
 """
 from __future__ import annotations
 
@@ -24,19 +25,39 @@ def distribution(w: World, found: list[Sock], over: list[tuple[str, Optional[Soc
         w.unsure(s)  # what reached it waits in its queue: later steps on it are not modelled
     inside = [named[id(s)] for s in found if id(s) in named]
     rules = list(rules) + ["A6"]
-    if every:
-        if not inside:
-            return Answer("none", tuple(rules))
-        if len(inside) == len(over) and len(over) > 1:
-            return Answer("each", tuple(rules))
-        return Answer(f"single:{inside[0]}" if len(inside) == 1 else "spread", tuple(rules))
-    if not found or not inside:
-        return Answer("none", tuple(rules))
-    if len(found) == 1:
-        return Answer(f"single:{inside[0]}", tuple(rules))
-    if outside:
+    if every or len(found) <= 1:
+        new = inside
+    elif outside:
         raise Unknown("the connections are hashed over a group only part of which is in `over`", rules)
-    k = len(found)
-    if k * float(k) ** -count >= SPREAD_DOUBT:
-        raise Unknown(f"{count} connections over {k} sockets may all land on one (rule A7)", rules + ["A7"])
-    return Answer("spread", tuple(rules + ["A7"]))
+    elif len(found) * float(len(found)) ** -count >= SPREAD_DOUBT:
+        raise Unknown(f"{count} connections over {len(found)} sockets may all land on one (rule A7)", rules + ["A7"])
+    else:
+        new, rules = inside, rules + ["A7"]
+    queued = _drain_queues(w, over)
+    if queued:
+        rules.append("A8")
+    got = list(dict.fromkeys(new + queued))
+    if every and not queued and len(got) == len(over) > 1:
+        return Answer("each", tuple(rules))
+    return Answer("none" if not got else f"single:{got[0]}" if len(got) == 1 else "spread", tuple(rules))
+
+
+def _drain_queues(w: World, over: list[tuple[str, Optional[Sock]]]) -> list[str]:
+    """The sockets of `over` with connections waiting to be accepted: the agent accepts them during the step
+    and closes each with RST, so their clients are reset (rule A8)."""
+    names = []
+    for name, s in over:
+        if s is None or not s.queue:
+            continue
+        if any(child.k.get("maybe") for child in s.queue):
+            raise Unknown(f"{name}'s queue may hold a connection a group gave it")
+        names.append(name)
+        for child in list(s.queue):
+            client = child.other
+            if client is not None:
+                client.reset_in, client.other = True, None
+                if client.state in ("orphan", "time_wait"):
+                    w.remove(client)
+            w.remove(child)
+        s.queue.clear()
+    return names

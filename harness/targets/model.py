@@ -20,7 +20,10 @@ def catalogue(settings: TargetSettings) -> list[Target]:
 
 def from_url(url: TargetURL, settings: TargetSettings) -> Target:
     url.only()
-    return ModelTarget(url.host, System.parse(url.host))
+    try:
+        return ModelTarget(url.host, System.parse(url.host))
+    except ValueError as exc:
+        raise ValueError(f"{url.text}: {exc}") from None
 
 
 class ModelTarget(Target):
