@@ -8,7 +8,6 @@ written. Checked per output: the console, results.json (and its reader), JUnit, 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, harness, needs_root, page_data, results

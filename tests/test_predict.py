@@ -7,7 +7,6 @@ model's kernels are held against real ones in tests/test_model_kernels.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, harness
@@ -44,7 +43,7 @@ def test_the_unknown_steps_are_the_documented_ones():
     assert any("multicast trigger" in w for w in why)  # FreeBSD 11, open question 1
     assert any("multicast delivery is not modelled for OpenBSD" in w for w in why)
     assert any("multiple of 128" in w for w in why)  # NetBSD N-9: the port's number decides
-    doc = (ROOT / "docs" / "model.md").read_text()
+    doc = " ".join((ROOT / "docs" / "model.md").read_text().split())
     for phrase in ("multicast trigger", "multiple of 128", "OpenBSD's UDP multicast", "DragonFly"):
         assert phrase in doc
 
@@ -132,3 +131,12 @@ def test_harness_predict_bad_input_and_check(tmp_path):
     proc = harness("predict", str(wrong), "--system", "freebsd-14", "--check")
     assert proc.returncode == 1 and "✗ ENOTSUP" in proc.stdout  # the agent names FreeBSD's 45 ENOTSUP (rule A3)
     assert harness("predict", str(wrong), "--system", "freebsd-14").returncode == 0
+
+
+def test_docs_list_every_rule_as_the_model_holds_it():
+    from harness.predict.listing import rules_markdown
+    doc = (ROOT / "docs" / "model.md").read_text()
+    start = doc.index("<!-- rules:")
+    start = doc.index("\n", start) + 1
+    assert doc[start:doc.index("<!-- end of rules -->")] == rules_markdown(), \
+        "regenerate the table of docs/model.md with `harness predict --rules`"

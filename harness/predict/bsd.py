@@ -97,6 +97,20 @@ def newest_exact_then(pcbs: list[Sock], addr_of: Callable[[Sock], Optional[IP]],
     return wild[0] if wildcard == "newest" else wild[-1]
 
 
+def hash_locked_lookup(pcbs: list[Sock], dest: "Dest") -> tuple[list[Sock], Callable[[Sock], Optional[IP]], IP]:
+    """in_pcblookup_hash_locked as FreeBSD 11-13 and XNU have it: the newest PCB bound to exactly the
+    destination, else the last wildcard one in the chain (the oldest), an AF_INET wildcard before a
+    dual-stack one for IPv4. Also the address reader and target it used, for the caller's groups."""
+    v4 = dest.family == "inet"
+    addr_of, target = (laddr4, dest.addr.v4) if v4 else (laddr6, dest.addr.ip)
+    exact = [p for p in pcbs if addr_of(p) == target]
+    if exact:
+        return [exact[0]], addr_of, target
+    wild = [p for p in pcbs if addr_of(p) is not None and addr_of(p).is_unspecified]
+    plain = [p for p in wild if not (v4 and p.family == "inet6")]  # INP_IPV6PROTO: an AF_INET6 socket
+    return (plain or wild)[-1:], addr_of, target
+
+
 class Refuse(Exception):
     """A check that refuses the bind: its errno and the rules that decided."""
 
@@ -117,6 +131,9 @@ class BSD(Kernel):
     bound_only_syn = ""  # a SYN whose PCB only is bound: "refused" (RST) or "timeout" (dropped); "" not read
     rule_bound_only = ""
     rule_multicast = ""
+    rule_v6only = ""  # IPV6_V6ONLY set before bind, EINVAL after, read back 0/1; "" not read
+    rule_privileged = ""  # a port below 1024 without privilege: EACCES; "" not read
+    privileged_before = True  # checked before the conflicts (OpenBSD: after)
 
     def v6only_default(self) -> bool:
         return self.v6only_default_value
@@ -145,7 +162,12 @@ class BSD(Kernel):
         return None
 
     def set_v6only(self, s: Sock, value: int) -> Answer:
-        raise Unknown(f"IPV6_V6ONLY is not modelled for {self.label}")
+        if not self.rule_v6only:
+            raise Unknown(f"IPV6_V6ONLY is not modelled for {self.label}")
+        if s.port is not None:
+            return Answer.of("EINVAL", self.rule_v6only)
+        s.v6only = bool(value)
+        return Answer.of("ok", self.rule_v6only)
 
     def getsockopt(self, w: World, s: Sock, opt: str, level: Optional[str]) -> Answer:
         if level is not None:
@@ -164,7 +186,9 @@ class BSD(Kernel):
         raise Unknown(f"getsockopt {opt} on a {s.type}/{s.family} socket is not modelled for {self.label}")
 
     def get_v6only(self, s: Sock) -> Answer:
-        raise Unknown(f"IPV6_V6ONLY is not modelled for {self.label}")
+        if not self.rule_v6only:
+            raise Unknown(f"IPV6_V6ONLY is not modelled for {self.label}")
+        return Answer.of(f"value={int(s.v6only)}", self.rule_v6only)
 
     # -- bind --------------------------------------------------------------------------------------
     def bind(self, w: World, s: Sock, addr: Addr, port: Port) -> Answer:
@@ -208,9 +232,13 @@ class BSD(Kernel):
         raise Refuse("EADDRNOTAVAIL", "B2")
 
     def privilege(self, s: Sock, port: Port, before: bool) -> list[str]:
-        """The family's check of ports below 1024 (before or after the conflicts)."""
-        if isinstance(port, int) and 0 < port < 1024:
+        """The family's check of ports below 1024, before or after the conflicts."""
+        if not (isinstance(port, int) and 0 < port < 1024) or before != self.privileged_before:
+            return []
+        if not self.rule_privileged:
             raise Unknown(f"a port below 1024 is not modelled for {self.label}")
+        if self.non_root(s):
+            raise Refuse("EACCES", self.rule_privileged)
         return []
 
     def conflicts(self, w: World, s: Sock, addr: Addr, port: Port, others: list[Sock]) -> list[str]:
@@ -361,54 +389,17 @@ class BSD(Kernel):
         if s.state == LISTEN:
             self.leaving(w, s)
             for child in list(s.queue):
-                client = child.other
-                if client is not None:
-                    client.reset_in, client.other = True, None
+                if child.other is not None:
+                    w.reset(child.other)
                 w.remove(child)
             w.remove(s)
             return Answer.of("ok", "B8", "B12")
-        other = s.other
-        linger0 = s.opts.get("SO_LINGER", -1) == 0  # the agent always sets l_onoff=1
-        if s.reset_in or other is None:
-            w.remove(s)
-            return Answer.of("ok", "B8")
-        if linger0:
-            other.reset_in, other.other = True, None
-            if other.state in (ORPHAN, TIME_WAIT):
-                w.remove(other)
-            w.remove(s)
-            return Answer.of("ok", "B8")
-        if s.unread:
+        if s.unread and s.other is not None and not s.reset_in:
             raise Unknown(f"closing with unread data is not modelled for {self.label}")
-        if s.fin_in:
-            w.remove(s)
-            if other.state == ORPHAN:
-                return self.time_wait(w, other)
-            w.unsure(other)
-            return Answer.of("ok", "B8")
-        other.fin_in = True
-        s.state, s.name = ORPHAN, None
-        return Answer.of("ok", "B8")
+        return self.close_connection(w, s, rst=s.opts.get("SO_LINGER", -1) == 0)  # the agent sets l_onoff=1
 
     def leaving(self, w: World, s: Sock) -> None:
         """A socket leaves its groups (FreeBSD LB, DragonFly local group)."""
-
-    def time_wait(self, w: World, s: Sock) -> Answer:
-        """The active closer's PCB enters TIME_WAIT for the family's time (None: not known)."""
-        ms, rule = self.time_wait_ms(s)
-        s.other = None
-        if ms is None:
-            w.unsure(port=(s.type, s.port))
-            w.remove(s)
-            return Answer.of("ok", "B8")
-        if ms == 0:
-            w.remove(s)
-        else:
-            s.state, s.expires = TIME_WAIT, w.clock + ms
-        return Answer.of("ok", "B8", rule)
-
-    def time_wait_ms(self, s: Sock) -> tuple[Optional[int], str]:
-        return None, ""
 
     # -- who receives --------------------------------------------------------------------------------
     def receivers(self, w: World, dest: Dest, proto: str) -> tuple[list[Sock], list[str]]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Optional
 
 from .addrs import Addr
-from .bsd import ANY4, ANY6, BSD, Refuse, laddr4, laddr6, lookup_local, reuse_of, vflags
+from .bsd import ANY4, ANY6, BSD, Refuse, hash_locked_lookup, laddr4, laddr6, lookup_local, reuse_of
 from .kernel import Answer, Dest, Unknown
 from .world import Port, Sock, World
 
 
 class Darwin(BSD):
-    family = "darwin"
+    family, name, oldest = "darwin", "macOS", (10, 9)
+    rule_v6only = "X-3"
     v6only_default_value = False
     rule_listen = "X-10"
     rule_refused_listener = "X-10"
@@ -24,30 +25,10 @@ class Darwin(BSD):
     rule_bound_only = "X-13"
     rule_multicast = "X-15"
 
-    def __init__(self, version: tuple[int, ...]) -> None:
-        super().__init__(version)
-        self.label = f"macOS {'.'.join(map(str, version))}"
-        if self.before(10, 9):
-            self.unsupported = "macOS before 10.9 (xnu-2422) was not read (model-bsd.md open question 13)"
-
     def sockopt_refused(self, s: Sock, opt: str, value: int) -> Optional[Answer]:
         if {"rd", "wr"} <= s.shut:
             return Answer.of("EINVAL", "X-2")
         return None
-
-    def set_v6only(self, s: Sock, value: int) -> Answer:
-        if s.port is not None:
-            return Answer.of("EINVAL", "X-3")
-        s.v6only = bool(value)
-        return Answer.of("ok", "X-3")
-
-    def get_v6only(self, s: Sock) -> Answer:
-        return Answer.of(f"value={int(s.v6only)}", "X-3")
-
-    def privilege(self, s: Sock, port: Port, before: bool) -> list[str]:
-        if before and isinstance(port, int) and 0 < port < 1024:
-            raise Unknown("macOS's privileged ports depend on the address and on Apple's restricted ports")
-        return []
 
     def conflicts(self, w: World, s: Sock, addr: Addr, port: Port, others: list[Sock]) -> list[str]:
         wild = not reuse_of(s)
@@ -91,16 +72,7 @@ class Darwin(BSD):
         return 30_000, "X-8"
 
     def receivers(self, w: World, dest: Dest, proto: str) -> tuple[list[Sock], list[str]]:
-        pcbs = self.unconnected(w, dest, proto)
-        v4 = dest.family == "inet"
-        addr_of = laddr4 if v4 else laddr6
-        target = dest.addr.v4 if v4 else dest.addr.ip
-        exact = [p for p in pcbs if addr_of(p) == target]
-        if exact:
-            return [exact[0]], ["X-14"]
-        wild = [p for p in pcbs if addr_of(p) is not None and addr_of(p).is_unspecified]
-        plain = [p for p in wild if not (v4 and "6" in vflags(p))]  # AF_INET before a dual-stack PF_INET6
-        return (plain or wild)[-1:], ["X-14"]
+        return hash_locked_lookup(self.unconnected(w, dest, proto), dest)[0], ["X-14"]
 
     def multicast(self, w: World, dest: Dest) -> tuple[list[Sock], list[str]]:
         if dest.addr.v4 is not None and str(dest.addr.v4) == "224.0.0.1":

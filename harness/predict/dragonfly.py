@@ -13,13 +13,9 @@ from .world import LISTEN, Port, Sock, World
 
 
 class DragonFly(BSD):
-    family = "dragonfly"
+    family, name = "dragonfly", "DragonFly"
     enotsup = "ENOTSUP"
     rule_getsockopt = "D-11"
-
-    def __init__(self, version: tuple[int, ...]) -> None:
-        super().__init__(version)
-        self.label = f"DragonFly {'.'.join(map(str, version))}"
 
     def set_v6only(self, s: Sock, value: int) -> Answer:
         if self.before(6, 4):

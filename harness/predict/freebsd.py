@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .addrs import Addr
-from .bsd import ANY4, ANY6, BSD, Refuse, connected, laddr4, laddr6, lookup_local, newest_exact_then, reuse_of
+from .bsd import (ANY4, ANY6, BSD, Refuse, connected, hash_locked_lookup, laddr4, laddr6, lookup_local,
+                  newest_exact_then, reuse_of)
 from .bsd import vflags as _vf
 from .kernel import Answer, Dest, Unknown
 from .world import TIME_WAIT, Port, Sock, World
@@ -18,7 +19,8 @@ MAPPED_PCB_COST = 3  # INP_LOOKUP_MAPPED_PCB_COST: an AF_INET6 PCB seen by an IP
 
 
 class FreeBSD(BSD):
-    family = "freebsd"
+    family, name = "freebsd", "FreeBSD"
+    rule_v6only, rule_privileged = "F-5", "F-6"
     enotsup = "ENOTSUP"  # EOPNOTSUPP and ENOTSUP share 45; CPython names it ENOTSUP (rule A3)
     rule_listen = "F-16"
     rule_bound_only = "F-19"
@@ -27,7 +29,6 @@ class FreeBSD(BSD):
 
     def __init__(self, version: tuple[int, ...]) -> None:
         super().__init__(version)
-        self.label = f"FreeBSD {'.'.join(map(str, version))}"
         self.lb = self.since(12)
         self.rule_refused_listener = "" if self.since(14) else "F-17"  # 14 moved the check (open question 6)
         self.rule_shutdown = "F-20" if self.since(12) else ""
@@ -43,20 +44,6 @@ class FreeBSD(BSD):
             return Answer.of("ENOPROTOOPT", "F-1")
         answer = super().getsockopt(w, s, opt, level)
         return Answer(answer.outcome, answer.rules + (("F-1",) if opt == "SO_REUSEPORT_LB" else ()))
-
-    def set_v6only(self, s: Sock, value: int) -> Answer:
-        if s.port is not None:
-            return Answer.of("EINVAL", "F-5")
-        s.v6only = bool(value)
-        return Answer.of("ok", "F-5")
-
-    def get_v6only(self, s: Sock) -> Answer:
-        return Answer.of(f"value={int(s.v6only)}", "F-5")
-
-    def privilege(self, s: Sock, port: Port, before: bool) -> list[str]:
-        if before and isinstance(port, int) and 0 < port < 1024 and self.non_root(s):
-            raise Refuse("EACCES", "F-6")
-        return []
 
     # -- bind ----------------------------------------------------------------------------------------
     def conflicts(self, w: World, s: Sock, addr: Addr, port: Port, others: list[Sock]) -> list[str]:
@@ -168,8 +155,7 @@ class FreeBSD(BSD):
     def receivers(self, w: World, dest: Dest, proto: str) -> tuple[list[Sock], list[str]]:
         pcbs = self.unconnected(w, dest, proto)
         v4 = dest.family == "inet"
-        addr_of = laddr4 if v4 else laddr6
-        target = dest.addr.v4 if v4 else dest.addr.ip
+        older, addr_of, target = hash_locked_lookup(pcbs, dest)
         if self.lb:
             for laddr in (target, ANY4 if v4 else ANY6):
                 group = [p for p in pcbs if p.k.get("lb") and addr_of(p) == laddr]
@@ -181,13 +167,7 @@ class FreeBSD(BSD):
                               "wild hash was inferred, not read (F-23)")
             found = newest_exact_then(pcbs, addr_of, target, "newest")
             return ([found] if found else []), ["F-22"]
-        exact = [p for p in pcbs if addr_of(p) == target]
-        if exact:
-            return [exact[0]], ["F-21"]
-        wild = [p for p in pcbs if addr_of(p) is not None and addr_of(p).is_unspecified]
-        plain = [p for p in wild if not (v4 and p.family == "inet6")]  # local_wild before local_wild_mapped
-        pick = (plain or wild)[-1:] if wild else []
-        return pick, ["F-21"]
+        return older, ["F-21"]
 
     def multicast(self, w: World, dest: Dest) -> tuple[list[Sock], list[str]]:
         return self.walk_multicast(w, dest, membership=True), ["F-25"]

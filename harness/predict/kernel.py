@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from .addrs import Addr
-from .world import Port, Sock, World
+from .world import ORPHAN, TIME_WAIT, Port, Sock, World
 
 
 class Unknown(Exception):
@@ -53,8 +53,14 @@ class Kernel:
     rule_socket = "B0"
     rule_close = "B8"  # close() of an open socket returns 0, whatever it leaves behind
 
+    name = ""  # how reports name the system (FreeBSD, macOS...)
+    oldest: tuple[int, ...] = ()  # the oldest version whose code was read: older ones are unknown
+
     def __init__(self, version: tuple[int, ...]) -> None:
         self.version = version
+        self.label = f"{self.name} {'.'.join(map(str, version))}"
+        if self.oldest and self.before(*self.oldest):
+            self.unsupported = f"{self.name} before {'.'.join(map(str, self.oldest))} was not read"
 
     def since(self, *version: int) -> bool:
         """Is this kernel at least `version` (missing components count as 0, as selectors compare)?"""
@@ -104,6 +110,47 @@ class Kernel:
 
     def distribute(self, w: World, dest: Dest, over: list[Optional[Sock]], count: int, type_: str) -> Answer:
         raise Unknown(f"distribute is not modelled for {self.label}")
+
+    # -- closing a TCP connection: the same state machine everywhere (L33, B8) ---------------------
+    def close_connection(self, w: World, s: Sock, rst: bool) -> Answer:
+        """RST (nothing stays), passive close (this end goes; the peer's orphan enters TIME_WAIT), or active
+        close (this end stays as an orphan until the peer closes)."""
+        other = s.other
+        if s.reset_in or other is None:
+            w.remove(s)
+        elif rst:
+            w.reset(other)
+            w.remove(s)
+        elif s.fin_in:
+            w.remove(s)
+            if other.state == ORPHAN:
+                return self.time_wait(w, other)
+            w.unsure(other)  # an open socket that shut down its sending side receives FIN: not modelled
+        else:
+            other.fin_in = True
+            s.state, s.name, s.expires = ORPHAN, None, self.orphan_expires(w)
+        return Answer.of("ok", self.rule_close)
+
+    def orphan_expires(self, w: World) -> Optional[int]:
+        """When an orphan whose peer never closes goes away (None: it stays for the scenario)."""
+        return None
+
+    def time_wait(self, w: World, s: Sock) -> Answer:
+        """The active closer's end enters TIME_WAIT for the system's time; unknown time: its port is unsure."""
+        ms, rule = self.time_wait_ms(s)
+        s.other = None
+        if ms is None:
+            w.unsure(port=(s.type, s.port))
+            w.remove(s)
+            return Answer.of("ok", self.rule_close)
+        if ms == 0:
+            w.remove(s)
+        else:
+            s.state, s.expires = TIME_WAIT, w.clock + ms
+        return Answer.of("ok", self.rule_close, rule)
+
+    def time_wait_ms(self, s: Sock) -> tuple[Optional[int], str]:
+        return None, ""
 
     def tick(self, w: World) -> None:
         """Time passed (a sleep step): TIME_WAIT entries whose time is up go away."""

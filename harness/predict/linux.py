@@ -18,7 +18,7 @@ from .linux_lookup import (Group, candidates, chain_insert, chain_remove, group_
                            multicast_receivers)
 from .linux_ports import View, overlap, tcp_pair_conflicts, udp_decides
 from .shapes import distribution
-from .world import BOUND, CONNECTED, LISTEN, NEW, ORPHAN, TIME_WAIT, Port, Sock, World
+from .world import BOUND, CONNECTED, LISTEN, NEW, TIME_WAIT, Port, Sock, World
 
 ENOTSUP = "ENOTSUP"  # the agent names Linux's EOPNOTSUPP (95) so: CPython's errno.errorcode keeps that alias
 TIME_WAIT_MS = 60_000  # TCP_TIMEWAIT_LEN; tcp_fin_timeout (60 s) for an orphan in FIN_WAIT2
@@ -26,7 +26,7 @@ BOOLEAN = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_BROADCAST")
 
 
 class Linux(Kernel):
-    family = "linux"
+    family, name = "linux", "Linux"
     rule_socket = "L1"
     rule_close = "L33"
 
@@ -313,11 +313,8 @@ class Linux(Kernel):
             if child.other is not None:
                 w.unsure(child.other)
             return
-        client = child.other
-        if client is not None:
-            client.reset_in, client.other = True, None
-            if client.state in (ORPHAN, TIME_WAIT):
-                w.remove(client)
+        if child.other is not None:
+            w.reset(child.other)
         w.remove(child)
 
     # -- connect, accept -------------------------------------------------------------------------
@@ -481,31 +478,17 @@ class Linux(Kernel):
         return self._close_connection(w, s)
 
     def _close_connection(self, w: World, s: Sock) -> Answer:
-        """L33: RST, passive close, or active close (orphan, then TIME_WAIT)."""
+        """L33: with unread data or SO_LINGER (1, 0) an RST; else FIN (the kernel base's state machine)."""
         other = s.other
         if s.k.get("maybe") or (other is not None and other.k.get("maybe")):
             raise Unknown("closing a connection whose listener is not known")
-        rst = s.unread > 0 or s.opts.get("SO_LINGER", -1) == 0 or s.reset_in  # the agent sets l_onoff=1
-        if s.reset_in or other is None:
-            w.remove(s)
-            return Answer.of("ok", "L33")
-        if rst:
-            other.reset_in, other.other = True, None
-            if other.state in (ORPHAN, TIME_WAIT):
-                w.remove(other)
-            w.remove(s)
-            return Answer.of("ok", "L33")
-        if s.fin_in:  # the peer closed first: this end leaves nothing; the peer's orphan enters TIME_WAIT
-            w.remove(s)
-            if other.state == ORPHAN:
-                other.state, other.expires, other.other = TIME_WAIT, w.clock + TIME_WAIT_MS, None
-            else:
-                w.unsure(other)  # a half-closed open socket receiving FIN: not modelled
-            return Answer.of("ok", "L33", "L34")
-        other.fin_in = True
-        s.state, s.expires = ORPHAN, w.clock + TIME_WAIT_MS
-        s.name = None
-        return Answer.of("ok", "L33")
+        return self.close_connection(w, s, rst=s.unread > 0 or s.opts.get("SO_LINGER", -1) == 0)
+
+    def orphan_expires(self, w: World) -> Optional[int]:
+        return w.clock + TIME_WAIT_MS  # tcp_fin_timeout: an orphan in FIN_WAIT2 lasts as long as TIME_WAIT
+
+    def time_wait_ms(self, s: Sock) -> tuple[Optional[int], str]:
+        return TIME_WAIT_MS, "L34"
 
     # -- distribute --------------------------------------------------------------------------------
     def distribute(self, w: World, dest: Dest, over: list[Optional[Sock]], count: int, type_: str) -> Answer:

@@ -127,6 +127,10 @@ FAMILY_TITLES = {"agent": "The agent (every system)", "linux": "Linux", "bsd": "
                  "dragonfly": "DragonFly BSD"}
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def rules_markdown() -> str:
     """Every rule as docs/model.md lists it: a table per family, each rule with its sources and confidence."""
     out = []
@@ -134,8 +138,7 @@ def rules_markdown() -> str:
         out += [f"#### {title}", "", "| rule | what it decides | read in | confidence |", "|---|---|---|---|"]
         for r in RULES.values():
             if r.system == family:
-                cell = lambda text: text.replace("|", "\\|")  # noqa: E731
-                out.append(f"| {r.id} | {cell(r.text)} | {cell('; '.join(map(str, r.sources)))} | {r.confidence} |")
+                out.append(f"| {r.id} | {_cell(r.text)} | {_cell('; '.join(map(str, r.sources)))} | {r.confidence} |")
         out.append("")
     return "\n".join(out)
 

@@ -20,7 +20,8 @@ MAPPED_ANY = ipaddress.IPv6Address("::ffff:0.0.0.0")
 
 
 class NetBSD(BSD):
-    family = "netbsd"
+    family, name, oldest = "netbsd", "NetBSD", (7, 99)
+    rule_v6only, rule_privileged = "N-2", "N-3"
     flag_readback = False  # sogetopt1 normalises to 1
     rule_getsockopt = "N-1"
     rule_listen = "N-12"
@@ -29,26 +30,6 @@ class NetBSD(BSD):
     bound_only_syn = "timeout"
     rule_bound_only = "N-14"
     rule_multicast = "N-16"
-
-    def __init__(self, version: tuple[int, ...]) -> None:
-        super().__init__(version)
-        self.label = f"NetBSD {'.'.join(map(str, version))}"
-        if self.before(7, 99):
-            self.unsupported = "NetBSD before 7.99 was not read"
-
-    def set_v6only(self, s: Sock, value: int) -> Answer:
-        if s.port is not None:
-            return Answer.of("EINVAL", "N-2")
-        s.v6only = bool(value)
-        return Answer.of("ok", "N-2")
-
-    def get_v6only(self, s: Sock) -> Answer:
-        return Answer.of(f"value={int(s.v6only)}", "N-2")
-
-    def privilege(self, s: Sock, port: Port, before: bool) -> list[str]:
-        if before and isinstance(port, int) and 0 < port < 1024 and self.non_root(s):
-            raise Refuse("EACCES", "N-3")
-        return []
 
     # -- bind ----------------------------------------------------------------------------------------
     def conflicts(self, w: World, s: Sock, addr: Addr, port: Port, others: list[Sock]) -> list[str]:

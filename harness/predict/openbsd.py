@@ -12,16 +12,11 @@ from .world import Port, Sock, World
 
 
 class OpenBSD(BSD):
-    family = "openbsd"
+    family, name, oldest = "openbsd", "OpenBSD", (7,)
+    rule_privileged, privileged_before = "O-7", False
     rule_listen = "O-11"
     rule_refused_listener = "O-11"
     rule_shutdown = "O-10"
-
-    def __init__(self, version: tuple[int, ...]) -> None:
-        super().__init__(version)
-        self.label = f"OpenBSD {'.'.join(map(str, version))}"
-        if self.before(7):
-            self.unsupported = "OpenBSD before 7.0 was not read"
 
     def set_v6only(self, s: Sock, value: int) -> Answer:
         if s.port is not None or not value:
@@ -35,11 +30,6 @@ class OpenBSD(BSD):
         if s.family == "inet6" and addr.mapped is not None:
             raise Refuse("EADDRNOTAVAIL", "O-2")
         return super().address_check(s, addr)
-
-    def privilege(self, s: Sock, port: Port, before: bool) -> list[str]:
-        if not before and isinstance(port, int) and 0 < port < 1024 and self.non_root(s):
-            raise Refuse("EACCES", "O-7")
-        return []
 
     def conflicts(self, w: World, s: Sock, addr: Addr, port: Port, others: list[Sock]) -> list[str]:
         same = [p for p in others if p.family == s.family]  # O-12: one table per family

@@ -53,11 +53,8 @@ def _drain_queues(w: World, over: list[tuple[str, Optional[Sock]]]) -> list[str]
             raise Unknown(f"{name}'s queue may hold a connection a group gave it")
         names.append(name)
         for child in list(s.queue):
-            client = child.other
-            if client is not None:
-                client.reset_in, client.other = True, None
-                if client.state in ("orphan", "time_wait"):
-                    w.remove(client)
+            if child.other is not None:
+                w.reset(child.other)
             w.remove(child)
         s.queue.clear()
     return names

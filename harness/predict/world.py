@@ -105,6 +105,12 @@ class World:
             sock.listener.queue.remove(sock)
         sock.listener = None
 
+    def reset(self, sock: Sock) -> None:
+        """`sock`'s peer sent RST: it reads ECONNRESET; a closing orphan or TIME_WAIT entry goes away."""
+        sock.reset_in, sock.other = True, None
+        if sock.state in (ORPHAN, TIME_WAIT):
+            self.remove(sock)
+
     def unsure(self, sock: Optional[Sock] = None, port: Optional[tuple[str, Port]] = None) -> None:
         if sock is not None:
             self.unsure_socks.add(sock.id)

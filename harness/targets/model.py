@@ -8,7 +8,8 @@ runs nothing, never fails a run and is no JUnit test.
 from __future__ import annotations
 
 from ..predict.systems import System
-from .base import AgentSession, Availability, Target, TargetInfo
+from .base import Availability, Target, TargetInfo
+from .reference import ReferenceTarget
 from .registry import TargetSettings, TargetURL
 
 PREFIX = "model:"
@@ -26,7 +27,9 @@ def from_url(url: TargetURL, settings: TargetSettings) -> Target:
         raise ValueError(f"{url.text}: {exc}") from None
 
 
-class ModelTarget(Target):
+class ModelTarget(ReferenceTarget):
+    """A reference column whose every step shows the prediction (TargetInfo.model)."""
+
     def __init__(self, spelled: str, system: System) -> None:
         self.system = system
         label = f"{system.family} {system.version}"
@@ -39,6 +42,3 @@ class ModelTarget(Target):
 
     def skip_reason(self, avail: Availability) -> str:
         return f"model of {self.info.system}: predicted, not measured"
-
-    def launch(self, needs_root: bool = False) -> AgentSession:
-        raise NotImplementedError("a model column runs nothing")
