@@ -86,8 +86,8 @@ def test_html_draws_predictions_as_predicted_with_their_sources(run):
     data = page_data(html)
     col = data["cols"].index("model:freebsd-14")
     cell = data["rows"][0]["c"][col][4]
-    assert cell[0] is None and cell[1] is None  # no signature, no match: nothing was observed
-    assert cell[5]["p"] == "EADDRINUSE" and "F-10" in cell[5]["r"] and cell[5]["a"] == "disagree"
+    assert cell[0] is None and cell[1] is None and cell[5] is None  # nothing observed, nothing "never ran"
+    assert cell[6]["p"] == "EADDRINUSE" and "F-10" in cell[6]["r"] and cell[6]["a"] == "disagree"
     assert "in_pcbbind_setup" in data["rules"]["F-10"]
     assert 'class="mdl"' in html and "predicted …" in html
 
@@ -126,7 +126,7 @@ def test_baselines_beside_a_kernel_hold_only_its_observations(tmp_path):
 
 def test_a_recorded_program_gets_sourced_predictions_for_the_bsds(tmp_path):
     """docs/examples/nginx.yaml says `default: any` for every other system; replayed with reference columns its
-    setsockopt, bind and listen steps show the model's predictions, each with its rule's source."""
+    setsockopt, bind, listen and distribute steps show the model's predictions, each with its rule's source."""
     out = tmp_path / "nginx"
     proc = harness("run", str(NGINX), "--targets", "ref://freebsd-14,ref://macos-14", "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -137,8 +137,10 @@ def test_a_recorded_program_gets_sourced_predictions_for_the_bsds(tmp_path):
         for s in steps:
             assert s["expected_from"] == "model" and s["expected"] not in ("any", "unknown"), (target, s["text"])
             assert s["predicted"]["rules"] and all(r["sources"] for r in s["predicted"]["rules"])
+        distribute = next(s for s in steps_of(doc, target) if s["op"] == "distribute")
+        assert distribute["expected"] == "single:tcp-P.2"  # the last-bound listener gets everything (F-22, X-14)
         accept = next(s for s in steps_of(doc, target) if s["op"] == "accept")
-        assert accept["expected"] == "timeout"  # the last-bound listener gets the connection (F-22, X-14)
+        assert accept["expected"] == "ok" and "A10" in [r["id"] for r in accept["predicted"]["rules"]]
 
 
 def test_a_model_target_for_an_unknown_system_is_bad_input(tmp_path):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..model import Identity, ScenarioVerdict
+from ..judge.chances import missed
+from ..model import Identity, ScenarioVerdict, StepRun
 from .agree import DISAGREE, UNKNOWN, with_written
 from .engine import predict
 from .systems import System
@@ -19,7 +20,12 @@ from .systems import System
 def predicted(verdict: ScenarioVerdict, declared: Identity, model: bool) -> ScenarioVerdict:
     """The verdict of a scenario no kernel ran, with the model's predictions where they are shown."""
     system = System(declared.family, declared.version)
-    for sv, prediction in zip(verdict.steps, predict(verdict.scenario, system)):
+    predictions = predict(verdict.scenario, system)
+    # A step on a socket whose making the model predicts to fail would never run there (judge/chances.py);
+    # an unknown step counts as made (the steps after it are unknown anyway).
+    never = missed(verdict.scenario.steps, [StepRun(p.outcome if p.known else "ok") for p in predictions])
+    for sv, prediction in zip(verdict.steps, predictions):
+        sv.not_run = never.get(sv.step.index, sv.not_run)
         written = sv.expected
         if model:
             sv.predicted, sv.agreement = prediction, with_written(prediction.outcome, written)

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 from . import bsd_rules  # noqa: F401  (registers the B/F/X/O/N/D rules)
 from .addrs import IP, Addr
-from .kernel import Answer, Dest, Kernel, Unknown
+from .kernel import Answer, Dest, Kernel, Unknown, take_connection
 from .shapes import distribution
 from .world import BOUND, CONNECTED, LISTEN, NEW, ORPHAN, TIME_WAIT, Port, Sock, World
 
@@ -349,14 +349,11 @@ class BSD(Kernel):
             return dest.addr if s.family == "inet6" or dest.addr.v4 is None else Addr(dest.addr.v4)
         raise Unknown(f"the source address the route gives for {dest.addr} is not modelled for {self.label}")
 
-    def accept(self, w: World, s: Sock) -> tuple[Answer, Optional[Sock]]:
+    def accept(self, w: World, s: Sock, others: list[Sock]) -> tuple[Answer, Optional[Sock]]:
         if s.type != "tcp" or s.state != LISTEN:
             raise Unknown(f"accept on a socket that does not listen is not modelled for {self.label}")
-        if s.queue:
-            child = s.queue.pop(0)
-            child.listener = None
-            return Answer.of("ok", "B6"), child
-        return Answer.of("timeout", "B6"), None
+        child = take_connection([s] + [o for o in others if o.type == "tcp" and o.state == LISTEN])
+        return Answer("ok" if child else "timeout", ("B6", "A10") if others else ("B6",)), child
 
     def recv(self, w: World, s: Sock) -> Answer:
         if s.type != "tcp" or s.state != CONNECTED or s.reset_in:

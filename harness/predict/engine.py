@@ -23,8 +23,9 @@ from .world import Port, Sock, World
 AGENT = "harness/agent.py"
 ASSUMES = "assumes the ports the kernel picked for"
 rules("agent", [
-    ("A1", "a step on a socket name its actor has not opened (never, or closed since): EBADF", "verified",
-     ("harness", AGENT, "Actor.sock", "")),
+    ("A1", "a step on a socket name its actor has not opened (never, or closed since): the agent answers "
+           "EBADF; where the step that should have made it failed, the harness reports the step as never run",
+     "verified", ("harness", AGENT, "Actor.sock", ""), ("harness", "harness/judge/chances.py", "missed", "")),
     ("A2", "an option the agent has no number for on the system: unsupported, before any system call",
      "verified", ("harness", AGENT, "Actor.option, OPTION_TABLES", "")),
     ("A3", "errnos are reported by name as CPython's errno.errorcode spells them: Linux, FreeBSD and "
@@ -40,6 +41,12 @@ rules("agent", [
     ("A8", "distribute's receive loop also accepts (and resets) connections already waiting in the queue of a "
            "listener of `over`: that listener counts as a receiver", "verified",
      ("harness", AGENT, "Actor.serve_distribute, Actor.drain, Tally.fold", "")),
+    ("A9", "connect with `wait: false` reports the one non-blocking call: EINPROGRESS for a TCP connection "
+           "under way (it then completes, or fails, as a waited one would)", "verified",
+     ("harness", AGENT, "Actor.op_connect", "")),
+    ("A10", "accept with `or:` takes the connection from whichever of the listeners has one, the step's own "
+            "first; only the step's own listener's errors are the step's", "verified",
+     ("harness", AGENT, "accept_any", "")),
     ("A7", "connections a hash spreads over k sockets are predicted `spread` when the chance that all n land "
            "on one, k*k^-n, is below one in a million (n >= 21 for k = 2); fewer are unknown", "verified",
      ("harness", "harness/predict/shapes.py", "distribution", "")),
@@ -109,7 +116,7 @@ class Run:
     # -- what a step touches, and what the model no longer knows --------------------------------
     def _touches(self, st: Step) -> tuple[list[str], list[tuple[str, Port]]]:
         a = st.args
-        names = [a["sock"]] if "sock" in a else list(a.get("over") or [])
+        names = ([a["sock"]] + list(a.get("or") or [])) if "sock" in a else list(a.get("over") or [])
         socks = [self.world.names[n] for n in names if n in self.world.names]
         ports = [(s.type, s.port) for s in socks if s.port is not None]
         if st.op in ("bind", "connect", "sendto"):
@@ -218,10 +225,17 @@ class Run:
 
     def _op_connect(self, st: Step, a: dict[str, Any]) -> Answer:
         sock = self._sock(a["sock"])
-        return self.kernel.connect(self.world, sock, self._dest(a["addr"], a["port"], sock.family))
+        answer = self.kernel.connect(self.world, sock, self._dest(a["addr"], a["port"], sock.family))
+        if a.get("wait") is not False or sock.type != "tcp" or answer.outcome not in ("ok", "ECONNREFUSED", "timeout"):
+            return answer
+        if answer.outcome != "ok":
+            self.world.unsure(sock)  # the refusal waits in SO_ERROR for whatever call comes next
+        return Answer("EINPROGRESS", answer.rules + ("A9",), answer.why)
 
     def _op_accept(self, st: Step, a: dict[str, Any]) -> Answer:
-        answer, child = self.kernel.accept(self.world, self._sock(a["sock"]))
+        sock = self._sock(a["sock"])
+        others = [self._sock(name) for name in a.get("or") or ()]
+        answer, child = self.kernel.accept(self.world, sock, others)
         if child is not None:
             child.actor = st.actor
             name = a.get("as")

@@ -44,6 +44,31 @@ class Dest:
     family: str  # the family of the packets (an AF_INET6 socket sending to ::ffff:x speaks IPv4)
 
 
+def take_connection(listeners: list[Sock]) -> Optional[Sock]:
+    """The connection an accept gets from these listeners, the step's own first (the agent's accept_any), or
+    None if none waits; Unknown where a SO_REUSEPORT group may have given it to a listener not among them."""
+    queued = list({id(c): c for L in listeners for c in L.queue}.values())
+    if not queued:
+        return None
+    maybe = [c for c in queued if c.k.get("maybe")]
+    if maybe:
+        ours = {id(L) for L in listeners}
+        if len(queued) > 1 or not all(id(m) in ours for m in maybe[0].k["maybe"]):
+            raise Unknown("a connection a SO_REUSEPORT group gave to one of its listeners, not known which (L35), "
+                          "waits beside others or maybe elsewhere")
+        child = queued[0]
+    else:
+        child = next(L.queue[0] for L in listeners if L.queue)
+    for L in listeners:
+        if child in L.queue:
+            L.queue.remove(child)
+    for L in child.k.pop("maybe", ()):
+        if child in L.queue:
+            L.queue.remove(child)
+    child.listener = None
+    return child
+
+
 class Kernel:
     """One system family at one version. Subclasses implement the ops their notes cover."""
 
@@ -90,7 +115,8 @@ class Kernel:
     def connect(self, w: World, s: Sock, dest: Dest) -> Answer:
         raise Unknown(f"connect is not modelled for {self.label}")
 
-    def accept(self, w: World, s: Sock) -> tuple[Answer, Optional[Sock]]:
+    def accept(self, w: World, s: Sock, others: list[Sock]) -> tuple[Answer, Optional[Sock]]:
+        """accept on `s`, or with `or:` on whichever of `others` has a connection (rule A10)."""
         raise Unknown(f"accept is not modelled for {self.label}")
 
     def send(self, w: World, s: Sock, size: int) -> Answer:

@@ -13,7 +13,7 @@ from typing import Optional
 
 from . import linux_rules  # noqa: F401  (registers the L rules)
 from .addrs import Addr
-from .kernel import Answer, Dest, Kernel, Unknown
+from .kernel import Answer, Dest, Kernel, Unknown, take_connection
 from .linux_lookup import (Group, candidates, chain_insert, chain_remove, group_of, leave_group,
                            multicast_receivers)
 from .linux_ports import View, overlap, tcp_pair_conflicts, udp_decides
@@ -401,19 +401,15 @@ class Linux(Kernel):
         s.addr, s.state, s.peer = local, CONNECTED, (dest.addr, dest.port)
         return Answer("ok", tuple(rules))
 
-    def accept(self, w: World, s: Sock) -> tuple[Answer, Optional[Sock]]:
+    def accept(self, w: World, s: Sock, others: list[Sock]) -> tuple[Answer, Optional[Sock]]:
         if s.type == "udp":
             return Answer.of(ENOTSUP, "L31"), None
         if s.state != LISTEN:
             return Answer.of("EINVAL", "L31"), None
-        for child in s.queue:
-            if child.k.get("maybe"):
-                raise Unknown("a connection a SO_REUSEPORT group may have given to another listener is "
-                              "queued before any other (L35)", ["L35", "L36"])
-            s.queue.remove(child)
-            child.listener = None
-            return Answer.of("ok", "L31"), child
-        return Answer.of("timeout", "L31"), None
+        listening = [s] + [o for o in others if o.type == "tcp" and o.state == LISTEN]
+        child = take_connection(listening)
+        rules = ("L31", "A10") if others else ("L31",)
+        return Answer("ok" if child else "timeout", rules), child
 
     # -- data --------------------------------------------------------------------------------------
     def send(self, w: World, s: Sock, size: int) -> Answer:
