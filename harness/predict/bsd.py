@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 from . import bsd_rules  # noqa: F401  (registers the B/F/X/O/N/D rules)
 from .addrs import IP, Addr
-from .kernel import Answer, Dest, Kernel, Unknown, take_connection
+from .kernel import Answer, Dest, Kernel, Unknown, linger_rst, linger_value, take_connection
 from .shapes import distribution
 from .world import BOUND, CONNECTED, LISTEN, NEW, ORPHAN, TIME_WAIT, Port, Sock, World
 
@@ -178,7 +178,7 @@ class BSD(Kernel):
         if opt == "TCP_NODELAY" and s.type == "tcp":
             return Answer.of(f"value={4 if s.on(opt) else 0}", self.rule_getsockopt)
         if opt == "SO_LINGER":
-            return Answer.of(f"value={s.opt(opt)}", self.rule_getsockopt)
+            return Answer.of(f"value={linger_value(s)}", self.rule_getsockopt)
         if opt in ("SO_RCVBUF", "SO_SNDBUF") and opt in s.opts and s.state in (NEW, BOUND):
             return Answer.of(f"value={s.opt(opt)}", self.rule_getsockopt)
         if opt == "IPV6_V6ONLY" and s.family == "inet6":
@@ -393,7 +393,7 @@ class BSD(Kernel):
             return Answer.of("ok", "B8", "B12")
         if s.unread and s.other is not None and not s.reset_in:
             raise Unknown(f"closing with unread data is not modelled for {self.label}")
-        return self.close_connection(w, s, rst=s.opts.get("SO_LINGER", -1) == 0)  # the agent sets l_onoff=1
+        return self.close_connection(w, s, rst=linger_rst(s))
 
     def leaving(self, w: World, s: Sock) -> None:
         """A socket leaves its groups (FreeBSD LB, DragonFly local group)."""

@@ -205,7 +205,8 @@ class Run:
 
     def _op_setsockopt(self, st: Step, a: dict[str, Any]) -> Answer:
         sock = self._sock(a["sock"])
-        value = a["value"] if a["opt"] == "IP_ADD_MEMBERSHIP" else int(a["value"])
+        keep = a["opt"] in ("IP_ADD_MEMBERSHIP", "SO_LINGER")  # SO_LINGER false (off) is not 0 (RST)
+        value = a["value"] if keep else int(a["value"])
         return self._option(a["opt"]) or self.kernel.setsockopt(self.world, sock, a["opt"], value, a.get("level"))
 
     def _op_getsockopt(self, st: Step, a: dict[str, Any]) -> Answer:

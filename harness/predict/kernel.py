@@ -44,6 +44,19 @@ class Dest:
     family: str  # the family of the packets (an AF_INET6 socket sending to ::ffff:x speaks IPv4)
 
 
+def linger_rst(s: Sock) -> bool:
+    """SO_LINGER set on with 0 seconds: close sends RST (the agent writes `false` as l_onoff=0, a number n as
+    l_onoff=1, l_linger=n)."""
+    value = s.opts.get("SO_LINGER")
+    return value is not None and value is not False and int(value) == 0
+
+
+def linger_value(s: Sock) -> int:
+    """What getsockopt(SO_LINGER) reads back as the harness's `value`: l_linger, 0 when off."""
+    value = s.opts.get("SO_LINGER")
+    return 0 if value is None or value is False else int(value)
+
+
 def take_connection(listeners: list[Sock]) -> Optional[Sock]:
     """The connection an accept gets from these listeners, the step's own first (the agent's accept_any), or
     None if none waits; Unknown where a SO_REUSEPORT group may have given it to a listener not among them."""

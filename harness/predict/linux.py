@@ -13,7 +13,7 @@ from typing import Optional
 
 from . import linux_rules  # noqa: F401  (registers the L rules)
 from .addrs import Addr
-from .kernel import Answer, Dest, Kernel, Unknown, take_connection
+from .kernel import Answer, Dest, Kernel, Unknown, linger_rst, linger_value, take_connection
 from .linux_lookup import (Group, candidates, chain_insert, chain_remove, group_of, leave_group,
                            multicast_receivers)
 from .linux_ports import View, overlap, tcp_pair_conflicts, udp_decides
@@ -85,7 +85,7 @@ class Linux(Kernel):
         if opt in BOOLEAN:
             return Answer.of(f"value={int(s.on(opt))}", "L4")
         if opt == "SO_LINGER":
-            return Answer.of(f"value={s.opt(opt)}", "L6")
+            return Answer.of(f"value={linger_value(s)}", "L6")
         if opt in ("SO_RCVBUF", "SO_SNDBUF"):
             raise Unknown("Linux doubles the value and caps it at the host's rmem_max/wmem_max (L5)", ["L5"])
         if opt == "TCP_NODELAY":
@@ -478,7 +478,7 @@ class Linux(Kernel):
         other = s.other
         if s.k.get("maybe") or (other is not None and other.k.get("maybe")):
             raise Unknown("closing a connection whose listener is not known")
-        return self.close_connection(w, s, rst=s.unread > 0 or s.opts.get("SO_LINGER", -1) == 0)
+        return self.close_connection(w, s, rst=s.unread > 0 or linger_rst(s))
 
     def orphan_expires(self, w: World) -> Optional[int]:
         return w.clock + TIME_WAIT_MS  # tcp_fin_timeout: an orphan in FIN_WAIT2 lasts as long as TIME_WAIT
