@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import click
 
 from . import __version__, streams
-from .model import BaselineComparison, Scenario, ScenarioVerdict, Suite
+from .model import BaselineComparison, Scenario, ScenarioVerdict
 from .report import console, matrix
 from .report.formats import REPORTS, preload, write_all
 from .run.protocol import RunOptions
@@ -27,7 +27,7 @@ from .interrupt import interrupted_status, stop_on_signals, stopped_by
 from .resources import scenarios_dir, shown
 from .runlog import run_logger
 from .scenario import library
-from .scenario.loader import ScenarioFileError, load_files
+from .scenario.arguments import files_or_exit, load_or_exit, load_suites_or_exit
 from .targets.base import Availability, Target
 from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
 from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, Grid, Styled, bad_input, clean, err, out
@@ -38,29 +38,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
-
-
-def files_or_exit(args: Sequence[str]) -> list[str]:
-    """FILES arguments as files: paths as given, shipped suites by name (harness/scenario/library.py)."""
-    try:
-        return library.resolve(args)
-    except library.UnknownSuite as exc:
-        bad_input(str(exc))
-
-
-def load_suites_or_exit(files: Sequence[str]) -> list[Suite]:
-    """Every suite of every file, or every problem listed and exit 2."""
-    try:
-        return load_files(files)
-    except ScenarioFileError as exc:
-        for problem in exc.problems:
-            err.print(clean(str(problem)), markup=False, soft_wrap=True)  # one per line: editors and CI parse them
-        bad_input(f"{len(exc.problems)} problem(s) in scenario files; nothing was run")
-
-
-def load_or_exit(files: Sequence[str]) -> list[Scenario]:
-    """Every scenario of every file, or every problem listed and exit 2."""
-    return [sc for suite in load_suites_or_exit(files) for sc in suite.scenarios]
 
 
 def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:

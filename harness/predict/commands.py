@@ -41,7 +41,7 @@ def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: b
 
     Each step shows ✓ where the prediction agrees with the expectation written for that system, ✗
     where it does not, ? where the model does not know (it never guesses), · where nothing is written."""
-    from ..cli import files_or_exit, load_or_exit
+    from ..scenario.arguments import files_or_exit, load_or_exit
     from ..targets.registry import split_spec
     from .listing import predictions, render_json, render_tables, rules_markdown
 
