@@ -1175,7 +1175,7 @@ class Supervisor(object):
             for client in clients:
                 close_rst(self.kernel, client)
         return {"outcome": "ok", "histogram": tally.histogram,
-                "lost": step["count"] - len(tally.seen & tally.expected)}
+                "lost": step["count"] - tally.matched()}
 
     def start_serving(self, over, kind, what):
         """Put every actor owning a socket in `over` into its receive loop.
@@ -1203,8 +1203,11 @@ class Tally(object):
 
     def __init__(self, over, serving, step_timeout):
         self.histogram = dict((name, 0) for name in over)
-        self.seen = set()      # keys (client port / payload) that arrived
-        self.expected = set()  # keys of the connections made / datagrams sent
+        # Keys (client port / payload) -> how many arrived, and how many were made / sent: counts,
+        # since a kernel may give a client port again once its connection was reset (NetBSD frees
+        # the port with the PCB while the client socket is still open).
+        self.seen = {}
+        self.expected = {}
         self.serving = serving
         self.inline = [handle for handle in serving if isinstance(handle, InlineActor)]
         self.chans = dict((handle.chan, handle) for handle in serving if handle not in self.inline)
@@ -1236,15 +1239,19 @@ class Tally(object):
         for name, key in msg.get("got", ()):
             if name in self.histogram:
                 self.histogram[name] += 1
-            self.seen.add(key)
+            add_one(self.seen, key)
 
     def missing(self):
-        return len(self.expected - self.seen)
+        return sum([max(0, n - self.seen.get(key, 0)) for key, n in self.expected.items()])
+
+    def matched(self):
+        """How many of the connections made / datagrams sent arrived (a multicast copy counts once)."""
+        return sum([min(n, self.seen.get(key, 0)) for key, n in self.expected.items()])
 
     def collect(self, deadline, settle):
         """Until everything expected arrived (and, with `settle`, then nothing
         more for that long: multicast copies), or the deadline."""
-        while not self.expected.issubset(self.seen):
+        while self.missing():
             if not self.poll(deadline):
                 return
         while settle is not None and self.poll(min(deadline, now() + settle)):
@@ -1263,15 +1270,19 @@ class Tally(object):
                 self.fold(msg)
 
 
+def add_one(counts, key):
+    counts[key] = counts.get(key, 0) + 1
+
+
 def connect_clients(kernel, family, dest, count, deadline, clients, tally, window):
-    """One connection per new socket, each waited for; the client ports that made it.
+    """One connection per new socket, each waited for; the client ports that made it (-> how many).
 
     At most `window` (the smallest listen backlog) connections wait to be
     accepted at any time, so no listen queue overflows into a dropped SYN
     and a one-second retransmission.  If the actors stop reporting (the
     connections sit in a queue outside `over`), pacing gives up.
     """
-    made = set()
+    made = {}
     pacing = True
     for _ in range(count):
         tally.expected = made
@@ -1288,15 +1299,15 @@ def connect_clients(kernel, family, dest, count, deadline, clients, tally, windo
                 err = kernel.so_error(client)
             # ECONNRESET: established, and already accepted and closed (RST)
             if err == 0 or kernel.errno_name(err) == "ECONNRESET":
-                made.add(port)
+                add_one(made, port)
         except socket.error:
             pass  # refused or unreachable: counted as lost
     return made
 
 
 def send_datagrams(kernel, family, dest, count, clients):
-    """One datagram per new socket (distinct source ports); the payloads sent."""
-    sent = set()
+    """One datagram per new socket (distinct source ports); the payloads sent (-> 1)."""
+    sent = {}
     for number in range(count):
         client = kernel.sender(family, socket.SOCK_DGRAM, dest)
         clients.append(client)
@@ -1304,7 +1315,7 @@ def send_datagrams(kernel, family, dest, count, clients):
         payload = "%d" % number
         try:
             client.sendto(payload.encode("ascii"), dest)
-            sent.add(payload)
+            add_one(sent, payload)
         except socket.error:
             pass
     return sent
@@ -1342,6 +1353,7 @@ def supervisor_main(scenario, options, out, agent_pid, console):
 RUMP_LIBS = ("rumpuser", "rump", "rumpnet", "rumpnet_net", "rumpnet_netinet", "rumpnet_netinet6")
 RUMP_RFCFDG = 0x02  # rump.h: a new process with a descriptor table of its own
 RUMP_RFFD_SHARE = 0x00  # rump.h: a new process sharing the current one's descriptor table
+NETBSD_RLIMIT_NOFILE = 8  # sys/resource.h
 
 # NetBSD's numbers (sys/sys/errno.h, socket.h, fcntl.h, sockio.h, net/route.h, sysctl.h).
 NETBSD_ERRNO = dict(enumerate((
@@ -1418,6 +1430,8 @@ def rump_calls():
         "setgroups": ("rump___sysimpl_setgroups", c.c_int, [c.c_int, ptr]),
         "setgid": ("rump___sysimpl_setgid", c.c_int, [uint]),
         "setuid": ("rump___sysimpl_setuid", c.c_int, [uint]),
+        "getrlimit": ("rump___sysimpl_getrlimit", c.c_int, [c.c_int, ptr]),
+        "setrlimit": ("rump___sysimpl_setrlimit", c.c_int, [c.c_int, ptr]),
     }
 
 
@@ -1433,6 +1447,9 @@ class RumpLibrary(object):
             path = os.path.join(folder, "lib%s.so" % name)
             if not os.path.exists(path):
                 raise InfraError("%s: no such file (a rump kernel needs lib%s.so in %s)" % (path, name, folder))
+            theirs, ours = elf_kind(path), elf_kind(sys.executable)
+            if theirs != ours and None not in (theirs, ours):  # dlopen would only say "No such file"
+                raise InfraError("%s is built for %s; this Python (%s) runs %s" % (path, theirs, sys.executable, ours))
             try:
                 handles.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL, use_errno=True))
             except OSError:
@@ -1450,12 +1467,37 @@ class RumpLibrary(object):
     def boot(self):
         """A NetBSD kernel in this process, loopback ready as the scenarios expect it."""
         unbuffer_stdout()  # the kernel's console is C's stdout: a panic must not die in a buffer
+        # One virtual CPU unless told otherwise: the agent drives a kernel from one thread, and
+        # each CPU adds kernel threads to start and to reap (benchmarks/rump.py).
+        if "RUMP_NCPU" not in os.environ:
+            os.environ["RUMP_NCPU"] = "1"
         error = self.calls["init"]()
         if error:
             raise InfraError("rump_init: %s" % netbsd_errno_name(error))
         kernel = RumpKernel(self)
         kernel.configure_loopback()
         return kernel
+
+
+ELF_MACHINES = {3: "i386", 8: "mips", 20: "powerpc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86-64",
+                183: "aarch64", 243: "riscv"}
+
+
+def elf_kind(path):
+    """`64-bit x86-64`-style words for an ELF file's class and machine, or None if it is not ELF."""
+    try:
+        handle = open(path, "rb")
+        try:
+            head = handle.read(20)
+        finally:
+            handle.close()
+    except (IOError, OSError):
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    bits = {1: "32-bit", 2: "64-bit"}.get(struct.unpack("B", head[4:5])[0], "?-bit")
+    machine = struct.unpack(head[5:6] == b"\x02" and ">H" or "<H", head[18:20])[0]
+    return "%s %s" % (bits, ELF_MACHINES.get(machine, "machine %d" % machine))
 
 
 def unbuffer_stdout():
@@ -1482,6 +1524,12 @@ class RumpKernel(object):
         if error:
             raise InfraError("rump_pub_lwproc_rfork: %s" % netbsd_errno_name(error))
         self.base = self.current = self.lib.calls["curlwp"]()
+        # As many descriptors as the kernel allows, as raise_descriptor_limit gives the host's agent:
+        # NetBSD's soft limit (128) would refuse sockets a scenario can open on the other targets.
+        limit = (ctypes.c_uint64 * 2)()  # struct rlimit: rlim_cur, rlim_max
+        self.call(self.base, "getrlimit", NETBSD_RLIMIT_NOFILE, limit)
+        limit[0] = limit[1]
+        self.call(self.base, "setrlimit", NETBSD_RLIMIT_NOFILE, limit)
 
     def call(self, lwp, name, *args):
         """A system call as process `lwp`; failures raise socket.error with NetBSD's errno."""

@@ -4,6 +4,7 @@ Kept apart from rump_build.py so that building the command line loads nothing of
 """
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, Callable, Optional
 
@@ -32,10 +33,18 @@ def rump_group() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Install the libraries here instead of the cache the `rump` target looks in.")
 def build(src: Optional[str], jobs: Optional[int], out_dir: Optional[str]) -> None:
-    """Build NetBSD's network stack (rump kernel libraries) at the pinned revisions, for the `rump` target."""
+    """Build NetBSD's network stack (rump kernel libraries) at the pinned revisions, for the `rump` target.
+
+    Needs git (unless --src), a C compiler, make and zlib's headers (Debian: build-essential zlib1g-dev);
+    about 5 minutes on 2 cores. Exit status 0 built, 2 bad input, 3 the build failed, 130 interrupted."""
     from .rump_build import main
 
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the build as Ctrl-C does
     sys.exit(main(src, jobs, out_dir))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 COMMANDS = [rump_group]
