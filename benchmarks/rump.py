@@ -1,0 +1,109 @@
+"""Benchmark: what the `rump` target costs, from a NetBSD kernel's start to the marginal cost per scenario.
+
+Not a test: it prints figures, each the median (min-max) of several runs. Run after scripts/setup.sh, with
+the libraries the target uses (HARNESS_RUMP_LIB, as scripts/test.sh sets it, or `harness rump build`'s):
+`HARNESS_RUMP_LIB=.venv/share/rump/netbsd-7.99-rump-net-x86_64/lib .venv/bin/python benchmarks/rump.py`.
+
+  kernel start      in a child forked from a process that loaded the libraries (as each scenario's
+                    supervisor is): rump_init alone; the agent's whole boot (rump_init, 127.0.0.2, the
+                    multicast route, the base process); and the child from fork to reaped, its kernel's
+                    threads included
+  a scenario        a trivial scenario inside the agent (fork, boot, the step, exit, reap)
+  one scenario      `harness run` of the 8-call scenario of benchmarks/local.py on rump, end to end
+  per scenario      (run of 201 trivial scenarios - run of 1) / 200, one at a time (--scenario-jobs 1) and
+                    side by side (0: one per CPU; each scenario has a kernel of its own)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "harness"))
+
+import agent  # noqa: E402 (the agent as it runs on a target: one file, imported by path)
+from local import HARNESS, ONE_SCENARIO, RUNS, figure, per_call, timed, trivial  # noqa: E402
+
+SAMPLES = 30
+
+
+def in_child(work) -> tuple[float, float]:
+    """(seconds `work` took inside a forked child, seconds from the fork to the child reaped)."""
+    read_fd, write_fd = os.pipe()
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        begin = time.perf_counter()
+        work()
+        os.write(write_fd, json.dumps(time.perf_counter() - begin).encode())
+        os._exit(0)
+    os.close(write_fd)
+    inside = json.loads(os.read(read_fd, 100))
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return inside, time.perf_counter() - start
+
+
+def kernel_start(lib: "agent.RumpLibrary") -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    os.dup2(devnull, 2)  # librumpuser's one-line warning at every boot
+    try:
+        bare = [in_child(lambda: (os.environ.setdefault("RUMP_NCPU", "1"), lib.calls["init"]()))
+                for _ in range(SAMPLES)]  # with the agent's one virtual CPU unless RUMP_NCPU says otherwise
+        booted = [in_child(lib.boot) for _ in range(SAMPLES)]
+    finally:
+        os.dup2(saved, 2)
+    figure("kernel start: rump_init", [inside for inside, _ in bare])
+    figure("kernel start: the agent's boot (rump_init, loopback, base process)", [inside for inside, _ in booted])
+    figure("kernel start: fork, boot, exit, reaped", [whole for _, whole in booted])
+
+
+def scenario_in_agent() -> None:
+    agent.emit = lambda obj: None
+    scenario = {"id": "t/s", "actors": {"main": {}},
+                "steps": [{"op": "socket", "sock": "a", "type": "tcp", "family": "inet", "actor": "main"}]}
+    options = {"step_timeout_ms": 2000, "scenario_timeout_ms": 30000}
+    figure("a trivial scenario in the agent (fork, boot, step, exit, reap)",
+           [per_call(lambda: agent.run_scenario(scenario, options), 10) for _ in range(5)])
+
+
+def end_to_end() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one = folder / "one.yaml"
+        one.write_text(ONE_SCENARIO)
+        out = str(folder / "out")
+        run = HARNESS + ["run", "--targets", "rump", "--out", out]
+        figure("one scenario (8 calls) on rump, end to end", [timed(run + [str(one)]) for _ in range(RUNS)])
+        small, large = trivial(1, folder), trivial(201, folder)
+        for jobs, how in (("1", "one at a time"), ("0", f"side by side, one per CPU ({os.cpu_count()})")):
+            marginal = []
+            for _ in range(5):
+                base = timed(run + ["--scenario-jobs", jobs, str(small)])
+                full = timed(run + ["--scenario-jobs", jobs, str(large)])
+                marginal.append((full - base) / 200)
+            figure(f"per scenario over 200 on rump, {how}", marginal)
+
+
+def main() -> None:
+    folder = os.environ.get("HARNESS_RUMP_LIB")
+    if not folder:
+        sys.exit("set HARNESS_RUMP_LIB to a folder of rump kernel libraries (docs/rump.md)")
+    lib = agent.load_rump(folder)
+    print(f"NetBSD {lib.facts['kern.osrelease']} from {folder}; RUMP_NCPU={os.environ.get('RUMP_NCPU', '1')}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    kernel_start(lib)
+    scenario_in_agent()
+    end_to_end()
+
+
+if __name__ == "__main__":
+    main()
