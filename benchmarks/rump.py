@@ -10,8 +10,8 @@ the libraries the target uses (HARNESS_RUMP_LIB, as scripts/test.sh sets it, or 
                     threads included
   a scenario        a trivial scenario inside the agent (fork, boot, the step, exit, reap)
   one scenario      `harness run` of the 8-call scenario of benchmarks/local.py on rump, end to end
-  per scenario      (run of 201 trivial scenarios - run of 1) / 200, one at a time (--scenario-jobs 1) and
-                    side by side (0: one per CPU; each scenario has a kernel of its own)
+  per scenario      (run of 200 trivial scenarios - run of 1) / 199, one at a time (--scenario-jobs 1) and
+                    side by side (0: one per CPU; each scenario has a kernel of its own), as local.py does
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "harness"))
 
 import agent  # noqa: E402 (the agent as it runs on a target: one file, imported by path)
-from local import HARNESS, ONE_SCENARIO, RUNS, figure, per_call, timed, trivial  # noqa: E402
+from local import figure, per_call, run_on  # noqa: E402
 
 SAMPLES = 30
 
@@ -75,24 +75,6 @@ def scenario_in_agent() -> None:
            [per_call(lambda: agent.run_scenario(scenario, options), 10) for _ in range(5)])
 
 
-def end_to_end() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        one = folder / "one.yaml"
-        one.write_text(ONE_SCENARIO)
-        out = str(folder / "out")
-        run = HARNESS + ["run", "--targets", "rump", "--out", out]
-        figure("one scenario (8 calls) on rump, end to end", [timed(run + [str(one)]) for _ in range(RUNS)])
-        small, large = trivial(1, folder), trivial(201, folder)
-        for jobs, how in (("1", "one at a time"), ("0", f"side by side, one per CPU ({os.cpu_count()})")):
-            marginal = []
-            for _ in range(5):
-                base = timed(run + ["--scenario-jobs", jobs, str(small)])
-                full = timed(run + ["--scenario-jobs", jobs, str(large)])
-                marginal.append((full - base) / 200)
-            figure(f"per scenario over 200 on rump, {how}", marginal)
-
-
 def main() -> None:
     folder = os.environ.get("HARNESS_RUMP_LIB")
     if not folder:
@@ -102,7 +84,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     kernel_start(lib)
     scenario_in_agent()
-    end_to_end()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_on("rump", Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1055,7 +1055,10 @@ class Supervisor(object):
         actors = self.scenario.get("actors") or {"main": {}}
         if self.kernel.inline_actors:  # processes of the scenario's rump kernel
             for name in sorted(actors):
-                kernel = self.kernel.process((actors[name] or {}).get("user"))
+                try:
+                    kernel = self.kernel.process((actors[name] or {}).get("user"))
+                except Skip:
+                    raise Skip("actor %s: %s" % (name, sys.exc_info()[1]))
                 self.actors[name] = InlineActor(name, kernel)
             return
         if self.inline(actors):

@@ -32,9 +32,9 @@ class Provider:
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider("local", "harness.targets.local", "local"),
+    Provider("rump", "harness.targets.rump", "rump", cli="harness.targets.rump_commands"),
     Provider("vagrant", "harness.targets.vagrant", "vagrant", cli="harness.targets.vagrant_commands"),
     Provider("ssh", "harness.targets.remote", "ssh"),
-    Provider("rump", "harness.targets.rump", "rump", cli="harness.targets.rump_commands"),
     Provider("ref", "harness.targets.reference", "ref"),
 )
 
