@@ -9,6 +9,9 @@ the libraries the target uses (HARNESS_RUMP_LIB, as scripts/test.sh sets it, or 
                     multicast route, the base process); and the child from fork to reaped, its kernel's
                     threads included
   a scenario        a trivial scenario inside the agent (fork, boot, the step, exit, reap)
+  CPU per scenario  the processor time (user + system, the agent's and its children's) one more trivial
+                    scenario costs the agent: (200 scenarios - 1) / 199; on an idle machine with N CPUs,
+                    side by side cannot cost less than this / N of wall time, whatever the load here
   one scenario      `harness run` of the 8-call scenario of benchmarks/local.py on rump, end to end
   per scenario      (run of 200 trivial scenarios - run of 1) / 199, one at a time (--scenario-jobs 1) and
                     side by side (0: one per CPU; each scenario has a kernel of its own), as local.py does
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,6 +80,25 @@ def scenario_in_agent() -> None:
            [per_call(lambda: agent.run_scenario(scenario, options), 10) for _ in range(5)])
 
 
+def cpu_per_scenario(folder: str) -> None:
+    """Processor time of `agent.py --rump` for 200 trivial scenarios minus 1, per scenario."""
+    def cpu(count: int) -> float:
+        scenarios = [{"id": f"t/s{i}", "actors": {"main": {"user": None}},
+                      "steps": [{"op": "socket", "actor": "main", "sock": "a", "type": "tcp", "family": "inet",
+                                 "v6only": None}]} for i in range(count)]
+        doc = json.dumps({"protocol": agent.PROTOCOL, "options": {"netns": False, "parallel": 1},
+                          "scenarios": scenarios}).encode()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run([sys.executable, "-S", str(ROOT / "harness" / "agent.py"), "--rump", folder],
+                              input=doc, capture_output=True, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert proc.stdout.count(b'"status": "ran"') == count, proc.stderr[-500:]
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    figure("CPU per scenario (agent and children, user + system)",
+           [(cpu(200) - cpu(1)) / 199 for _ in range(5)])
+
+
 def main() -> None:
     folder = os.environ.get("HARNESS_RUMP_LIB")
     if not folder:
@@ -84,6 +108,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     kernel_start(lib)
     scenario_in_agent()
+    cpu_per_scenario(folder)
     with tempfile.TemporaryDirectory() as tmp:
         run_on("rump", Path(tmp))
 
