@@ -1420,6 +1420,7 @@ def rump_calls():
         "listen": ("rump___sysimpl_listen", c.c_int, [c.c_int, c.c_int]),
         "paccept": ("rump___sysimpl_paccept", c.c_int, [c.c_int, ptr, ptr, ptr, c.c_int]),
         "getsockname": ("rump___sysimpl_getsockname", c.c_int, [c.c_int, ptr, ptr]),
+        "getpeername": ("rump___sysimpl_getpeername", c.c_int, [c.c_int, ptr, ptr]),
         "setsockopt": ("rump___sysimpl_setsockopt", c.c_int, [c.c_int, c.c_int, c.c_int, ptr, uint]),
         "getsockopt": ("rump___sysimpl_getsockopt", c.c_int, [c.c_int, c.c_int, c.c_int, ptr, ptr]),
         "sendto": ("rump___sysimpl_sendto", ssize, [c.c_int, ptr, c.c_size_t, c.c_int, ptr, uint]),
@@ -1771,6 +1772,9 @@ class RumpSocket(object):
 
     def getsockname(self):
         return self.address_call("getsockname")[1]
+
+    def getpeername(self):
+        return self.address_call("getpeername")[1]
 
     def send(self, data):
         return self.proc.call("sendto", self.fd, data, len(data), 0, None, 0)

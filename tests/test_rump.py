@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import IS_ROOT, ROOT, SEED, harness, results
 
+from test_agent import every_op_steps, other_interpreters
+
 from harness import agent
 from harness.scenario.loader import load_files
 from harness.targets import rump
@@ -141,6 +143,19 @@ def test_seed_000_contrast_linux_spreads_38_refuses_netbsd_gives_one_listener(tm
 # The agent on a rump kernel, directly
 
 @needs_rump
+@pytest.mark.parametrize("python", other_interpreters() + [sys.executable])
+def test_every_op_runs_on_netbsds_kernel_under_every_python(python):
+    """Each op answers through a RumpSocket as through a socket-module socket (an op whose agent method
+    calls what RumpSocket lacks fails here), under the old Pythons the agent supports too."""
+    proc = subprocess.run([python, AGENT, "--rump", LIB], input=json.dumps(plan(
+        {"id": "every-op", "actors": {"main": {"user": None}}, "steps": every_op_steps()})).encode(),
+        capture_output=True, timeout=120)
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert lines[0]["identity"]["family"] == "netbsd", proc.stderr
+    assert [s["outcome"] for s in lines[2]["steps"]] == ["ok"] * len(every_op_steps()), lines[2]
+
+
+@needs_rump
 def test_actors_are_processes_of_one_kernel_with_their_own_users():
     """root's listener and nobody's: NetBSD refuses nobody the port root holds (in_pcbbind_port, uid
     check), and lets nobody share a port with itself; no root needed on the host for that."""
@@ -202,7 +217,7 @@ ONE = "suite: one\nscenarios:\n  - name: bind\n    steps:\n      - {op: socket, 
 def run_with(tmp_path: Path, lib: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict]:
     scenario = tmp_path / "one.yaml"
     scenario.write_text(ONE)
-    others = "local" if IS_ROOT else "reference://netbsd-10"
+    others = "local" if IS_ROOT else "ref://netbsd-10"
     proc = harness("run", str(scenario), "--targets", f"{others},rump", "--out", str(tmp_path / "out"),
                    env=rump_env(lib, **(env or {})))
     return proc, {r["target"]: r for r in results(tmp_path / "out")["results"]}
