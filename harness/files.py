@@ -64,3 +64,9 @@ def claim_outputs(files: list[Path]) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def cache_dir() -> Path:
+    """What the harness builds or downloads once per machine (boxes, rump kernels): HARNESS_CACHE,
+    else ~/.cache/harness."""
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
