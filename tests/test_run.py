@@ -152,7 +152,8 @@ def agent_hello() -> dict:
 def test_agent_input_carries_every_field_and_no_expectation(tmp_path):
     doc = agent_input(scenarios(tmp_path)[:1], RunOptions(step_timeout_ms=1234), netns=True)
     assert doc["protocol"] == protocol.VERSION
-    assert doc["options"] == {"netns": True, "parallel": 0, "step_timeout_ms": 1234, "scenario_timeout_ms": 60000}
+    assert doc["options"] == {"netns": True, "parallel": 0, "step_timeout_ms": 1234, "scenario_timeout_ms": 60000,
+                              "host_sysctl": False}
     plan = doc["scenarios"][0]
     assert plan["id"] == "run/bind-twice" and plan["actors"] == {"main": {"user": None}}
     assert plan["steps"][0] == {"op": "socket", "actor": "main", "sock": "a", "type": "tcp", "family": "inet",
