@@ -178,7 +178,7 @@ def _scenario(f: YamlFile, suite: str, node: Node, seen: dict[str, Pos], binding
     actors, socks = _actors(f, given(pairs, "actors")), {}
     items = stepgroups.unroll(f, _items(f, need(f, pairs, "steps", node, "scenario"), "steps"), binding)
     ctx = StepContext(f, actors, socks, binding, family)
-    steps = [_step(ctx, index, item, group) for index, (item, group) in enumerate(items, 1)]
+    steps = [_step(ctx, index, item, group, params) for index, (item, group, params) in enumerate(items, 1)]
     _check_together(f, [s for s in steps if s and s.group is not None])
     tags = [text for text, _ in _strings(f, given(pairs, "tags"), "tags")]
     excluded = [(_DEFAULT, reason) for reason in dict.fromkeys(ctx.skips)]
@@ -309,9 +309,11 @@ def _actors(f: YamlFile, node: Optional[Node]) -> dict[str, Actor]:
 # --- steps ------------------------------------------------------------------------------
 
 
-def _step(c: StepContext, index: int, node: Node, group: Optional[int] = None) -> Optional[Step]:
+def _step(c: StepContext, index: int, node: Node, group: Optional[int] = None,
+          binding: Optional[expand.Binding] = None) -> Optional[Step]:
     """One step: its op picks the field table, and everything else follows from that table."""
     f = c.f
+    c.binding = c.binding if binding is None else binding
     pairs = f.mapping(node, "a step")
     op = _op(f, pairs, node) if pairs is not None else None
     if pairs is None or op is None:

@@ -34,14 +34,15 @@ _INT = "tag:yaml.org,2002:int"
 
 @dataclass
 class Unrolled:
-    """The steps of one combination: each a substituted node and its together group (None: alone)."""
+    """The steps of one combination: each a substituted node, its together group (None: alone) and its
+    parameters (the combination's and its enclosing repeats' indexes: expectations narrow on them)."""
 
-    steps: list[tuple[Node, Optional[int]]] = field(default_factory=list)
+    steps: list[tuple[Node, Optional[int], expand.Binding]] = field(default_factory=list)
     groups: int = 0
     too_many: bool = False
 
 
-def unroll(f: YamlFile, items: list[Node], binding: expand.Binding) -> list[tuple[Node, Optional[int]]]:
+def unroll(f: YamlFile, items: list[Node], binding: expand.Binding) -> list[tuple[Node, Optional[int], expand.Binding]]:
     """The steps `items` stand for in this combination, in order, with their together groups."""
     out = Unrolled()
     _walk(f, items, dict(binding), None, out)
@@ -66,7 +67,7 @@ def _walk(f: YamlFile, items: list[Node], binding: expand.Binding, group: Option
                 return
             step = expand.substitute(f, node, binding) if binding else node
             f.instances.append(step)  # kept alive: YamlFile caches mappings by id()
-            out.steps.append((step, group))
+            out.steps.append((step, group, binding))
 
 
 def _holds(f: YamlFile, pairs: dict, binding: expand.Binding) -> bool:
@@ -83,12 +84,14 @@ def _holds(f: YamlFile, pairs: dict, binding: expand.Binding) -> bool:
 def _repeat(f: YamlFile, node: Node, pairs: dict, binding: expand.Binding, group: Optional[int],
             out: Unrolled) -> None:
     f.reject(pairs, REPEAT_KEYS, "key {} of a repeat: group")
-    count, first = _count(f, pairs["repeat"][1], "repeat", 1), 0
-    if given(pairs, "from") is not None:
-        first = _count(f, pairs["from"][1], "from", 0)
+    value = {key: expand.substitute(f, pairs[key][1], binding) if binding else pairs[key][1]
+             for key in ("repeat", "from", "as") if given(pairs, key) is not None}  # may be ${parameters}
+    count, first = _count(f, value["repeat"], "repeat", 1), 0
+    if "from" in value:
+        first = _count(f, value["from"], "from", 0)
     name = "i"
-    if given(pairs, "as") is not None:
-        name = f.string(pairs["as"][1], "as", expand.PARAM) or name
+    if "as" in value:
+        name = f.string(value["as"], "as", expand.PARAM) or name
         if name == expand.FAMILY or name in binding:
             f.problem(pairs["as"][1], f"as: {name!r} is already a parameter here; name the index otherwise")
     steps = given(pairs, "steps")
@@ -98,8 +101,8 @@ def _repeat(f: YamlFile, node: Node, pairs: dict, binding: expand.Binding, group
     if name in binding:
         return
     for index in range(first, first + (count or 0)):
-        value = ScalarNode(_INT, str(index), pairs["repeat"][1].start_mark, pairs["repeat"][1].end_mark)
-        _walk(f, steps.value, {**binding, name: value}, group, out)
+        number = ScalarNode(_INT, str(index), pairs["repeat"][1].start_mark, pairs["repeat"][1].end_mark)
+        _walk(f, steps.value, {**binding, name: number}, group, out)
         if out.too_many:
             return
 
