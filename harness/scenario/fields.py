@@ -324,7 +324,8 @@ FIELD_KINDS: dict[str, FieldKind] = {
                                             {"type": "string", "description": "a multicast group, for "
                                                                               "IP_ADD_MEMBERSHIP; an interface "
                                                                               "name, for SO_BINDTODEVICE"},
-                                            {"type": "array", "items": _PORT, "minItems": 2, "maxItems": 2,
+                                            {"type": "array", "items": {"anyOf": [_PORT, REFERENCE_SCHEMA]},
+                                             "minItems": 2, "maxItems": 2,
                                              "description": "[low, high], for IP_LOCAL_PORT_RANGE"}]}),
     "text": FieldKind("a string (any scalar but a boolean or null, as written)", _v_text,
                       lambda f: {"type": ["string", "number"]}),

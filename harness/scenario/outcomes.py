@@ -57,10 +57,16 @@ def _object(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
             "properties": properties}
 
 
-_INT: Schema = {"type": "integer", "minimum": 0}
-_PORT: Schema = {"type": "integer", "minimum": 0, "maximum": 65535}
+def _or_reference(schema: Schema) -> Schema:
+    """A form, or a matrix parameter (`${row.expect}`) that stands for one."""
+    return {"anyOf": [schema, expand.REFERENCE_SCHEMA]}
+
+
+_INT: Schema = _or_reference({"type": "integer", "minimum": 0})
+_PORT: Schema = _or_reference({"type": "integer", "minimum": 0, "maximum": 65535})
 _PORT_IS: Schema = {"anyOf": [_PORT, {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]{1,5}$"}]}
-_SOCKS: Schema = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"}}
+_SOCKS: Schema = _or_reference({"type": "array", "minItems": 1,
+                                "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"}})
 RECEIPT_KEYS = ("at_least", "of", "only", "lost")
 OUTCOME_KINDS: dict[str, OutcomeKind] = {
     "ok": _word("ok"),  # the call returned without error
@@ -78,8 +84,8 @@ OUTCOME_KINDS: dict[str, OutcomeKind] = {
         _object({"at_least": _INT, "of": _SOCKS, "only": _SOCKS, "lost": _INT}),), keys=RECEIPT_KEYS),
     "value": OutcomeKind(("{value: N}", "{value: nonzero}", "{value: [low, high]}"), schema=(
         _object({"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}, {"const": NONZERO},
-                                     {"type": "array", "items": {"type": "integer"}, "minItems": 2,
-                                      "maxItems": 2}]}}, ("value",)),), keys=("value",)),
+                                     {"type": "array", "items": _or_reference({"type": "integer"}), "minItems": 2,
+                                      "maxItems": 2}, expand.REFERENCE_SCHEMA]}}, ("value",)),), keys=("value",)),
     # getsockname: the port equals a number or a port name, is not it, lies in a range or in the system's
     # ephemeral range (as the agent read it where the step ran)
     "port": OutcomeKind(("{port: P}", "{port: 8080}", "{port: ephemeral}", "{port: {not: P}}",
@@ -89,8 +95,8 @@ OUTCOME_KINDS: dict[str, OutcomeKind] = {
                                                     "maxItems": 2}}, ("in",))]}}, ("port",)),), keys=("port",)),
     # poll: exactly these events were reported (`[]`: none, within the timeout)
     "events": OutcomeKind(("{events: [in, out]}",), schema=(
-        _object({"events": {"type": "array", "uniqueItems": True, "items": {"enum": list(ops.POLL_EVENTS)}}},
-                ("events",)),), keys=("events",)),
+        _object({"events": _or_reference({"type": "array", "uniqueItems": True,
+                                          "items": {"enum": list(ops.POLL_EVENTS)}})}, ("events",)),), keys=("events",)),
 }
 
 
