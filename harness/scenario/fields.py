@@ -232,7 +232,7 @@ def _v_sockaddr(c: StepContext, name: str, node: Node, fld: ops.Field) -> Option
     pairs = c.f.mapping(node, name, ("family", "len"), f"field {{}} in {name}")
     if pairs is None:
         return None
-    if not pairs:
+    if not node.value:  # (unknown keys were reported already)
         return c.f.problem(node, f"{name} must give family:, len: or both")
     out: dict[str, Any] = {}
     if "family" in pairs:

@@ -92,8 +92,10 @@ def _repeat(f: YamlFile, node: Node, pairs: dict, binding: expand.Binding, group
     name = "i"
     if "as" in value:
         name = f.string(value["as"], "as", expand.PARAM) or name
-        if name == expand.FAMILY or name in binding:
-            f.problem(pairs["as"][1], f"as: {name!r} is already a parameter here; name the index otherwise")
+    if name == expand.FAMILY or name in binding:
+        f.problem(pairs["as"][1] if "as" in value else node,
+                  f"the index {name!r} is already a parameter here (an enclosing repeat's, or the matrix's): "
+                  "name it with as:")
     steps = given(pairs, "steps")
     if not isinstance(steps, SequenceNode) or not steps.value:
         f.problem(steps if steps is not None else node, "a repeat: group needs steps: a non-empty list of steps")
