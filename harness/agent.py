@@ -64,12 +64,21 @@ OS_FAMILY = platform.system().lower()
 # Linux values are those of include/uapi/asm-generic/socket.h, in.h, in6.h and
 # tcp.h, used by x86, arm, arm64, riscv, powerpc, s390.  alpha, mips, parisc
 # and sparc define their own SOL_SOCKET/SO_* numbers: see option_table().
+# TCP_KEEPIDLE 4, TCP_KEEPINTVL 5, TCP_KEEPCNT 6, TCP_DEFER_ACCEPT 9,
+# TCP_QUICKACK 12, TCP_USER_TIMEOUT 18, TCP_FASTOPEN 23: include/uapi/linux/tcp.h;
+# IP_MTU_DISCOVER 10: include/uapi/linux/in.h; IPV6_MTU_DISCOVER 23, IPV6_MTU 24:
+# include/uapi/linux/in6.h.
 LINUX = {
     "SOL_SOCKET": 1, "IPPROTO_IP": 0, "IPPROTO_TCP": 6, "IPPROTO_IPV6": 41,
     "SO_REUSEADDR": 2, "SO_BROADCAST": 6, "SO_SNDBUF": 7, "SO_RCVBUF": 8,
     "SO_KEEPALIVE": 9, "SO_LINGER": 13, "SO_REUSEPORT": 15,
-    "SO_BINDTODEVICE": 25,  # asm-generic/socket.h
+    "SO_REUSEPORT_LB": None,
     "IPV6_V6ONLY": 26, "TCP_NODELAY": 1, "IP_ADD_MEMBERSHIP": 35,
+    "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6,
+    "TCP_DEFER_ACCEPT": 9, "TCP_QUICKACK": 12, "TCP_USER_TIMEOUT": 18,
+    "TCP_FASTOPEN": 23, "IP_MTU_DISCOVER": 10, "IPV6_MTU_DISCOVER": 23,
+    "IPV6_MTU": 24,
+    "SO_BINDTODEVICE": 25,  # asm-generic/socket.h
     # linux/in.h: IP_FREEBIND 15, IP_TRANSPARENT 19, IP_BIND_ADDRESS_NO_PORT 24 (4.2),
     # IP_LOCAL_PORT_RANGE 51 (6.3); linux/in6.h: IPV6_FREEBIND 78 (4.15)
     "IP_FREEBIND": 15, "IP_TRANSPARENT": 19, "IP_BIND_ADDRESS_NO_PORT": 24,
@@ -77,27 +86,63 @@ LINUX = {
 }
 # 4.4BSD heritage (sys/socket.h, netinet/in.h, netinet6/in6.h, netinet/tcp.h):
 # identical on FreeBSD, DragonFly, NetBSD, OpenBSD and Darwin for these names.
+# None: the system defines no such option (the step's outcome is
+# `unsupported`).  Linux-only everywhere below: TCP_DEFER_ACCEPT (FreeBSD has
+# accept filters instead), TCP_QUICKACK, TCP_USER_TIMEOUT, IP_MTU_DISCOVER,
+# IPV6_MTU_DISCOVER and IPV6_MTU (the BSDs have IP_DONTFRAG, IPV6_DONTFRAG and
+# IPV6_USE_MIN_MTU under other names and numbers): none is defined in
+# FreeBSD's sys/netinet/tcp.h, sys/netinet/in.h, sys/netinet6/in6.h, nor in
+# XNU's bsd/netinet/tcp.h, NetBSD's, OpenBSD's or DragonFly's sys/netinet/tcp.h.
 BSD = {
     "SOL_SOCKET": 0xffff, "IPPROTO_IP": 0, "IPPROTO_TCP": 6, "IPPROTO_IPV6": 41,
     "SO_REUSEADDR": 0x4, "SO_KEEPALIVE": 0x8, "SO_BROADCAST": 0x20,
     "SO_LINGER": 0x80, "SO_REUSEPORT": 0x200, "SO_SNDBUF": 0x1001,
     "SO_RCVBUF": 0x1002, "IPV6_V6ONLY": 27, "TCP_NODELAY": 1,
-    "IP_ADD_MEMBERSHIP": 12,
+    "IP_ADD_MEMBERSHIP": 12, "SO_REUSEPORT_LB": None,
+    "TCP_DEFER_ACCEPT": None, "TCP_QUICKACK": None, "TCP_USER_TIMEOUT": None,
+    "IP_MTU_DISCOVER": None, "IPV6_MTU_DISCOVER": None, "IPV6_MTU": None,
 }
+# Keepalive tuning and TCP Fast Open differ by system:
+# FreeBSD sys/netinet/tcp.h: TCP_KEEPIDLE 256, TCP_KEEPINTVL 512,
+#   TCP_KEEPCNT 1024, TCP_FASTOPEN 1025.
+# XNU bsd/netinet/tcp.h: TCP_KEEPALIVE 0x10 is macOS's TCP_KEEPIDLE (the idle
+#   time before keepalives), TCP_KEEPINTVL 0x101, TCP_KEEPCNT 0x102,
+#   TCP_FASTOPEN 0x105.
+# NetBSD sys/netinet/tcp.h: TCP_KEEPIDLE 3, TCP_KEEPINTVL 5, TCP_KEEPCNT 6;
+#   no TCP_FASTOPEN.
+# DragonFly sys/netinet/tcp.h: TCP_KEEPIDLE 0x100, TCP_KEEPINTVL 0x200,
+#   TCP_KEEPCNT 0x400; no TCP_FASTOPEN.
+# OpenBSD sys/netinet/tcp.h defines none of the four.
+KEEPALIVE_TFO = {
+    "freebsd": (256, 512, 1024, 1025),
+    "darwin": (0x10, 0x101, 0x102, 0x105),
+    "netbsd": (3, 5, 6, None),
+    "dragonfly": (0x100, 0x200, 0x400, None),
+    "openbsd": (None, None, None, None),
+}
+
+
+def bsd_table(family, **changes):
+    names = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_FASTOPEN")
+    table = dict(BSD, **dict(zip(names, KEEPALIVE_TFO[family])))
+    table.update(changes)
+    return table
+
+
 OPTION_TABLES = {
     "linux": LINUX,
     # SO_REUSEPORT_LB: FreeBSD 12+ only (older kernels answer ENOPROTOOPT).
     # netinet/in.h IP_BINDANY 24, netinet6/in6.h IPV6_BINDANY 64 (FreeBSD 8+).
-    "freebsd": dict(BSD, SO_REUSEPORT_LB=0x10000, IP_BINDANY=24, IPV6_BINDANY=64),
+    "freebsd": bsd_table("freebsd", SO_REUSEPORT_LB=0x10000, IP_BINDANY=24, IPV6_BINDANY=64),
     # DragonFly's SO_REUSEPORT already balances; it has no SO_REUSEPORT_LB.
-    "dragonfly": BSD,
+    "dragonfly": bsd_table("dragonfly"),
     # netinet/in.h IP_BINDANY 27 (NetBSD 8+; older kernels answer ENOPROTOOPT).
-    "netbsd": dict(BSD, IP_BINDANY=27),
+    "netbsd": bsd_table("netbsd", IP_BINDANY=27),
     # sys/socket.h SO_BINDANY 0x1000.
-    "openbsd": dict(BSD, SO_BINDANY=0x1000),
+    "openbsd": bsd_table("openbsd", SO_BINDANY=0x1000),
     # Darwin's SO_LINGER (0x80) counts l_linger in clock ticks; the scenario
     # value is seconds, which is Darwin's SO_LINGER_SEC (0x1080).
-    "darwin": dict(BSD, SO_LINGER=0x1080),
+    "darwin": bsd_table("darwin", SO_LINGER=0x1080),
 }
 ODD_LINUX_ARCHES = ("alpha", "mips", "parisc", "sparc")
 
@@ -108,6 +153,13 @@ OPTION_LEVELS = {
     "SO_REUSEPORT_LB": "SOL_SOCKET", "SO_LINGER": "SOL_SOCKET",
     "SO_RCVBUF": "SOL_SOCKET", "SO_SNDBUF": "SOL_SOCKET",
     "SO_KEEPALIVE": "SOL_SOCKET", "SO_BROADCAST": "SOL_SOCKET",
+    "IPV6_V6ONLY": "IPPROTO_IPV6", "TCP_NODELAY": "IPPROTO_TCP",
+    "IP_ADD_MEMBERSHIP": "IPPROTO_IP",
+    "TCP_KEEPIDLE": "IPPROTO_TCP", "TCP_KEEPINTVL": "IPPROTO_TCP",
+    "TCP_KEEPCNT": "IPPROTO_TCP", "TCP_DEFER_ACCEPT": "IPPROTO_TCP",
+    "TCP_FASTOPEN": "IPPROTO_TCP", "TCP_USER_TIMEOUT": "IPPROTO_TCP",
+    "TCP_QUICKACK": "IPPROTO_TCP", "IP_MTU_DISCOVER": "IPPROTO_IP",
+    "IPV6_MTU_DISCOVER": "IPPROTO_IPV6", "IPV6_MTU": "IPPROTO_IPV6",
     "SO_BINDTODEVICE": "SOL_SOCKET", "SO_BINDANY": "SOL_SOCKET",
     "IPV6_V6ONLY": "IPPROTO_IPV6", "IPV6_BINDANY": "IPPROTO_IPV6",
     "IPV6_FREEBIND": "IPPROTO_IPV6", "TCP_NODELAY": "IPPROTO_TCP",
@@ -163,6 +215,9 @@ SHUTDOWN_HOW = {"rd": socket.SHUT_RD, "wr": socket.SHUT_WR,
 # kernel's own (a rump kernel's are NetBSD's, whatever the host's are).
 AGAIN = ("EAGAIN", "EWOULDBLOCK", "EINTR")
 IN_PROGRESS = ("EINPROGRESS", "EWOULDBLOCK", "EAGAIN")
+# ... and, for a connect on a socket whose handshake is still under way (an
+# earlier `wait: false` connect), EALREADY: a blocking connect waits there too.
+STILL_CONNECTING = IN_PROGRESS + ("EALREADY",)
 # A distribute receive loop keeps a socket after these (one-shot) errors.
 TRANSIENT = AGAIN + ("ECONNABORTED", "ECONNREFUSED", "ECONNRESET", "EPROTO")
 
@@ -171,6 +226,7 @@ SUPERVISOR_OPS = ("sleep", "distribute")
 
 UDP_SETTLE = 0.03  # quiet time after the last datagram (multicast copies)
 PACE_WAIT = 0.1    # distribute stops pacing connections after this much silence
+UDP_WINDOW = 16    # datagrams in flight at most when the supervisor drains the receivers itself
 LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left
 
 # Linux-only constants used through ctypes / ioctl / netlink.
@@ -327,6 +383,26 @@ def retry_until(kernel, sock, write, deadline, call):
             if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
                 raise
         if not wait_ready(kernel, sock, write, deadline):
+            raise Timeout()
+
+
+def accept_any(kernel, names, socks, deadline):
+    """accept() on whichever of the listeners has a connection first, as a
+    blocking accept would wait: (connection, peer, the listener's name).
+    The first is the step's own listener: its errors are the step's; another
+    that fails (it is not listening there) is only no longer waited on."""
+    candidates = list(zip(names, socks))
+    while True:
+        for name, sock in list(candidates):
+            try:
+                conn, peer = sock.accept()
+                return conn, peer, name
+            except socket.error:
+                if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
+                    if sock is socks[0]:
+                        raise
+                    candidates.remove((name, sock))
+        if not kernel.wait([sock for _, sock in candidates], [], deadline)[0]:
             raise Timeout()
 
 
@@ -1024,7 +1100,9 @@ class Actor(object):
         self.sock(step["sock"]).setsockopt(level, number, value)
 
     def encode(self, name, value):
-        if name == "SO_LINGER":
+        if name == "SO_LINGER":  # false: l_onoff=0 (off); a number: on, that many seconds
+            if value is False:
+                return struct.pack("ii", 0, 0)
             return struct.pack("ii", 1, int(value))
         if name == "IP_ADD_MEMBERSHIP":  # struct ip_mreq, interface INADDR_ANY
             group = resolve_addr(value, socket.AF_INET)
@@ -1083,12 +1161,16 @@ class Actor(object):
                 err = exc_errno(sys.exc_info()[1])
         else:
             err = sock.connect_ex(addr)
+        if step.get("wait") is False:  # one non-blocking call: its answer as is (EINPROGRESS...)
+            if err:
+                raise socket.error(err, self.kernel.errno_name(err))
+            return
         self.finish_connect(sock, err, self.deadline(step))
 
     def finish_connect(self, sock, err, deadline):
         """A non-blocking connect's outcome as a blocking one would return it: waited for until
-        deadline (Timeout), then SO_ERROR."""
-        if self.kernel.errno_name(err) in IN_PROGRESS:
+        deadline (Timeout), then SO_ERROR (also through EALREADY, a handshake still under way)."""
+        if self.kernel.errno_name(err) in STILL_CONNECTING:
             if not wait_ready(self.kernel, sock, True, deadline):
                 raise Timeout()
             err = self.kernel.so_error(sock)
@@ -1096,14 +1178,15 @@ class Actor(object):
             raise socket.error(err, self.kernel.errno_name(err))
 
     def op_accept(self, step):
-        sock = self.sock(step["sock"])
-        conn, peer = retry_until(self.kernel, sock, False, self.deadline(step), sock.accept)
+        names = [step["sock"]] + list(step.get("or") or ())
+        socks = [self.sock(name) for name in names]
+        conn, peer, name = accept_any(self.kernel, names, socks, self.deadline(step))
         conn.setblocking(0)
         if step.get("as"):
             self.socks[step["as"]] = conn
         else:
             self.unnamed.append(conn)
-        return {"peer": [peer[0], peer[1]]}
+        return {"peer": [peer[0], peer[1]], "from": name}
 
     def op_send(self, step):
         return self.send(step, None)
@@ -1579,7 +1662,7 @@ class Supervisor(object):
                                                  clients, tally, window)
                 tally.collect(deadline, None)
             else:
-                tally.expected = send_datagrams(self.kernel, family, dest, step["count"], clients)
+                tally.expected = send_datagrams(self.kernel, family, dest, step["count"], deadline, clients, tally)
                 tally.collect(deadline, UDP_SETTLE)
         finally:
             tally.stop()
@@ -1716,10 +1799,20 @@ def connect_clients(kernel, family, dest, count, deadline, clients, tally, windo
     return made
 
 
-def send_datagrams(kernel, family, dest, count, clients):
-    """One datagram per new socket (distinct source ports); the payloads sent (-> 1)."""
+def send_datagrams(kernel, family, dest, count, deadline, clients, tally):
+    """One datagram per new socket (distinct source ports); the payloads sent (-> 1).
+
+    Actors inside the supervisor (a rump kernel's) drain only when the supervisor waits: at most
+    UDP_WINDOW datagrams are then in flight, as connect_clients paces connections, so that a burst
+    never overflows a receive buffer that concurrent receive loops would have kept empty. Pacing
+    gives up after PACE_WAIT without a receipt (datagrams nobody receives).
+    """
     sent = {}
+    tally.expected = sent
+    pacing = bool(tally.inline)
     for number in range(count):
+        while pacing and tally.missing() >= UDP_WINDOW:
+            pacing = tally.poll(min(deadline, now() + PACE_WAIT))
         client = kernel.sender(family, socket.SOCK_DGRAM, dest)
         clients.append(client)
         client.setblocking(0)
@@ -2072,17 +2165,32 @@ class RumpProcess(SystemNumbers):
         return RumpSocket(self, fd, family, kind)
 
     def sender(self, family, kind, dest):
-        """As HostKernel.sender; for a multicast group, bound to 127.0.0.1 first.
+        """As HostKernel.sender, bound first, to a port that is never dest's.
 
-        NetBSD takes no source address from a route through a loopback interface (in_selectsrc,
-        netinet/in.c), and lo0 is all a rump kernel has: a datagram to 224.0.0.0/4 from an unbound
-        socket fails with EADDRNOTAVAIL. A Linux namespace's route gives 127.0.0.1 as the
-        source; binding it here sends from the same address (docs/rump.md, "artefacts").
+        NetBSD may give an AF_INET socket, as its ephemeral port, one an AF_INET6 socket holds on
+        an IPv4-mapped address: check_suitable_port (netinet/portalgo.c) asks only
+        in_pcblookup_port, which skips AF_INET6 PCBs, and udp4_realinput then delivers to the
+        newcomer instead (an inet6-mapped distribute lost every datagram after such a sender).
+        A datagram to a group is sent from 127.0.0.1: NetBSD takes no source address from a
+        route through a loopback interface (in_selectsrc, netinet/in.c) and lo0 is all a rump
+        kernel has, so from an unbound socket it fails with EADDRNOTAVAIL; a Linux namespace's
+        route gives 127.0.0.1 too (docs/rump.md, "artefacts").
         """
-        sock = self.socket(family, kind)
+        host = family == socket.AF_INET6 and "::" or "0.0.0.0"
         if family == socket.AF_INET and kind == socket.SOCK_DGRAM and 224 <= int(dest[0].split(".")[0]) < 240:
-            sock.bind(("127.0.0.1", 0))
-        return sock
+            host = "127.0.0.1"
+        taken = []
+        try:
+            for _ in range(16):
+                sock = self.socket(family, kind)
+                sock.bind(sockaddr(family, host, 0))
+                if sock.getsockname()[1] != dest[1]:
+                    return sock
+                taken.append(sock)  # held while another port is drawn
+            raise InfraError("16 senders in a row were given the destination's port %d" % dest[1])
+        finally:
+            for sock in taken:
+                sock.close()
 
     def wait(self, rsocks, wsocks, deadline):
         return self.kernel.wait(rsocks, wsocks, deadline)

@@ -416,21 +416,32 @@ def record(out_path: Optional[str], name: Optional[str], duration: Optional[floa
     replay it with `harness run FILE --targets ...`. Exit status 0 file written, 2 bad input (no such program, no
     IP socket opened), 3 could not run (no strace, tracing not permitted, the program failed before any socket)."""
     from .record.session import record as record_program
-    from .record.tracer import RecordError
+    from .record.tracer import RecordError, Stopped
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops the recording as Ctrl-C does
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the program and keep the recording, as Ctrl-C does
+        signal.signal(signum, stop)
     try:
         path, summary = record_program(list(command), out_path, name, duration,
                                        lambda text: err.print(clean(text), markup=False, soft_wrap=True))
     except RecordError as exc:
-        err.print(f"harness: {clean(str(exc))}", markup=False, soft_wrap=True)
+        _say(err, f"harness: {exc}")
         sys.exit(exc.status)
-    except KeyboardInterrupt:
-        err.print("harness: interrupted; nothing was written", soft_wrap=True)
+    except (KeyboardInterrupt, Stopped):
+        _say(err, "harness: interrupted; nothing was written")
         sys.exit(EXIT_INTERRUPTED)
-    out.print(clean(f"recorded: {summary.line()}"), markup=False, soft_wrap=True)
-    out.print(clean(f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy"),
-              markup=False, soft_wrap=True)
+    _say(out, f"recorded: {summary.line()}")
+    _say(out, f"wrote {path}; replay it with: harness run {path} --targets local,local-legacy")
+
+
+def _say(console: Any, text: str) -> None:
+    """A last message; a terminal that is gone (SIGHUP) does not turn a kept recording into a traceback."""
+    try:
+        console.print(clean(text), markup=False, soft_wrap=True)
+    except OSError:
+        pass
 
 
 @cli.command()

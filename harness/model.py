@@ -219,6 +219,7 @@ class StepVerdict:
     rule: Optional[int]
     observed: Optional[StepRun]
     ok: bool
+    not_run: Optional[str] = None  # why it never got its chance (its socket was never made); then not observed
 
     @property
     def applied(self) -> Optional[Rule]:
@@ -244,7 +245,12 @@ class ScenarioVerdict:
 
     @property
     def mismatches(self) -> list[StepVerdict]:
-        return [s for s in self.steps if not s.ok]
+        return [s for s in self.steps if not s.ok and s.not_run is None]
+
+    @property
+    def not_run(self) -> list[StepVerdict]:
+        """Steps that never got their chance on a target that ran the scenario."""
+        return [s for s in self.steps if s.not_run is not None]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ bash scripts/apt-install.sh python3 python3-venv python3-pip python3-seccomp ipr
 # harness record traces programs with strace; its tests record Debian's nginx (nginx-light: the
 # smallest build; apt-install.sh's policy-rc.d keeps its service from starting, the tests run their own).
 bash scripts/apt-install.sh strace nginx-light
+# ... and real servers, one per pattern a recording must replay (tests/test_record_servers.py): a health
+# check's pending error (haproxy), a user switch (lighttpd), UDP reuseport groups (unbound); node's cluster
+# module comes with npm below. Their services are never started: the tests run them in the foreground.
+bash scripts/apt-install.sh --no-recommends haproxy lighttpd unbound
 
 # Vagrant, vagrant-libvirt, libvirt, QEMU, mmdebstrap and libvirt's qemu.conf (VM targets).
 bash vagrant/setup-host.sh

@@ -46,6 +46,8 @@ def step(op, actor="main", **fields):
     full["actor"] = actor  # `socket` has its own actor field; every step names one
     if op == "accept" and "as_" in fields:
         full["as"] = fields.pop("as_")
+    if op == "accept" and "or_" in fields:
+        full["or"] = fields.pop("or_")
     assert not fields, "unknown fields %s for %s" % (sorted(fields), op)
     return full
 
@@ -226,14 +228,34 @@ def test_option_tables_use_each_systems_numbers():
     assert (linux["SOL_SOCKET"], linux["SO_REUSEADDR"], linux["SO_REUSEPORT"]) == (1, 2, 15)
     assert (freebsd["SOL_SOCKET"], freebsd["SO_REUSEADDR"], freebsd["SO_REUSEPORT"]) == (0xffff, 4, 0x200)
     assert freebsd["SO_REUSEPORT_LB"] == 0x10000
-    assert "SO_REUSEPORT_LB" not in linux
+    assert linux["SO_REUSEPORT_LB"] is None  # None: the system has no such option (`unsupported`)
     for family in ("darwin", "netbsd", "openbsd", "dragonfly"):
         table = agent.option_table(family, "x")
-        assert "SO_REUSEPORT_LB" not in table
+        assert table["SO_REUSEPORT_LB"] is None
         assert (table["IPV6_V6ONLY"], table["IP_ADD_MEMBERSHIP"]) == (27, 12)
     assert (linux["IPV6_V6ONLY"], linux["IP_ADD_MEMBERSHIP"]) == (26, 35)
     assert agent.option_table("darwin", "arm64")["SO_LINGER"] == 0x1080  # SO_LINGER_SEC
     assert agent.OPTION_LEVELS == OPTIONS  # the same names, at the same levels
+
+
+KEEPALIVE = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_FASTOPEN")
+
+
+@pytest.mark.parametrize("family, numbers", [
+    ("linux", (4, 5, 6, 23)),  # include/uapi/linux/tcp.h
+    ("freebsd", (256, 512, 1024, 1025)),  # sys/netinet/tcp.h
+    ("darwin", (0x10, 0x101, 0x102, 0x105)),  # XNU bsd/netinet/tcp.h: TCP_KEEPALIVE is the idle time
+    ("netbsd", (3, 5, 6, None)),
+    ("dragonfly", (0x100, 0x200, 0x400, None)),
+    ("openbsd", (None, None, None, None)),
+])
+def test_server_options_have_each_systems_number_or_none(family, numbers):
+    table = agent.option_table(family, "x86_64")
+    assert tuple(table[name] for name in KEEPALIVE) == numbers
+    assert set(OPTIONS) <= set(table), "every option is named on every system (None: it has none)"
+    linux_only = ("TCP_DEFER_ACCEPT", "TCP_QUICKACK", "TCP_USER_TIMEOUT", "IP_MTU_DISCOVER", "IPV6_MTU_DISCOVER",
+                  "IPV6_MTU")
+    assert all((table[name] is None) == (family != "linux") for name in linux_only)
 
 
 def test_option_table_matches_this_pythons_socket_module():
@@ -397,6 +419,23 @@ def shared_scenarios():
             step("close", sock="b"),
             step("close", sock="b"),
             step("listen", sock="nonexistent")]),
+        # a health check's pending error read in order: the non-blocking connect returns at once, the
+        # next connect on the socket reports the refusal (not a re-read SO_ERROR's ECONNABORTED)
+        scenario("pending-error", tcp("h") + tcp("h2") + listener("l", reuseport=False) + [
+            step("connect", sock="h", addr="loopback", port="Q", wait=False),
+            step("connect", sock="h", addr="loopback", port="Q"),
+            step("connect", sock="h2", addr="loopback", port="P", wait=False),
+            step("connect", sock="h2", addr="loopback", port="P")]),
+        scenario("accept-or", listener("a") + listener("b") + tcp("c") + [
+            step("connect", sock="c", addr="loopback", port="P"),
+            step("accept", sock="a", or_=["b"], as_="s", timeout_ms=2000),
+            step("accept", sock="a", or_=["b"], timeout_ms=0)]),
+        scenario("linger-off", tcp("a") + [
+            step("setsockopt", sock="a", opt="SO_LINGER", value=False),
+            step("getsockopt", sock="a", opt="SO_LINGER"),
+            step("setsockopt", sock="a", opt="TCP_KEEPIDLE", value=30),
+            step("getsockopt", sock="a", opt="TCP_KEEPIDLE"),
+            step("setsockopt", sock="a", opt="TCP_DEFER_ACCEPT", value=5)]),
         scenario("v6only", [
             step("socket", sock="six", type="tcp", family="inet6"),
             step("setsockopt", sock="six", opt="IPV6_V6ONLY", value=1),
@@ -522,6 +561,27 @@ def test_symbolic_ports_and_addresses(run):
 def test_timeouts_refusals_and_stale_sockets(run):
     assert outcomes(run["results"]["timeouts-and-refusals"])[-6:] == [
         "timeout", "ECONNREFUSED", "ENOTCONN", "ok", "EBADF", "EBADF"]
+
+
+@kernel
+def test_a_pending_connect_error_is_read_by_the_next_connect_in_order(run):
+    result = run["results"]["pending-error"]
+    assert outcomes(result)[-4:] == ["EINPROGRESS", "ECONNREFUSED", "EINPROGRESS", "ok"]
+
+
+@kernel
+def test_accept_takes_the_connection_from_whichever_listener_of_the_group_has_it(run):
+    result = run["results"]["accept-or"]
+    assert outcomes(result)[-2:] == ["ok", "timeout"]
+    assert result["steps"][-2]["from"] in ("a", "b")
+
+
+@kernel
+def test_linger_off_and_server_tcp_options(run):
+    steps = run["results"]["linger-off"]["steps"]
+    assert [s["outcome"] for s in steps[1:]] == ["ok"] * 5
+    assert steps[2]["raw"] == [0, 0]  # l_onoff=0: off
+    assert steps[4]["value"] == 30
 
 
 @kernel

@@ -77,9 +77,10 @@ def test_every_op_loads_with_defaults_filled_in() -> None:
     assert by[2].args == {"sock": "l", "opt": "SO_REUSEADDR", "value": 1, "level": None, "size": None}
     assert [r.outcome for r in by[3].expect.rules] == [Outcome("value", 1), Outcome("value", "nonzero")]
     assert by[5].args == {"sock": "l", "backlog": 16}
-    assert by[7].args == {"sock": "c", "addr": "127.0.0.1", "port": "P", "timeout_ms": 2000, "sockaddr": None}
+    assert by[7].args == {"sock": "c", "addr": "127.0.0.1", "port": "P", "timeout_ms": 2000, "wait": None,
+                          "sockaddr": None}
     assert by[7].actor == "main"
-    assert by[8].args == {"sock": "l", "as": "s", "timeout_ms": 1000} and by[8].actor == "peer"
+    assert by[8].args == {"sock": "l", "or": None, "as": "s", "timeout_ms": 1000} and by[8].actor == "peer"
     assert [(str(r.selector), r.outcome) for r in by[8].expect.rules] == [
         ("linux", Outcome("ok")), ("default", Outcome("timeout"))]
     assert by[8].expect.pos == Pos(EVERY_OP, 18, 46)

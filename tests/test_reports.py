@@ -156,6 +156,30 @@ def test_contrast_and_mismatch_are_marked_separately():
     assert row.failing
 
 
+def test_a_cell_summary_shows_its_failing_step_first():
+    """haproxy's replay: steps 1-3 differ across targets, but `local` failed at step 5; its cell shows #5 first,
+    and a step that never ran reads so, never as the agent's EBADF."""
+    def steps(failing: bool, differ: str) -> list[dict]:
+        out = [step(differ if i <= 3 else "ok", index=i) for i in range(1, 7)]
+        if failing:
+            out[4] = step("ECONNABORTED", expected="ECONNREFUSED", match=False, index=5)
+            out[5] = {**step(None, index=6), "not_run": "c was never made (step 5, accept l as c: observed timeout)"}
+        return out
+    doc = doc_with([result("local", "fail", steps(True, "ok")), result("old", "pass", steps(False, "EADDRINUSE"))],
+                   [target("local"), target("old", version="3.8")])
+    m = matrix.build([("r.json", doc)])
+    row = m.rows[0]
+    local, old = row.cells
+    assert [i + 1 for i, _ in row.key_steps()] == [1, 5]  # steps 1-3 share one pattern: shown once
+    assert [i + 1 for i, _ in row.key_steps(cell=local)] == [5, 1]
+    assert [i + 1 for i, _ in row.key_steps(cell=old)] == [1, 5]
+    assert local.steps[5].not_run and local.steps[5].observed is None
+    drawn = htmlreport.row_details(row)  # what the page's script draws the cells from: key steps per cell
+    assert drawn["k"] == [[4, 0], [0, 4]]
+    assert drawn["c"][0][5] == [None, None, None, None, None,
+                                "c was never made (step 5, accept l as c: observed timeout)"]  # drawn "never ran"
+
+
 def test_unobserved_cells_show_the_expectation_the_verdict_applied():
     """Reports read the rule the verdict recorded for a target that did not run the scenario."""
     sc = load_suite(str(SEED)).scenarios[0]  # setsockopt-exists: {linux<3.9: ENOPROTOOPT, default: ok}
@@ -188,7 +212,7 @@ def test_out_of_reach_kernels_show_what_their_system_is_expected_to_do(runs):
     drawn = htmlreport.row_details(row)  # what the page's script draws the cells from
     col = [c.key for c in m.columns].index("freebsd")
     last = len(row.steps) - 1
-    assert last in drawn["k"] and drawn["c"][col][last][0] is None  # a key step, not observed there ...
+    assert last in drawn["k"][col] and drawn["c"][col][last][0] is None  # a key step, not observed there ...
     rule = drawn["c"][col][last][2]
     assert drawn["s"][last][5][rule] == {"selector": "freebsd", "outcome": "single:s3"}  # ... its own rule, not the map
     root = ET.fromstring(junit.render(m))

@@ -206,6 +206,21 @@ def test_each_scenario_boots_a_kernel_of_its_own():
 
 
 @needs_rump
+@pytest.mark.parametrize("kind", ["udp", "tcp"])
+def test_distribute_loses_nothing_when_the_supervisor_drains_the_actors_itself(kind):
+    """200 datagrams or connections to one socket of another actor: with no receive loop of its own it
+    is drained between sends, paced (a burst of datagrams would overflow its receive buffer: ~80 fit)."""
+    steps = [{"op": "socket", "actor": "other", "sock": "a", "type": kind, "family": "inet", "v6only": None},
+             {"op": "bind", "actor": "other", "sock": "a", "addr": "loopback", "port": "P"}]
+    if kind == "tcp":
+        steps.append({"op": "listen", "actor": "other", "sock": "a", "backlog": 16})
+    steps.append({"op": "distribute", "actor": "main", "to": {"addr": "loopback", "port": "P"}, "over": ["a"],
+                  "count": 200, "type": kind, "timeout_ms": 5000})
+    lines = run_agent(plan({"id": "t/many", "actors": {"main": {}, "other": {}}, "steps": steps}))
+    assert lines[2]["steps"][-1]["histogram"] == {"a": 200} and lines[2]["steps"][-1]["lost"] == 0
+
+
+@needs_rump
 def test_sockets_beyond_netbsds_default_soft_limit_of_128():
     lines = run_agent(plan({"id": "t/many", "actors": {"main": {}}, "steps": sock_steps(300)}))
     assert {s["outcome"] for s in lines[2]["steps"]} == {"ok"}

@@ -88,3 +88,34 @@ def test_only_excludes_targets_with_a_reason():
     sc = scenario(SETSOCKOPT, only=["bsd"])
     assert not_applicable(sc, FREEBSD) is None
     assert "only for bsd" in not_applicable(sc, LINUX)
+
+
+ANY = expect(("default", "any", None))
+
+
+def test_a_step_on_a_socket_that_was_never_made_never_ran_and_the_scenario_cannot_pass():
+    """The recorded nginx replay: the stand-in's connection went to another listener, the accept timed
+    out, and the steps on the connection it would have made got the agent's own EBADF, all `any`."""
+    sc = scenario(step(1, "accept", ANY, sock="l", **{"as": "c"}, timeout_ms=100),
+                  step(2, "setsockopt", ANY, sock="c", opt="TCP_NODELAY", value=1),
+                  step(3, "accept", ANY, sock="c", **{"as": "d"}),
+                  step(4, "close", ANY, sock="l"))
+    v = judge(sc, "local", LINUX, ran(StepRun("timeout"), StepRun("EBADF"), StepRun("EBADF"), StepRun("ok")))
+    assert v.verdict == "error"
+    assert [s.not_run for s in v.steps] == [
+        None, "c was never made (step 1, accept l as c: observed timeout)",
+        "c was never made (step 1, accept l as c: observed timeout)", None]
+    assert [s.observed for s in v.steps][1:3] == [None, None]  # the agent's EBADF is no kernel's answer
+    assert "step 2 (setsockopt c TCP_NODELAY=1) at line 5 never ran: c was never made" in v.reason
+    made = judge(sc, "local", LINUX, ran(StepRun("ok"), StepRun("ok"), StepRun("timeout"), StepRun("ok")))
+    assert made.verdict == "pass" and not made.not_run
+
+
+def test_a_step_that_never_ran_is_listed_with_the_mismatches_of_a_failure():
+    sc = scenario(step(1, "socket", expect(("default", "ok", None)), sock="a", type="tcp"),
+                  step(2, "bind", ANY, sock="a", addr="loopback", port="P"))
+    v = judge(sc, "local", LINUX, ran(StepRun("EMFILE"), StepRun("EBADF")))
+    assert v.verdict == "fail"
+    assert "expected ok [default], observed EMFILE" in v.reason
+    assert "step 2 (bind a loopback:P) at line 5 never ran: a was never made (step 1, socket a: observed EMFILE)" \
+        in v.reason

@@ -12,6 +12,7 @@ from typing import Optional
 from .. import observation
 from ..model import Identity, Scenario, ScenarioRun, ScenarioVerdict, Step, StepRun, StepVerdict
 from ..scenario.ops import describe
+from .chances import missed
 from .expectations import matches, resolve
 
 
@@ -36,7 +37,11 @@ def judge_step(step: Step, ident: Optional[Identity], run: Optional[StepRun]) ->
 def judge(scenario: Scenario, target: str, ident: Identity, run: ScenarioRun) -> ScenarioVerdict:
     """The verdict for one scenario on one target from the agent's observations."""
     observed: list[Optional[StepRun]] = list(run.steps) + [None] * (len(scenario.steps) - len(run.steps))
-    steps = [judge_step(step, ident, obs) for step, obs in zip(scenario.steps, observed)]
+    never = missed(scenario.steps, observed) if run.status == "ran" else {}
+    steps = [judge_step(step, ident, None if step.index in never else obs)
+             for step, obs in zip(scenario.steps, observed)]
+    for sv in steps:
+        sv.not_run = never.get(sv.step.index)
     verdict = ScenarioVerdict(scenario, target, "pass", None, steps, run)
     if run.status == "skipped":
         verdict.verdict, verdict.reason = "skipped", run.reason
@@ -50,12 +55,17 @@ def judge(scenario: Scenario, target: str, ident: Identity, run: ScenarioRun) ->
         )
     elif verdict.mismatches:
         verdict.verdict = "fail"
-        verdict.reason = "; ".join(mismatch_text(s) for s in verdict.mismatches)
+        verdict.reason = "; ".join(mismatch_text(s) for s in verdict.mismatches + verdict.not_run)
+    elif verdict.not_run:  # no kernel answered these steps: the scenario did not run whole, it cannot pass
+        verdict.verdict = "error"
+        verdict.reason = "; ".join(mismatch_text(s) for s in verdict.not_run)
     return verdict
 
 
 def mismatch_text(sv: StepVerdict) -> str:
     step = sv.step
+    if sv.not_run is not None:
+        return f"step {step.index} ({describe(step.op, step.args)}) at line {step.pos.line} never ran: {sv.not_run}"
     return observation.mismatch_line(step.index, describe(step.op, step.args), step.pos.line, sv.expected,
                                      sv.selector, step.op, None if sv.observed is None else sv.observed.record)
 

@@ -5,7 +5,6 @@ dumped as one YAML flow mapping (PyYAML does the quoting) as scenarios/ writes t
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -60,10 +59,15 @@ def render(rec: Recording, head: Header) -> str:
     return "\n".join(lines) + "\n"
 
 
+# libyaml's emitter where PyYAML was built with it: a file of 2,000 steps in a tenth of the time.
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+ONE_LINE = 2**31 - 1  # the widest line libyaml takes: never wrap
+
+
 def _flow(value: Any) -> str:
     """One YAML value on one line, quoted where YAML needs it."""
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False,
-                          allow_unicode=True).strip().removesuffix("\n...").strip()
+    return yaml.dump(value, Dumper=DUMPER, default_flow_style=True, width=ONE_LINE, sort_keys=False,
+                     allow_unicode=True).strip().removesuffix("\n...").strip()
 
 
 def _comment(text: str) -> str:

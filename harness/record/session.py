@@ -7,6 +7,7 @@ decides what a run that recorded nothing means: a program that could not run
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
 import pwd
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..files import atomic_write
+from ..files import atomic_write, fallback_path
 from ..resources import schema_file
 from ..terminal import clean
 from . import convert, render, strace, tracer
@@ -32,19 +33,30 @@ def user_name(uid: int) -> Optional[str]:
         return None
 
 
-INTERPRETERS = re.compile(r"(python|perl|ruby|node|php|bash|sh|dash)[0-9.]*")
+INTERPRETERS = re.compile(r"(python|perl|ruby|node|nodejs|php|bash|sh|dash|zsh)[0-9.]*")
+INLINE = ("-c", "-e", "--eval")  # the program is the text that follows: named by a hash of it
+LONGEST_NAME = 32
 
 
 def default_name(command: list[str]) -> str:
-    """The program's name; for an interpreter, its script's or module's (`python3 -m http.server`)."""
+    """The program's name; for an interpreter, its script's or module's (`python3 -m http.server`); for
+    inline code (`sh -c '...'`) or a name longer than LONGEST_NAME, a short readable one: `sh-3f2a1c`."""
     base = Path(command[0]).name
-    if not INTERPRETERS.fullmatch(base):
-        return base
     args = command[1:]
-    if "-m" in args[:-1]:
-        return args[args.index("-m") + 1]
-    script = next((a for a in args if not a.startswith("-")), None)
-    return Path(script).stem if script else base
+    name = base
+    if INTERPRETERS.fullmatch(base):
+        if any(flag in args[:-1] for flag in INLINE):
+            return f"{base}-{_hash(command)}"
+        if "-m" in args[:-1]:
+            name = args[args.index("-m") + 1]
+        else:
+            script = next((a for a in args if not a.startswith("-")), None)
+            name = Path(script).stem if script else base
+    return name if len(name) <= LONGEST_NAME else f"{name[:LONGEST_NAME - 7]}-{_hash(command)}"
+
+
+def _hash(command: list[str]) -> str:
+    return hashlib.sha256(shlex.join(command).encode("utf-8", "surrogateescape")).hexdigest()[:6]
 
 
 def output_path(out: Optional[str], name: str) -> Path:
@@ -75,17 +87,44 @@ def record(command: list[str], out: Optional[str], name: Optional[str], duration
     with tempfile.TemporaryDirectory(prefix="harness-record-") as folder:
         traced = tracer.trace(command, Path(folder), duration, say)
         events = _events(traced)
-    for pid in traced.strays:
+    for pid in traced.left_session:
         say(f"record: pid {pid} outlived the trace (it left the program's session); killed")
     recording = convert.convert(events, os.geteuid(), user_name)
     if not recording.summary.sockets:
         _nothing_recorded(shown, traced)
+    if traced.failed:
+        _failed(shown, traced, recording, say)
     uname = platform.uname()
     head = render.Header(title, shown, f"{uname.system} {uname.release} {uname.machine}",
                          dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                          _schema_ref(path), traced.stopped)
-    atomic_write(path, render.render(recording, head).encode("utf-8"))
-    return path, recording.summary
+    return _write(path, render.render(recording, head).encode("utf-8")), recording.summary
+
+
+def _write(path: Path, data: bytes) -> Path:
+    """The file whole where asked; where that fails (a full or read-only disk), in the temporary folder,
+    and exit 3 saying where, so the recording of a program that may not run twice is never lost."""
+    try:
+        atomic_write(path, data)
+        return path
+    except OSError as exc:
+        why = f"could not write {path}: {exc.strerror or exc}"
+    spare = fallback_path(path)
+    try:
+        atomic_write(spare, data)
+    except OSError as exc:
+        raise RecordError(3, f"{why}; nor {spare}: {exc.strerror or exc}; the recording is lost") from None
+    raise RecordError(3, f"{why}; the recording is in {spare}")
+
+
+def _failed(shown: str, traced: tracer.Traced, recording: convert.Recording, say: Callable[[str], None]) -> None:
+    """A program that failed on its own: before serving, the recording shows a start-up that went wrong
+    (a port in use, a log it could not open), not the program: exit 3 and why. After, it is kept."""
+    said = _stderr(traced)
+    if not recording.served:
+        raise RecordError(3, f"{shown} {traced.stopped} before serving (it accepted no connection); "
+                             f"nothing was written{said}")
+    say(f"record: the program {traced.stopped} after serving; the recording is kept{said}")
 
 
 def _events(traced: tracer.Traced) -> list[strace.Event]:
@@ -101,11 +140,15 @@ def _events(traced: tracer.Traced) -> list[strace.Event]:
     return strace.parse(text.splitlines())
 
 
+def _stderr(traced: tracer.Traced) -> str:
+    tail = clean(traced.stderr.strip()[-500:])
+    return f"; its stderr: {tail}" if tail else ""
+
+
 def _nothing_recorded(shown: str, traced: tracer.Traced) -> None:
     """No IP socket: a program that failed (exit 3), or one that opens none (bad input, exit 2)."""
-    tail = clean(traced.stderr.strip()[-500:])
-    said = f"; its stderr: {tail}" if tail else ""
-    if traced.status not in (None, 0):
+    said = _stderr(traced)
+    if traced.failed:
         raise RecordError(3, f"{shown} {traced.stopped} before opening any IPv4/IPv6 socket; "
                              f"nothing was written{said}")
     raise RecordError(2, f"{shown} {traced.stopped} without opening any IPv4/IPv6 socket: nothing to record, "

@@ -1,11 +1,16 @@
-"""Read `strace -f -yy` output into typed system-call events, without judging them.
+"""Read `strace -f` output into typed system-call events, without judging them.
 
 strace prints one line per call, prefixed by the pid (-f); a call that blocks while
 another process runs is split into `name(args <unfinished ...>` and, later,
 `<... name resumed>rest) = result`.  This module joins those halves, splits the
 arguments at top level, and decodes the few argument shapes the recorder needs
-(descriptors, socket addresses, option values).  A call still unfinished when the
-trace ends (the program was stopped while it blocked) is kept with `finished=False`.
+(descriptors, socket addresses, option values, descriptors passed in SCM_RIGHTS).
+A call still unfinished when the trace ends (the program was stopped while it
+blocked) is kept with `finished=False`.
+
+A joined call takes its place where it returned (an accept gets its connection when it
+returns), except the calls that act when they start: a connect sends its SYN, a
+sendmsg its descriptors, before the call that waits for them returns.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ _EXIT = re.compile(r"\+\+\+ (exited with|killed by) ")
 _RESULT = re.compile(r"(?P<value>-?\d+|\?|0x[0-9a-f]+)(?:<(?P<annotation>.*)>)?(?: (?P<errno>E[A-Z0-9]+|ERESTART\w*))?")
 _FD = re.compile(r"(?P<fd>-?\d+)(?:<(?P<annotation>.*)>)?$")
 _UNFINISHED = " <unfinished ...>"
+ACT_AT_START = {"connect", "sendmsg", "sendto", "sendmmsg"}
 _END = re.compile(r"\) +=(?: |$)")  # where the arguments end and the result starts (strace pads with spaces)
 
 
@@ -34,8 +40,7 @@ class Syscall:
     errno: Optional[str]  # EADDRINUSE...; None when it succeeded
     finished: bool  # False: still blocked when the trace ended, or interrupted (ERESTART*)
     raw: str  # the call as one line, for comments in the scenario
-    line: int  # line number in the trace
-    annotation: str = ""  # -yy's description of a returned descriptor: `TCP:[127.0.0.1:80->...]`
+    line: int  # where it takes its place in the trace (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Sockaddr:
     family: str  # AF_INET, AF_INET6, AF_UNIX...
     ip: Optional[str] = None
     port: Optional[int] = None
+    path: Optional[str] = None  # AF_UNIX: the path as strace wrote it (`@"..."` for the abstract namespace)
 
 
 def parse(lines: Iterable[str]) -> list[Event]:
@@ -76,7 +82,7 @@ def parse(lines: Iterable[str]) -> list[Event]:
         resumed = _RESUMED.match(body)
         if resumed:
             name, head, first = pending.pop(pid, (resumed["name"], "", number))
-            events.append(_syscall(pid, name, head + resumed["rest"], first))
+            events.append(_syscall(pid, name, head + resumed["rest"], first if name in ACT_AT_START else number))
             continue
         call = _CALL.match(body)
         if call:
@@ -101,12 +107,13 @@ def _syscall(pid: int, name: str, rest: str, line: int) -> Syscall:
     number = None if value == "?" or restarted else int(value, 0)
     raw = f"{name}({args}) = {result}"
     return Syscall(pid, name, split_args(args), number, errno if number is not None and number < 0 else None,
-                   not restarted and value != "?" or name in ("exit_group", "exit"), raw, line,
-                   (m["annotation"] or "") if m else "")
+                   not restarted and value != "?" or name in ("exit_group", "exit"), raw, line)
 
 
 def split_args(text: str) -> tuple[str, ...]:
     """Top-level comma-separated arguments; commas inside (), [], {}, <> or quotes do not split."""
+    if not any(ch in text for ch in '"([{<'):  # most calls: descriptors and flags only
+        return tuple(part.strip() for part in text.split(",")) if text.strip() else ()
     out, depth, quote, start, i = [], 0, False, 0, 0
     while i < len(text):
         ch = text[i]
@@ -135,9 +142,17 @@ def fd(arg: str) -> Optional[int]:
     return int(m["fd"]) if m else None
 
 
-def annotation(arg: str) -> str:
-    m = _FD.match(arg.strip())
-    return (m["annotation"] or "") if m else ""
+def fd_list(arg: str) -> list[int]:
+    """`[19, 20]` (socketpair's pair, pipe's ends) -> [19, 20]."""
+    return [int(n) for n in re.findall(r"-?\d+", arg)] if arg.strip().startswith("[") else []
+
+
+_RIGHTS = re.compile(r"cmsg_type=SCM_RIGHTS, cmsg_data=\[([-0-9, ]*)\]")
+
+
+def passed_fds(arg: str) -> list[int]:
+    """The descriptors a sendmsg/recvmsg message carries (SCM_RIGHTS), in order."""
+    return [int(n) for group in _RIGHTS.findall(arg) for n in group.replace(" ", "").split(",") if n]
 
 
 _PORT = re.compile(r"sin6?_port=htons\((\d+)\)")
@@ -151,16 +166,8 @@ def sockaddr(arg: str) -> Optional[Sockaddr]:
     if not family:
         return None
     port, ip = _PORT.search(arg), _IP4.search(arg) or _IP6.search(arg)
-    return Sockaddr(family[1], ip[1] if ip else None, int(port[1]) if port else None)
-
-
-_LOCAL_PORT = re.compile(r"^(?:TCP|UDP)v?6?:\[(?:\[[^\]]*\]|[0-9.]+):(\d+)")
-
-
-def local_port(annotation_text: str) -> Optional[int]:
-    """The local port in -yy's `TCP:[127.0.0.1:8080->127.0.0.1:5000]`; None for an unbound socket."""
-    m = _LOCAL_PORT.match(annotation_text)
-    return int(m[1]) if m else None
+    path = re.search(r'sun_path=(@?"(?:[^"\\]|\\.)*")', arg)
+    return Sockaddr(family[1], ip[1] if ip else None, int(port[1]) if port else None, path[1] if path else None)
 
 
 def int_value(arg: str) -> Optional[int]:

@@ -38,8 +38,8 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
 
 
 def _cell_step(sc: StepCell) -> list[Any]:
-    """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed],
-    trailing parts left out when derivable.
+    """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed, why it
+    never ran], trailing parts left out when derivable.
 
     The expected outcome travels as the index of the rule the verdict applied,
     not as text: on a 10 x 1000 page that is most of the difference between
@@ -54,6 +54,8 @@ def _cell_step(sc: StepCell) -> list[Any]:
         out += [None] * (3 - len(out)) + [bars(hist)]
     if sc.changed:
         out += [None] * (4 - len(out)) + [sc.baseline.old]
+    if sc.not_run:
+        out += [None] * (5 - len(out)) + [sc.not_run]
     return out
 
 
@@ -61,7 +63,7 @@ def row_details(row: Row) -> dict[str, Any]:
     """Every step outcome of a row, compactly: the page's script draws them, once, into the matrix
     cells (the key steps, `k`) and into the expanded row."""
     return {
-        "k": [i for i, _ in row.key_steps()],
+        "k": [[i for i, _ in row.key_steps(cell=cell)] for cell in row.cells],  # per cell: its failing step first
         "s": [[s.index, s.text, s.note, int(s.differs), int(s.mismatch), s.expect, int(s.contrast)]
               for s in row.steps],
         # a cell skipped where the scenario cannot apply has no steps to show, only why

@@ -74,6 +74,7 @@ class StepCell:
     match: Optional[bool]
     signature: Optional[str]  # comparable reading of the observation
     baseline: Optional[BaselineMark] = None  # against the baseline, when one was given
+    not_run: Optional[str] = None  # why it never got its chance on a target that ran the scenario
 
     @property
     def changed(self) -> bool:
@@ -153,11 +154,12 @@ class Row:
     def changed(self) -> bool:
         return any(c.changed for c in self.cells)
 
-    def key_steps(self, limit: int = 3) -> list[tuple[int, StepRow]]:
+    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
         """(position, step) of the steps that tell targets apart, for the matrix cells.
 
         Distributions first (they are usually the point), and a step whose pattern
         across targets repeats an earlier one's (four identical setsockopts) once.
+        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
         """
         seen, out = set(), []
         differing = [(i, s) for i, s in enumerate(self.steps)
@@ -167,7 +169,11 @@ class Row:
             if pattern not in seen:
                 seen.add(pattern)
                 out.append((i, s))
-        return sorted(out[:limit])
+        keys = sorted(out[:limit])
+        first = next((i for i, sc in enumerate(cell.steps) if sc.match is False or sc.not_run), None) if cell else None
+        if first is None:
+            return keys
+        return [(first, self.steps[first])] + [key for key in keys if key[0] != first][:limit - 1]
 
 
 @dataclass
@@ -249,7 +255,8 @@ def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
         observed = raw.get("observed")
         cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
                               match=raw.get("match"), signature=signature(step.op, observed),
-                              baseline=marks.get((column.source, column.name, row.id, step.index))))
+                              baseline=marks.get((column.source, column.name, row.id, step.index)),
+                              not_run=raw.get("not_run")))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     known = bool(baseline and (column.source, column.name, row.id) in baseline.known)

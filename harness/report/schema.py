@@ -30,7 +30,7 @@ OBSERVED = {"outcome": str, "?ms": NUMBER}
 STEP = {"index": int, "op": str, "text": str, "?line": int, "?note": OPTIONAL_TEXT,
         "?expect": [{"selector": str, "outcome": str}], "?rule": (int, type(None)),
         "?expected": OPTIONAL_TEXT, "?selector": OPTIONAL_TEXT, "?observed": (dict, type(None)),
-        "?match": (bool, type(None))}
+        "?match": (bool, type(None)), "?not_run": OPTIONAL_TEXT}
 RESULT = {"target": str, "suite": str, "scenario": str, "id": str, "verdict": str, "?reason": OPTIONAL_TEXT,
           "?file": str, "?line": int, "?description": OPTIONAL_TEXT, "?ms": (int, float, type(None)),
           "?params": dict, "steps": [STEP]}

@@ -49,6 +49,7 @@ def _step_dict(sv: StepVerdict) -> dict[str, Any]:
         "selector": str(sv.selector) if sv.selector else None,
         "observed": None if sv.observed is None else sv.observed.record,
         "match": sv.ok if sv.observed is not None else None,
+        **({"not_run": sv.not_run} if sv.not_run is not None else {}),  # why no kernel saw it
     }
 
 

@@ -93,7 +93,12 @@ def _poll(a: dict[str, Any]) -> str:
 
 
 def _accept(a: dict[str, Any]) -> str:
-    return f"{a['sock']} as {a['as']}" if a.get("as") else str(a["sock"])
+    listeners = "|".join([str(a["sock"])] + [str(s) for s in a.get("or") or ()])
+    return f"{listeners} as {a['as']}" if a.get("as") else listeners
+
+
+def _connect(a: dict[str, Any]) -> str:
+    return _sock_at(a) + (" nowait" if a.get("wait") is False else "")
 
 
 def _distribute(a: dict[str, Any]) -> str:
@@ -149,10 +154,12 @@ OPS: dict[str, Op] = {
         "addr": ADDR,
         "port": PORT,
         "timeout_ms": Field("int", default=2000, maximum=HOUR_MS),
+        "wait": Field("bool"),  # false: one non-blocking call, its answer as is (EINPROGRESS); omitted: waited for
         "sockaddr": SOCKADDR,
-    }, _sock_at),
+    }, _connect),
     "accept": Op({
         "sock": SOCK,
+        "or": Field("socks"),  # other listeners of the same port: accept from whichever has the connection
         "as": Field("sock_new"),
         "timeout_ms": TIMEOUT_MS,
     }, _accept),
@@ -240,6 +247,17 @@ OPTIONS: dict[str, str] = {
     "IP_TRANSPARENT": "IPPROTO_IP",  # Linux
     "IP_BIND_ADDRESS_NO_PORT": "IPPROTO_IP",  # Linux 4.2+
     "IP_LOCAL_PORT_RANGE": "IPPROTO_IP",  # Linux 6.3+; value: [low, high] (or the packed high << 16 | low)
+    # Options servers set that a port to another system must revisit (issue 25).
+    "TCP_KEEPIDLE": "IPPROTO_TCP",
+    "TCP_KEEPINTVL": "IPPROTO_TCP",
+    "TCP_KEEPCNT": "IPPROTO_TCP",
+    "TCP_DEFER_ACCEPT": "IPPROTO_TCP",
+    "TCP_FASTOPEN": "IPPROTO_TCP",
+    "TCP_USER_TIMEOUT": "IPPROTO_TCP",
+    "TCP_QUICKACK": "IPPROTO_TCP",
+    "IP_MTU_DISCOVER": "IPPROTO_IP",
+    "IPV6_MTU_DISCOVER": "IPPROTO_IPV6",
+    "IPV6_MTU": "IPPROTO_IPV6",
 }
 LEVELS = ("SOL_SOCKET", "IPPROTO_IP", "IPPROTO_IPV6", "IPPROTO_TCP")
 # The options only some systems define, and which (elsewhere a step with one is `unsupported`).

@@ -1,9 +1,9 @@
 """A small server for tests/test_record.py: sets its sockets up as real servers do, serves one client, exits.
 
 python3 server.py PORT: two TCP listeners share 127.0.0.1:PORT through SO_REUSEPORT (as a pre-forking
-server's workers do), one of them serves one connection; plus calls the scenario format has no word for
-(TCP_KEEPIDLE, SO_TYPE) and a UDP socket connected beyond loopback (192.0.2.1, TEST-NET-1: a UDP
-connect sends nothing), which the recorder must refuse.
+server's workers do), one of them serves one connection; a server option the format knows (TCP_KEEPIDLE),
+calls it has no word for (IP_TOS, SO_TYPE) and a UDP socket connected beyond loopback (192.0.2.1,
+TEST-NET-1: a UDP connect sends nothing), which the recorder must refuse.
 """
 import socket
 import sys
@@ -20,6 +20,7 @@ for _ in range(2):
 first = listeners[0]
 first.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
 first.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+first.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 16)
 first.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
 listeners[1].close()  # the client now reaches `first`, whatever the kernel's hash
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
