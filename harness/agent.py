@@ -757,16 +757,20 @@ HOST = HostKernel()
 _LIBC = []
 
 
+def dlopen_self():
+    """This process's C library through ctypes, or None (no ctypes, or it cannot be loaded)."""
+    if ctypes is None:
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
 def libc():
     """The C library through ctypes (Linux only), loaded once before forking."""
     if not _LIBC:
-        lib = None
-        if ctypes is not None and sys.platform.startswith("linux"):
-            try:
-                lib = ctypes.CDLL(None, use_errno=True)
-            except OSError:
-                lib = None
-        _LIBC.append(lib)
+        _LIBC.append(sys.platform.startswith("linux") and dlopen_self() or None)
     return _LIBC[0]
 
 
@@ -777,13 +781,7 @@ def c_library():
     """This process's C library through ctypes on any system (libc() is Linux's, for prctl and
     unshare), for the calls the socket module checks before the kernel sees them."""
     if not _ANY_LIBC:
-        lib = libc()
-        if lib is None and ctypes is not None:
-            try:
-                lib = ctypes.CDLL(None, use_errno=True)
-            except OSError:
-                lib = None
-        _ANY_LIBC.append(lib)
+        _ANY_LIBC.append(libc() or dlopen_self())
     return _ANY_LIBC[0]
 
 
