@@ -1,14 +1,22 @@
-"""Benchmark: JUnit + HTML generation for a synthetic 10 targets x 1000 scenarios results file.
+"""Benchmark: JUnit + HTML generation for a synthetic 10 targets x 1000 scenarios results file, and
+`harness report` streaming a results file of a million results.
 
 Not a test: it prints figures (generation time, HTML size) and, when Debian's
 chromium and Playwright are installed, how long the page takes to load and to
 apply a filter in a real headless browser, as a check that it stays usable.
-Run: `.venv/bin/python benchmarks/reports.py`.
+Then `harness report` on 10 targets x 100,000 scenarios of one step each (10^6
+results, written as a run writes them): wall time and the command's peak
+resident memory (issue 27: under 30 s and 1 GB).
+Run: `.venv/bin/python benchmarks/reports.py [--large N] [--skip-large]`.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.report import html as htmlreport  # noqa: E402
 from harness.report import junit, matrix  # noqa: E402
+from harness.run.results import pieces  # noqa: E402
 
 TARGETS, SCENARIOS = 10, 1000
 OUTCOMES = ["ok", "ok", "ok", "EADDRINUSE", "ENOPROTOOPT", "EINVAL"]
@@ -79,7 +88,69 @@ def browser_figures(html: Path) -> str:
             f"expanding a row {expanded * 1000:.0f} ms")
 
 
+def large_results(path: Path, count: int, targets: int = TARGETS, seed: int = 1) -> None:
+    """`count` results (count // targets scenarios on `targets` targets, one step each), written by the
+    results writer's own pieces(), never held in memory."""
+    rnd = random.Random(seed)
+
+    def results():
+        for s in range(count // targets):
+            for t in range(targets):
+                out = rnd.choice(OUTCOMES)
+                step = {"index": 1, "op": "bind", "actor": "main", "args": {"sock": "a", "addr": "loopback", "port": "P"},
+                        "text": "bind a loopback:P", "line": 12, "note": None,
+                        "expect": [{"selector": "linux<3.9", "outcome": "EADDRINUSE"},
+                                   {"selector": "default", "outcome": "ok"}],
+                        "rule": 1, "expected": "ok", "selector": "default", "observed": {"outcome": out, "ms": 0.1},
+                        "match": out == "ok"}
+                yield {"target": f"t{t}", "suite": "bench", "scenario": f"scenario-{s}", "id": f"bench/scenario-{s}",
+                       "file": "bench.yaml", "line": s, "description": "synthetic", "tags": [],
+                       "verdict": "pass" if out == "ok" else "fail", "reason": None, "ms": 5.0, "ports": {"P": 40000},
+                       "steps": [step]}
+
+    doc = synthetic_doc()
+    doc["targets"] = doc["targets"][:targets]
+    doc["results"] = results()
+    with open(path, "w", encoding="utf-8") as handle:
+        for piece in pieces(doc):
+            handle.write(piece)
+
+
+def large_figures(count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "results.json"
+        start = time.perf_counter()
+        large_results(path, count)
+        print(f"{count} results ({count // TARGETS} scenarios x {TARGETS} targets, one step each): "
+              f"{path.stat().st_size / 1e6:.0f} MB of JSON, written in {time.perf_counter() - start:.1f} s")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "harness", "report", str(path), "--out", str(Path(tmp) / "out")],
+                              cwd=ROOT, capture_output=True, text=True)
+        took = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        peak = after.ru_maxrss / 1024  # the largest of the command and its children (report writers)
+        if proc.returncode != 0:
+            print(f"harness report failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+            return
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in sorted((Path(tmp) / "out").glob("*.*")))
+        print(f"harness report: {took:.1f} s ({cpu:.1f} s of CPU, load average {load:.1f} on {os.cpu_count()} CPUs), "
+              f"peak resident memory {peak:.0f} MB ({sizes})")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, default=1_000_000, help="results in the streaming figure")
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args()
+    small_figures()
+    if not args.skip_large:
+        large_figures(args.large)
+
+
+def small_figures() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "results.json"
         path.write_text(json.dumps(synthetic_doc()))

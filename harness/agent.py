@@ -225,8 +225,10 @@ TRANSIENT = AGAIN + ("ECONNABORTED", "ECONNREFUSED", "ECONNRESET", "EPROTO")
 SUPERVISOR_OPS = ("sleep", "distribute")
 
 UDP_SETTLE = 0.03  # quiet time after the last datagram (multicast copies)
-PACE_WAIT = 0.1    # distribute stops pacing connections after this much silence
-UDP_WINDOW = 16    # datagrams in flight at most when the supervisor drains the receivers itself
+PACE_WAIT = 0.1    # this much silence from the receivers: what is in flight went elsewhere (written off)
+COLLECT_QUIET = 1.0  # ... and at the end of a step, this much: nothing more is coming
+DATAGRAM_COST = 2048  # receive buffer a small datagram may take (Linux: 768-1024 bytes of truesize)
+MAX_WINDOW = 1024  # connections or datagrams in flight at most, whatever the backlogs and buffers
 LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left
 
 # Linux-only constants used through ctypes / ioctl / netlink.
@@ -580,6 +582,10 @@ class HostKernel(SystemNumbers):
         out = proc.communicate()[0].decode("ascii", "replace").strip()
         if proc.returncode != 0:
             raise InfraError("sysctl: setting %s to %s: %s" % (name, value, out))
+
+    def usable_port(self, port):
+        """Whether a symbolic port may be this free port (RumpProcess says why not always)."""
+        return True
 
 
 class Channel(object):
@@ -992,7 +998,7 @@ def free_port(kernel, held, checks, avoid=()):
         port = first.getsockname()[1]
         if [span for span in avoid if span[0] <= port <= span[1]]:
             continue  # kept bound, so that the kernel picks another
-        if all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
+        if kernel.usable_port(port) and all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
             return port
     raise InfraError("found no port free for both TCP and UDP")
 
@@ -1266,7 +1272,7 @@ class Actor(object):
         for name in names:
             if name in self.socks:
                 active[self.socks[name]] = name
-        self.chan.send({"serving": True})
+        self.chan.send({"serving": True, "room": self.room(active, kind)})
         while True:
             if self.chan.pending():
                 ready = [self.chan]
@@ -1281,6 +1287,18 @@ class Actor(object):
                 got.extend(self.drain(sock, active, kind))
             if got:
                 self.chan.send({"got": got})
+
+    def room(self, active, kind):
+        """How many datagrams the smallest receive queue of `active` holds (None for TCP)."""
+        if kind == "tcp" or not active:
+            return None
+        sizes = []
+        for sock in active:
+            try:
+                sizes.append(sock.getsockopt(self.table["SOL_SOCKET"], self.table["SO_RCVBUF"]))
+            except socket.error:
+                pass
+        return sizes and max(1, min(sizes) // DATAGRAM_COST) or 1
 
     def drain(self, sock, active, kind):
         """Everything pending on sock; a socket that fails for good leaves the loop."""
@@ -1340,7 +1358,7 @@ class InlineActor(object):
             self.kind = step["type"]
             self.active = dict((self.actor.socks[name], name) for name in step["socks"]
                                if name in self.actor.socks)
-            return {"serving": True}
+            return {"serving": True, "room": self.actor.room(self.active, self.kind)}
         if step["op"] == "_stop":
             self.active = {}
             return {"stopped": True}
@@ -1650,27 +1668,25 @@ class Supervisor(object):
             dest = sockaddr(family, to["addr"], to["port"])
         except (ValueError, TypeError, OverflowError):
             return {"outcome": "EINVAL", "detail": str(sys.exc_info()[1])}
-        tally = Tally(over, self.start_serving(over, kind, what), self.step_timeout)
+        serving, rooms = self.start_serving(over, kind, what)
+        tally = Tally(over, serving, self.step_timeout, kind, self.kernel)
         deadline = now() + step["timeout_ms"] / 1000.0
-        clients = []
         try:
             if kind == "tcp":
-                window = max(1, min([self.backlog.get(name, 16) for name in over]))
-                tally.expected = connect_clients(self.kernel, family, dest, step["count"], deadline,
-                                                 clients, tally, window)
+                window = min([self.backlog.get(name, 16) for name in over] + [MAX_WINDOW])
+                connect_clients(self.kernel, family, dest, step["count"], deadline, tally, max(1, window))
                 tally.collect(deadline, None)
             else:
-                tally.expected = send_datagrams(self.kernel, family, dest, step["count"], deadline, clients, tally)
+                window = min(rooms + [MAX_WINDOW])
+                send_datagrams(self.kernel, family, dest, step["count"], deadline, tally, window)
                 tally.collect(deadline, UDP_SETTLE)
         finally:
             tally.stop()
-            for client in clients:
-                close_rst(self.kernel, client)
-        return {"outcome": "ok", "histogram": tally.histogram,
-                "lost": step["count"] - tally.matched()}
+        return {"outcome": "ok", "histogram": tally.histogram, "lost": step["count"] - tally.received}
 
     def start_serving(self, over, kind, what):
-        """Put every actor owning a socket in `over` into its receive loop.
+        """Put every actor owning a socket in `over` into its receive loop; the handles serving, and
+        how many datagrams each one's smallest receive queue holds.
 
         Waiting until each confirms it is looping keeps the first connections
         from piling up in a listen queue nobody accepts from yet.
@@ -1685,25 +1701,39 @@ class Supervisor(object):
             handle.send({"op": "_serve", "socks": names, "type": kind}, what)
             serving.append(handle)
         deadline = now() + self.step_timeout
+        rooms = []
         for handle in serving:
-            handle.reply(deadline, what)
-        return serving
+            room = handle.reply(deadline, what).get("room")
+            if room is not None:
+                rooms.append(room)
+        return serving, rooms
 
 
 class Tally(object):
-    """The receipts of one distribute step, as the serving actors report them."""
+    """The receipts of one distribute step, as the serving actors report them.
 
-    def __init__(self, over, serving, step_timeout):
+    Only this step's own connections and datagrams count: a key (client port,
+    payload) is counted when it is one this step sent and has not arrived yet,
+    so a connection left in a listen queue by an earlier step, or one reported
+    twice, changes nothing. Each client socket is closed once its connection
+    or datagram is counted (or written off), so a step holds no more
+    descriptors than its window, whatever its count.
+    """
+
+    def __init__(self, over, serving, step_timeout, kind, kernel):
+        self.kernel = kernel  # the supervisor's: its clients are closed through it
         self.histogram = dict((name, 0) for name in over)
-        # Keys (client port / payload) -> how many arrived, and how many were made / sent: counts,
-        # since a kernel may give a client port again once its connection was reset (NetBSD frees
-        # the port with the PCB while the client socket is still open).
-        self.seen = {}
-        self.expected = {}
+        self.received = 0   # this step's keys that arrived
+        self.pending = {}   # key -> client socket: sent, not reported yet (in flight)
+        self.late = {}      # key -> client socket: written off after a silence; counted if it comes
+        self.copies = {} if kind == "udp" else None  # udp: key -> sockets it reached (multicast copies)
         self.serving = serving
         self.inline = [handle for handle in serving if isinstance(handle, InlineActor)]
         self.chans = dict((handle.chan, handle) for handle in serving if handle not in self.inline)
         self.step_timeout = step_timeout
+
+    def expect(self, key, client):
+        self.pending[key] = client
 
     def poll(self, deadline):
         """Fold the reports that arrive before deadline; False if none did."""
@@ -1729,98 +1759,112 @@ class Tally(object):
 
     def fold(self, msg):
         for name, key in msg.get("got", ()):
-            if name in self.histogram:
+            if name not in self.histogram:
+                continue
+            client = self.pending.pop(key, None) or self.late.pop(key, None)
+            if client is not None:
+                close_rst(self.kernel, client)
+                self.received += 1
                 self.histogram[name] += 1
-            add_one(self.seen, key)
+                if self.copies is not None:
+                    self.copies[key] = set([name])
+            elif self.copies is not None and name not in self.copies.get(key, (name,)):
+                self.copies[key].add(name)  # a multicast copy: each socket it reached counts it
+                self.histogram[name] += 1
 
-    def missing(self):
-        return sum([max(0, n - self.seen.get(key, 0)) for key, n in self.expected.items()])
+    def pace(self, window, deadline):
+        """Wait while `window` or more are in flight. Receivers silent for PACE_WAIT hold nothing
+        of this step: what is in flight went elsewhere (a queue outside `over`), and is written off."""
+        while self.serving and len(self.pending) >= window and now() < deadline:
+            if not self.poll(min(deadline, now() + PACE_WAIT)):
+                self.write_off()
 
-    def matched(self):
-        """How many of the connections made / datagrams sent arrived (a multicast copy counts once)."""
-        return sum([min(n, self.seen.get(key, 0)) for key, n in self.expected.items()])
+    def write_off(self):
+        for client in self.pending.values():
+            close_rst(self.kernel, client)
+        self.late.update(dict.fromkeys(self.pending, CLOSED))
+        self.pending = {}
 
     def collect(self, deadline, settle):
-        """Until everything expected arrived (and, with `settle`, then nothing
-        more for that long: multicast copies), or the deadline."""
-        while self.missing():
-            if not self.poll(deadline):
-                return
-        while settle is not None and self.poll(min(deadline, now() + settle)):
+        """Until everything in flight arrived (and, with `settle`, then nothing
+        more for that long: multicast copies), the receivers fell silent for
+        COLLECT_QUIET (what is missing went elsewhere), or the deadline."""
+        while self.pending and self.serving:
+            if not self.poll(min(deadline, now() + COLLECT_QUIET)):
+                break
+        while settle is not None and self.serving and self.poll(min(deadline, now() + settle)):
             pass
 
     def stop(self):
-        """End the receive loops; receipts reported before `stopped` still count."""
-        for handle in self.serving:
-            handle.send({"op": "_stop"}, "distribute")
-        deadline = now() + self.step_timeout
-        for handle in self.serving:
-            while True:
-                msg = handle.reply(deadline, "distribute")
-                if msg.get("stopped"):
-                    break
-                self.fold(msg)
+        """End the receive loops (receipts reported before `stopped` still count); close every client."""
+        try:
+            for handle in self.serving:
+                handle.send({"op": "_stop"}, "distribute")
+            deadline = now() + self.step_timeout
+            for handle in self.serving:
+                while True:
+                    msg = handle.reply(deadline, "distribute")
+                    if msg.get("stopped"):
+                        break
+                    self.fold(msg)
+        finally:
+            self.write_off()
 
 
-def add_one(counts, key):
-    counts[key] = counts.get(key, 0) + 1
+class Closed(object):
+    """A client socket already closed (written off): closing it again does nothing."""
+
+    def setsockopt(self, *args):
+        pass
+
+    def close(self):
+        pass
 
 
-def connect_clients(kernel, family, dest, count, deadline, clients, tally, window):
-    """One connection per new socket, each waited for; the client ports that made it (-> how many).
+CLOSED = Closed()
+
+
+def connect_clients(kernel, family, dest, count, deadline, tally, window):
+    """One connection per new socket, each waited for and handed to the tally.
 
     At most `window` (the smallest listen backlog) connections wait to be
     accepted at any time, so no listen queue overflows into a dropped SYN
-    and a one-second retransmission.  If the actors stop reporting (the
-    connections sit in a queue outside `over`), pacing gives up.
+    and a one-second retransmission.
     """
-    made = {}
-    pacing = True
     for _ in range(count):
-        tally.expected = made
-        while pacing and tally.missing() >= window:
-            pacing = tally.poll(min(deadline, now() + PACE_WAIT))
+        tally.pace(window, deadline)
         client = kernel.sender(family, socket.SOCK_STREAM, dest)
-        clients.append(client)
         client.setblocking(0)
+        err, port = -1, None
         try:
             err = client.connect_ex(dest)
             port = client.getsockname()[1]
             if kernel.errno_name(err) in IN_PROGRESS:
                 wait_ready(kernel, client, True, deadline)
                 err = kernel.so_error(client)
-            # ECONNRESET: established, and already accepted and closed (RST)
-            if err == 0 or kernel.errno_name(err) == "ECONNRESET":
-                add_one(made, port)
         except socket.error:
             pass  # refused or unreachable: counted as lost
-    return made
+        # ECONNRESET: established, and already accepted and closed (RST)
+        if err == 0 or kernel.errno_name(err) == "ECONNRESET":
+            tally.expect(port, client)
+        else:
+            close_rst(kernel, client)
 
 
-def send_datagrams(kernel, family, dest, count, deadline, clients, tally):
-    """One datagram per new socket (distinct source ports); the payloads sent (-> 1).
-
-    Actors inside the supervisor (a rump kernel's) drain only when the supervisor waits: at most
-    UDP_WINDOW datagrams are then in flight, as connect_clients paces connections, so that a burst
-    never overflows a receive buffer that concurrent receive loops would have kept empty. Pacing
-    gives up after PACE_WAIT without a receipt (datagrams nobody receives).
-    """
-    sent = {}
-    tally.expected = sent
-    pacing = bool(tally.inline)
+def send_datagrams(kernel, family, dest, count, deadline, tally, window):
+    """One datagram per new socket (distinct source ports), never more in flight than the smallest
+    receive queue holds: a flood the harness makes itself must not overflow it."""
     for number in range(count):
-        while pacing and tally.missing() >= UDP_WINDOW:
-            pacing = tally.poll(min(deadline, now() + PACE_WAIT))
+        tally.pace(window, deadline)
         client = kernel.sender(family, socket.SOCK_DGRAM, dest)
-        clients.append(client)
         client.setblocking(0)
         payload = "%d" % number
         try:
             client.sendto(payload.encode("ascii"), dest)
-            add_one(sent, payload)
         except socket.error:
-            pass
-    return sent
+            client.close()
+            continue
+        tally.expect(payload, client)
 
 
 def supervisor_main(scenario, options, out, agent_pid, console):
@@ -2204,6 +2248,15 @@ class RumpProcess(SystemNumbers):
 
     def v6only(self, sock):
         sock.setsockopt(self.table["IPPROTO_IPV6"], self.table["IPV6_V6ONLY"], 1)
+
+    def usable_port(self, port):
+        """Not a multiple of 128. NetBSD files every new PCB in its port hash under port 0 (128
+        chains: TCBHASHSIZE, netinet/tcp_subr.c; in_pcballoc) and an accepted one stays there
+        (syn_cache_get), so a bind's in_pcblookup_port sees the TIME_WAIT of an accepted
+        connection only on ports whose chain is port 0's: one port in 128 would answer otherwise
+        than all others (timewait/rebind-no-reuseaddr). Symbolic ports stand for any free port;
+        this keeps them off the exception (docs/rump.md)."""
+        return port % 128 != 0
 
     def sysctl(self, name, new=None):
         """The raw value of a sysctl node named in SYSCTL_NAMES; with `new` (an int), set it first."""

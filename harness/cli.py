@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import click
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from . import __version__
+from . import __version__, streams
 from .model import BaselineComparison, Scenario, Suite
 from .report import console, matrix
 from .report.formats import REPORTS, write_all
-from .report.schema import ResultsFileError
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
-from .files import OutputError, atomic_write, claim_outputs
+from .files import OutputError, atomic_write, claim_outputs, in_place, write_or_fall_back
+from .interrupt import interrupted_status, stop_on_signals, stopped_by
 from .resources import scenarios_dir, shown
 from .runlog import run_logger
 from .scenario import library
@@ -36,6 +36,7 @@ from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_inpu
 
 if TYPE_CHECKING:
     from .judge import baseline
+    from .report.schema import ResultsFile
 
 DEFAULT_TARGETS = "local,local-legacy"
 PROVIDER_CLI = cli_modules()
@@ -137,21 +138,23 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
 class OutputPaths:
     json: Path
     reports: dict[str, Path]  # report format -> where it is written
+    folder: Path  # --out
 
     @classmethod
     def choose(cls, out_dir: str, json_path: Optional[str], asked: dict[str, Any]) -> "OutputPaths":
         """Each file where asked (`--junit FILE`), else in the --out folder under its usual name."""
         folder = Path(out_dir)
         reports = {fmt.name: Path(asked.get(f"{fmt.name}_path") or folder / fmt.filename) for fmt in REPORTS}
-        return cls(json=Path(json_path) if json_path else folder / "results.json", reports=reports)
+        return cls(json=Path(json_path) if json_path else folder / "results.json", reports=reports, folder=folder)
 
     @property
     def files(self) -> list[Path]:
         return [self.json, *self.reports.values()]
 
-    def line(self) -> str:
-        """`junit: reports/junit.xml  html: reports/report.html`"""
-        return "  ".join(f"{name}: {path}" for name, path in self.reports.items())
+    @property
+    def log(self) -> Path:
+        """run.log: beside the results, or in --out where they go to a device (`--json /dev/stdout`)."""
+        return (self.folder if in_place(self.json) else self.json.parent) / "run.log"
 
 
 def output_options(command: Callable) -> Callable:
@@ -179,10 +182,6 @@ def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
         return select_targets(spec, settings)
     except UnknownTarget as exc:
         bad_input(str(exc))
-
-
-def write_reports(m: matrix.Matrix, paths: OutputPaths) -> None:
-    write_all(m, paths.reports)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -217,15 +216,15 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], baseline_optional: bool, jobs: int,
         scenario_jobs: int, step_timeout: float, scenario_timeout: float, host_sysctl: bool, **values: Any) -> None:
     """Run scenario FILES (or folders of them, or shipped suites by name: `harness suites`) on the chosen targets."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM is Ctrl-C, from the first line on
+    stop_on_signals()  # SIGTERM and SIGHUP are Ctrl-C, from the first line on
     try:
         files = tuple(files_or_exit(files))
         prepared = _prepare_run(files, targets_spec, tags, references,
                                 OutputPaths.choose(out_dir, json_path, values), baseline_dir, baseline_optional,
                                 values)
     except KeyboardInterrupt:
-        err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+        err.print(f"harness: {stopped_by()} before anything ran; nothing was written", soft_wrap=True)
+        sys.exit(interrupted_status())
     scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
     config = RunOptions(jobs=jobs, scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000), host_sysctl=host_sysctl)
@@ -244,74 +243,97 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
         if not scenarios:
             bad_input(f"no scenario carries any of the tags {', '.join(sorted(wanted))}")
-    settings = TargetSettings(log=run_logger(paths.json.parent / "run.log"),
+    settings = TargetSettings(log=run_logger(paths.log),
                               options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
     systems = [f"ref://{system}" for group in references for system in split_spec(group)]
     targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
-    try:
-        lock = claim_outputs(paths.files)
-    except OutputError as exc:
-        bad_input(str(exc))
-    return scenarios, targets, paths, lock
+    return scenarios, targets, paths, claim_or_exit(paths.files)
 
 
 def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, files: Sequence[str],
          targets_spec: str, baseline: tuple[Optional[str], bool], config: RunOptions) -> None:
-    results_path = paths.json
-    writer = ResultsWriter(results_path, ["harness", *sys.argv[1:]], files,
+    writer = ResultsWriter(paths.json, ["harness", *sys.argv[1:]], files,
                            [t.name for t in targets], [sc.id for sc in scenarios])
     interrupted = False
-    with console.ConsoleListener(err) as listener:
-        runner = Runner(scenarios, config, [listener, writer])
-        try:
-            runner.run(targets)
-        except KeyboardInterrupt:
-            interrupted = True
+    listener = console.ConsoleListener(err)
     try:
-        m, problems = _write_outputs(writer, interrupted, paths, baseline)
-    except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
+        with listener:  # its lines are printed by a thread: a slow reader holds up no agent
+            runner = Runner(scenarios, config, [listener, writer])
+            try:
+                runner.run(targets)
+            except KeyboardInterrupt:
+                interrupted = True
+            try:
+                m, written, problems = _write_outputs(writer, interrupted, paths, baseline)
+            except KeyboardInterrupt:  # while writing: the run counts as interrupted, and what can be written is
+                interrupted = True
+                m, written, problems = _write_outputs(writer, interrupted, paths, baseline)
+        # everything is written: from here on a stuck or closed terminal costs nothing
+        _print_run(scenarios, targets, runner, m, f"results: {writer.path}  {written_line(written)}")
+    except KeyboardInterrupt:
         interrupted = True
-        m, problems = _write_outputs(writer, interrupted, paths, baseline)
-    verdicts = runner.verdicts
-
-    out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
-    for v in verdicts:
-        if v.verdict in ("fail", "error"):
-            out.print(f"[bold]{v.verdict.upper()}[/] {escape(clean(f'{v.target} {v.scenario.id} ({v.scenario.pos}):'))}")
-            for line in (v.reason or "").split("; "):
-                out.print(f"    {clean(line)}", markup=False, soft_wrap=True)
-    print_changes(m.baseline)
-    out.print(console.counts_line(verdicts))
-    out.print(f"results: {writer.path}  {paths.line()}", soft_wrap=True)
     for problem in problems:
-        err.print(f"harness: {clean(problem)}", markup=False, soft_wrap=True)
+        err.print(f"harness: {clean(problem)}", soft_wrap=True)
+    say_lost_output()
     if interrupted:
-        err.print("harness: interrupted; results hold the scenarios that finished")
-        sys.exit(EXIT_INTERRUPTED)
+        err.print(f"harness: {stopped_by()}; results hold the scenarios that finished", soft_wrap=True)
+        sys.exit(interrupted_status())
     explicit = targets_spec.strip() != "all"
     unavailable = [t.name for t in targets if runner.identities.get(t.name) is None and explicit
                    and not t.info.reference]
     sys.exit(EXIT_INFRA if problems else exit_status(m, unavailable))
 
 
-def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths,
-                   baseline: tuple[Optional[str], bool]) -> tuple[matrix.Matrix, list[str]]:
-    """Results, JUnit and HTML; what could not be written where asked (then elsewhere, said so)."""
+def _print_run(scenarios: list[Scenario], targets: list[Target], runner: Runner, m: matrix.Matrix,
+               where: str) -> None:
+    """The summary table, each failure and why, changes since the baseline, the counts, the files."""
+    verdicts = runner.verdicts
+    out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
+    for v in verdicts:
+        if v.verdict in ("fail", "error"):
+            out.print(Text.assemble((v.verdict.upper(), "bold"), clean(f" {v.target} {v.scenario.id} ({v.scenario.pos}):")),
+                      soft_wrap=True)
+            for line in (v.reason or "").split("; "):
+                out.print(f"    {clean(line)}", soft_wrap=True)
+    print_changes(m.baseline)
+    out.print(console.counts_line(verdicts), soft_wrap=True)
+    out.print(clean(where), soft_wrap=True)
+
+
+def written_line(written: dict[str, Optional[Path]]) -> str:
+    """`junit: reports/junit.xml  html: reports/report.html`, each where it really went."""
+    return "  ".join(f"{name}: {path if path is not None else '(not written)'}" for name, path in written.items())
+
+
+def say_lost_output() -> None:
+    """On stderr, if it works: that stdout stopped taking output (a pipe closed early) while the run went on."""
+    lost = streams.failure("stdout")
+    if lost:
+        err.print(f"harness: standard output failed ({lost}); the run went on and wrote its files", soft_wrap=True)
+
+
+def _write_outputs(writer: ResultsWriter, interrupted: bool, paths: OutputPaths, baseline: tuple[Optional[str], bool]
+                   ) -> tuple[matrix.Matrix, dict[str, Optional[Path]], list[str]]:
+    """Results, JUnit and HTML; where each went, and what could not be written where asked (then in a
+    fallback file, said so)."""
     problems = [p for p in [writer.finish(interrupted)] if p]
     docs = [(str(writer.path), writer.doc)]
     m = matrix.build(docs, compared(docs, *baseline))
-    try:
-        write_reports(m, paths)
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        problems.append(f"cannot write the reports{where}: {exc.strerror or exc}; "
-                        f"rebuild them with `harness report {writer.path}`")
-    return m, problems
+    written, report_problems = write_all(m, paths.reports)
+    return m, written, problems + report_problems
 
 
-def results_or_exit(results: Sequence[str]) -> list[tuple[str, dict]]:
+def results_or_exit(results: Sequence[str]) -> list["ResultsFile"]:
+    """Each results file checked (harness/report/schema.py); the same file twice would be two runs of one."""
+    from .report.schema import ResultsFile, ResultsFileError
+
+    seen: dict[str, str] = {}
+    for path in results:
+        first = seen.setdefault(os.path.realpath(path), path)
+        if first != path or list(results).count(path) > 1:
+            bad_input(f"{path}: the same results file as {first}, given twice")
     try:
-        return [(path, matrix.load_results(path)) for path in results]
+        return [ResultsFile(path) for path in results]
     except ResultsFileError as exc:
         bad_input(str(exc))
 
@@ -330,22 +352,35 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], bas
     by the expectations alone, 1 for any mismatch)."""
     if json_path:
         bad_input("--json does not apply to report: the results files are its input")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_signals()
     try:
-        docs = results_or_exit(results)
-        m = matrix.build(docs, compared(docs, baseline_dir, baseline_optional))
+        files = results_or_exit(results)
         paths = OutputPaths.choose(out_dir, None, report_paths)
-        write_reports(m, paths)
+        locks = claim_or_exit(list(paths.reports.values()))  # noqa: F841 (held until the process exits)
+        docs = [(f.path, f.streamed_document()) for f in files]  # read only with --baseline
+        m = matrix.build_streamed(files, compared(docs, baseline_dir, baseline_optional))
+        written, problems = write_all(m, paths.reports)
     except KeyboardInterrupt:  # each report is written whole or not at all (atomic_write)
-        err.print("harness: interrupted; the reports written so far are whole, the rest were not written",
+        err.print(f"harness: {stopped_by()}; the reports written so far are whole, the rest were not written",
                   soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupted_status())
     c = m.counts
     print_changes(m.baseline)
     out.print(f"{len(m.rows)} scenario(s) x {len(m.columns)} target(s): "
-              f"{c['pass']} passed, {c['fail']} failed, {c['skipped']} skipped, {c['error']} errors")
-    out.print(paths.line(), markup=False)
-    sys.exit(exit_status(m) if baseline_dir is not None else EXIT_OK)
+              f"{c['pass']} passed, {c['fail']} failed, {c['skipped']} skipped, {c['error']} errors", soft_wrap=True)
+    out.print(clean(written_line(written)), soft_wrap=True)
+    for problem in problems:
+        err.print(f"harness: {clean(problem)}", soft_wrap=True)
+    say_lost_output()
+    sys.exit(EXIT_INFRA if problems else exit_status(m) if baseline_dir is not None else EXIT_OK)
+
+
+def claim_or_exit(files: list[Path], lock: bool = True) -> list[Any]:
+    """Every output usable and its folder this command's alone, or bad input (exit 2) before any work."""
+    try:
+        return claim_outputs(files, lock)
+    except OutputError as exc:
+        bad_input(str(exc))
 
 
 @cli.group("baseline")
@@ -361,19 +396,21 @@ def baseline_update(results: tuple[str, ...], folder: str) -> None:
     """Record every observation of RESULTS files into the baseline folder (reviewable text)."""
     from .judge import baseline
 
-    docs = results_or_exit(results)
+    docs = [(f.path, f.document()) for f in results_or_exit(results)]
     known = load_baselines(folder, must_exist=False)
+    claim_or_exit([Path(folder) / "baseline.txt"], lock=False)  # the folder takes files (a lock would be committed)
     updated, summary = baseline.update(docs, known)
+    problems = []
     for base in updated:
         target = Path(base.path) if base.path else Path(folder) / base.filename
-        atomic_write(target, baseline.render(base, f"from {', '.join(results)}").encode("utf-8"))
+        text = baseline.render(base, f"from {', '.join(results)}").encode("utf-8", "backslashreplace")
+        problems += [p for p in [write_or_fall_back(target, lambda path: atomic_write(path, text))[1]] if p]
     for line in summary:
-        out.print(line, markup=False)
-    out.print(f"baseline: {len(updated)} file(s) in {folder}", markup=False)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+        out.print(clean(line), soft_wrap=True)
+    out.print(clean(f"baseline: {len(updated)} file(s) in {folder}"), soft_wrap=True)
+    for problem in problems:
+        err.print(f"harness: {clean(problem)}", soft_wrap=True)
+    sys.exit(EXIT_INFRA if problems else EXIT_OK)
 
 
 @cli.command()
@@ -397,8 +434,8 @@ def suites() -> None:
         table.add_column(col, overflow="fold")
     for name in files:
         suite = loaded.get(name)
-        table.add_row(escape(name), str(len(suite.scenarios)) if suite else "-",
-                      escape(clean(suite.description or "")) if suite else "-")
+        table.add_row(clean(name), str(len(suite.scenarios)) if suite else "-",
+                      clean(suite.description or "") if suite else "-")
     out.print(table)
 
 
@@ -471,9 +508,9 @@ def list_targets() -> None:
         table.add_column(col, no_wrap=True)
     table.add_column("available", overflow="fold")
     for t, avail, facts in rows:
-        state = "[green]yes[/]" if avail.available else f"[red]no[/]: {escape(clean(avail.reason))}"
+        state = Text("yes", "green") if avail.available else Text.assemble(("no", "red"), f": {clean(avail.reason)}")
         provider = t.info.provider + (" (emulated)" if t.info.emulated else "")
-        table.add_row(t.name, provider, *(escape(facts.get(col, "-")) for col in columns), state)
+        table.add_row(t.name, provider, *(clean(str(facts.get(col, "-"))) for col in columns), state)
     out.print(table)
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from . import __version__
+from . import __version__, streams
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    streams.install()  # before anything prints: closed, full or early-closed streams (harness/streams.py)
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:
         print(f"harness, version {__version__}")  # what click's version option prints

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,16 +27,26 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="local targets need root for
 SSHD = "/usr/sbin/sshd"
 
 
+def default_signals() -> None:
+    """For a child a test may signal (preexec_fn): the signals at their default dispositions. A suite
+    started with SIGINT ignored (`bash -c 'bash scripts/test.sh &'`, nohup, some CI runners) hands the
+    ignored disposition down, and a child that inherited it never sees the test's Ctrl-C."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def harness(*args: str, env: Optional[dict] = None, cwd: Path = ROOT, timeout: float = 120
             ) -> subprocess.CompletedProcess:
     """`harness ARGS` in a fresh interpreter, as a user runs it; output captured as text."""
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})},
+                          preexec_fn=default_signals)
 
 
 def harness_in_background(*args: str) -> subprocess.Popen:
+    """`harness ARGS` started, for a test that signals it (default dispositions: default_signals)."""
     return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
 
 
 def results(out: Path) -> dict:

@@ -112,14 +112,56 @@ def test_error_lines_stay_whole_in_a_log(tmp_path):
 
 def test_a_seeded_batch_of_mutated_files_loads_or_is_rejected_cleanly(tmp_path):
     """A short run of scripts/fuzz_scenarios.py (the long one is run by hand: --count 2000)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("fuzz_scenarios", SEED.parent.parent / "scripts" / "fuzz_scenarios.py")
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
+    fuzz = fuzz_module()
     failures, figures = fuzz.fuzz(seed=7, count=300, folder=tmp_path)
     assert failures == []
     assert 0 < figures["accepted"] < figures["mutants"]  # some mutants still load, most are rejected
     assert figures["slowest_s"] < fuzz.LIMIT_S
+
+
+def fuzz_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("fuzz_scenarios", SEED.parent.parent / "scripts" / "fuzz_scenarios.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_seeded_batch_of_mutated_results_files_is_reported_exactly_when_the_checker_accepts_it(tmp_path):
+    """A short run of scripts/fuzz_scenarios.py --results (the long one is run by hand: --count 2000):
+    through the checker, `harness report` and `harness baseline update`, never a traceback."""
+    failures, figures = fuzz_module().fuzz_results(seed=11, count=300, folder=tmp_path)
+    assert failures == []
+    assert 30 < figures["accepted"] < figures["mutants"] - 30  # both kinds, in numbers
+
+
+@pytest.mark.parametrize("change, where", [
+    (lambda s: s["observed"].update(histogram=[3, 0]), "histogram: expected object or null, not list"),
+    (lambda s: s["observed"].update(histogram={"s0": "3"}), "histogram"),
+    (lambda s: s["observed"].update(histogram={"s0": None}), "histogram"),
+    (lambda s: s["observed"].update(lost="1"), "lost"),
+])
+def test_report_refuses_what_its_reports_could_not_read_in_a_step(tmp_path, change, where):
+    """The campaign's files the old checker let through and the reports then crashed on."""
+    doc = fuzz_module().results_document()
+    change(doc["results"][0]["steps"][2])
+    path = tmp_path / "r.json"
+    path.write_text(__import__("json").dumps(doc))
+    proc = harness("report", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "results[0].steps[2].observed." in proc.stderr and where in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("environment", [{"where": "host", "values": ["a"]}, {"where": 7, "values": {}},
+                                         {"where": "host", "values": {"x": 1}}])
+def test_report_refuses_an_environment_of_the_wrong_shape(tmp_path, environment):
+    doc = fuzz_module().results_document()
+    doc["targets"][0]["environment"] = environment
+    path = tmp_path / "r.json"
+    path.write_text(__import__("json").dumps(doc))
+    proc = harness("report", str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "targets[0].environment." in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_report_reads_only_documents_of_the_documented_shape(tmp_path):
@@ -181,12 +223,18 @@ def test_a_full_disk_loses_no_result(full_disk):
     assert proc.returncode == 3, proc.stdout + proc.stderr  # an infrastructure problem, not a verdict
     assert "Traceback" not in proc.stderr and "No space left on device" in proc.stderr
     spare = Path(proc.stderr.split("the results are in ")[1].split()[0])
+    printed = dict(part.split(": ", 1) for part in proc.stdout.strip().splitlines()[-1].split("  "))
     try:
         doc = __import__("json").loads(spare.read_text())
         assert doc["complete"] and doc["summary"]["pass"] == len(doc["results"]) == len(load_suite(str(SEED)).scenarios)
-        assert f"harness report {spare}" in proc.stderr  # how to get the reports back
+        assert printed["results"] == str(spare)
+        for name in ("junit", "html"):  # each report where it really went: the folder, or a fallback file
+            assert Path(printed[name]).is_file(), printed
+        assert not (full_disk / "results.json").exists()  # no partial copy left to pass for the run's
     finally:
-        spare.unlink()
+        for path in {spare, *map(Path, printed.values())}:
+            if str(path).startswith("/tmp/harness-"):
+                path.unlink(missing_ok=True)
 
 
 def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path):
@@ -204,7 +252,7 @@ def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     leftovers = [p.name for p in (tmp_path / "out").glob(".*")] if (tmp_path / "out").exists() else []
-    assert leftovers == []  # no half-written file left aside
+    assert leftovers in ([], [".harness.lock"])  # no half-written file left aside (the folder's lock stays)
 
 
 def test_a_multi_line_reason_stays_one_line_in_a_log():

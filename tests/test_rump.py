@@ -221,6 +221,30 @@ def test_distribute_loses_nothing_when_the_supervisor_drains_the_actors_itself(k
 
 
 @needs_rump
+def test_netbsds_bind_sees_an_accepted_connections_time_wait_only_on_ports_that_hash_with_port_0():
+    """The fact behind timewait's `netbsd: ok`, and why symbolic ports on rump are never multiples of 128."""
+    def time_wait_then_bind(port):
+        def step(op, sock, **fields):
+            return {"op": op, "actor": "main", "sock": sock, **fields}
+        tcp = {"type": "tcp", "family": "inet", "v6only": None}
+        return {"id": f"t/{port}", "actors": {"main": {}}, "steps": [
+            step("socket", "l", **tcp), step("bind", "l", addr="any", port=port), step("listen", "l", backlog=4),
+            step("socket", "c", **tcp), step("connect", "c", addr="loopback", port=port, timeout_ms=2000),
+            step("accept", "l", timeout_ms=2000, **{"as": "s"}), step("close", "s"),
+            step("recv", "c", size=10, timeout_ms=2000), step("close", "c"), step("close", "l"),
+            step("socket", "n", **tcp), step("bind", "n", addr="any", port=port)]}
+    lines = [e for e in run_agent(plan(*[time_wait_then_bind(port) for port in (49152, 49153, 51200, 51201)]))
+             if e["event"] == "scenario"]
+    assert [e["steps"][-1]["outcome"] for e in lines] == ["EADDRINUSE", "ok", "EADDRINUSE", "ok"]
+
+
+@needs_rump
+def test_symbolic_ports_on_rump_are_never_multiples_of_128(library_run):
+    ports = [port for r in library_run[1]["results"] for port in (r.get("ports") or {}).values()]
+    assert len(ports) > 150 and not [port for port in ports if port % 128 == 0]
+
+
+@needs_rump
 def test_sockets_beyond_netbsds_default_soft_limit_of_128():
     lines = run_agent(plan({"id": "t/many", "actors": {"main": {}}, "steps": sock_steps(300)}))
     assert {s["outcome"] for s in lines[2]["steps"]} == {"ok"}

@@ -1,13 +1,14 @@
 """What a person sees on the terminal: progress while running, a matrix at the end."""
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Optional
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..model import VERDICTS, Identity, Scenario, ScenarioVerdict
 from ..run.runner import Listener
@@ -17,8 +18,31 @@ from ..terminal import clean
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
 
 
-def verdict_cell(verdict: str) -> str:
-    return f"[{STYLE[verdict]}]{verdict}[/]"
+def verdict_cell(verdict: str) -> Text:
+    return Text(verdict, style=STYLE[verdict])
+
+
+class Pump:
+    """Prints from a thread of its own, in order: a terminal or pipe that reads slowly (or not at all)
+    delays the lines, never the run that emits them (its agents wait on no terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lines: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="console", daemon=True)
+        self._thread.start()
+
+    def print(self, line: object) -> None:
+        self._lines.put(line)
+
+    def _loop(self) -> None:
+        while (line := self._lines.get()) is not None:
+            self.console.print(line, highlight=False, soft_wrap=True)
+
+    def drain(self) -> None:
+        """Wait until every line was printed (blocks as long as the reader does)."""
+        self._lines.put(None)
+        self._thread.join()
 
 
 class ConsoleListener(Listener):
@@ -26,11 +50,12 @@ class ConsoleListener(Listener):
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.pump = Pump(console)
         self.live = console.is_terminal
         self._lock = threading.Lock()
         self._tasks: dict[str, int] = {}
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=True,
         )
 
@@ -40,8 +65,10 @@ class ConsoleListener(Listener):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Every line printed (this waits for a slow reader: leave the block once the files are written)."""
         if self.live:
             self.progress.stop()
+        self.pump.drain()
 
     def target_started(self, target: Target, total: int) -> None:
         with self._lock:
@@ -52,17 +79,18 @@ class ConsoleListener(Listener):
 
     def target_phase(self, target: Target, text: str) -> None:
         """On the target's progress bar; as a line of its own in logs."""
-        self.progress.update(self._tasks[target.name], description=escape(clean(f"{target.name}: {text}", 200)))
+        self.progress.update(self._tasks[target.name], description=clean(f"{target.name}: {text}", 200))
         if not self.live:
-            self.console.print(clean(f"{target.name}: {text}"), highlight=False, markup=False, soft_wrap=True)
+            self.pump.print(clean(f"{target.name}: {text}"))
 
     def verdict(self, verdict: ScenarioVerdict) -> None:
         self.progress.advance(self._tasks[verdict.target])
         if verdict.verdict in ("fail", "error") or not self.live:
-            line = f"{verdict_cell(verdict.verdict):>18} {escape(clean(verdict.target))} {escape(verdict.scenario.id)}"
+            line = Text.assemble(" " * (7 - len(verdict.verdict)), verdict_cell(verdict.verdict),
+                                 clean(f" {verdict.target} {verdict.scenario.id}"))
             if verdict.reason and verdict.verdict != "pass":
-                line += f": {escape(clean(verdict.reason))}"  # `[linux<3.9]` is text, not markup
-            self.console.print(line, highlight=False, markup=True, soft_wrap=True)
+                line.append(f": {clean(verdict.reason)}")  # `[linux<3.9]` is text: Text is never markup
+            self.pump.print(line)
 
     def target_finished(self, target: Target) -> None:
         pass
@@ -82,7 +110,7 @@ def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: li
     cells = {(v.scenario.id, v.target): v.verdict for v in verdicts}
     for sc in scenarios:
         row = [cells.get((sc.id, t.name)) for t in targets]
-        table.add_row(escape(sc.id), *[verdict_cell(c) if c else "-" for c in row])
+        table.add_row(clean(sc.id), *[verdict_cell(c) if c else "-" for c in row])
     return table
 
 

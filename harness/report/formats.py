@@ -3,8 +3,8 @@
 A format is a module with `write(matrix, path)` that reads the matrix of
 harness/report/matrix.py (it never judges). Its row says the option that
 chooses its path (`--junit FILE`), its file name in the output folder, and the
-module, which is imported only when a report is written (jinja2 and junit-xml
-cost a run that writes none nothing). Adding a format is one row here and its
+module, which is imported only when a report is written (jinja2 costs a run
+that writes none nothing). Adding a format is one row here and its
 module (docs/extending.md).
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Optional
+
+from ..files import write_or_fall_back
 
 if TYPE_CHECKING:
     from .matrix import Matrix
@@ -35,7 +37,18 @@ REPORTS: tuple[ReportFormat, ...] = (
 )
 
 
-def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> None:
-    """Every format into its path, in table order; each file whole or not at all (atomic_write)."""
-    for fmt in REPORTS:
-        fmt.write(matrix, paths[fmt.name])
+def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> tuple[dict[str, Optional[Path]], list[str]]:
+    """Every format into its path, in table order; each file whole or not at all (atomic_write), and
+    one that cannot be written where asked in a fallback file (harness/files.py). Where each went
+    (None: nowhere), and what could not be written where asked."""
+    from .sidebyside import worth_it, write_side_by_side
+
+    def write(fmt: ReportFormat) -> tuple[Optional[Path], Optional[str]]:
+        return write_or_fall_back(paths[fmt.name], lambda path: fmt.write(matrix, path))
+
+    if worth_it(matrix, paths):  # a large matrix: every format at once, each in a process of its own
+        outcomes = write_side_by_side(REPORTS, write)
+    else:
+        outcomes = {fmt.name: write(fmt) for fmt in REPORTS}
+    written = {name: where for name, (where, _) in outcomes.items()}
+    return written, [problem for _, problem in outcomes.values() if problem]

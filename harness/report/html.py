@@ -2,22 +2,39 @@
 
 The frame (columns, scenarios, verdicts) is rendered by jinja2 with
 autoescaping, so every string that came from a scenario file or a target is
-text, never markup. Step outcomes travel as one JSON island (jinja's `tojson`,
-safe inside <script>) and are drawn by one function of the page's script with
-DOM calls and textContent: the key steps into the matrix cells when the page
-opens, a row's every step when it is expanded. That keeps a 10 targets x 1000
-scenarios page small, and each outcome drawn by one piece of code.
+text, never markup; a character that prints as nothing or acts (controls,
+U+202E, U+2028, a lone surrogate) is shown as its escape. Step outcomes travel
+as one JSON island (made safe inside <script> as jinja's `tojson` does) and are
+drawn by one function of the page's script with DOM calls and textContent: the
+key steps into the matrix cells when the page opens, a row's every step when it
+is expanded. That keeps a 10 targets x 1000 scenarios page small, and each
+outcome drawn by one piece of code.
+
+The page streams: rows are walked once, each written out as it comes while its
+outcomes go to a scratch file, which becomes the island after the table; a
+million results never sit in memory at once.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
+import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import IO, Any, Iterable, Iterator, Optional
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from ..files import atomic_write
+from ..terminal import visible
 from .matrix import Matrix, Row, StepCell
+
+
+def _shown(value: Any) -> Any:
+    """What the page prints of a value: text with every character visible (terminal.visible)."""
+    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():
+        return visible(value)
+    return value
 
 _ENV = Environment(
     loader=PackageLoader("harness.report", "templates"),
@@ -25,8 +42,9 @@ _ENV = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_shown,
 )
-_ENV.policies["json.dumps_kwargs"] = {"separators": (",", ":"), "ensure_ascii": False}
+HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))  # as jinja's tojson
 
 
 def bars(hist: dict[str, int]) -> dict[str, Any]:
@@ -73,11 +91,58 @@ def row_details(row: Row) -> dict[str, Any]:
     }
 
 
-def render(matrix: Matrix, generated: Optional[str] = None) -> str:
+def _shown_deep(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, list):
+        return [_shown_deep(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shown_deep(v) for k, v in value.items()}
+    return value
+
+
+def island_json(value: Any) -> str:
+    """JSON safe inside <script>, every character of its text visible once the page parses it."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isprintable() or "\\u" in text or "\\r" in text or "\\b" in text or "\\f" in text:
+        text = json.dumps(_shown_deep(value), separators=(",", ":"), ensure_ascii=False)  # rare: look closer
+    for char, escaped in HTML_SAFE:
+        text = text.replace(char, escaped)
+    return text
+
+
+def _recorded(rows: Iterable[Row], scratch: IO[str]) -> Iterator[Row]:
+    """The rows as the template walks them; each one's outcomes written to the island's scratch file."""
+    for i, row in enumerate(rows):
+        scratch.write(("," if i else "") + island_json(row_details(row)))
+        yield row
+
+
+def _island(matrix: Matrix, scratch: IO[str]) -> Iterator[Markup]:
+    yield Markup('{"cols":' + island_json([c.key for c in matrix.columns]) + ',"rows":[')
+    scratch.seek(0)
+    while piece := scratch.read(1 << 20):
+        yield Markup(piece)
+    yield Markup("]}")
+
+
+def chunks(matrix: Matrix, generated: Optional[str] = None) -> Iterator[bytes]:
     generated = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    data = {"cols": [c.key for c in matrix.columns], "rows": [row_details(r) for r in matrix.rows]}
-    return _ENV.get_template("report.html.j2").render(matrix=matrix, generated=generated, data=data)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:
+        pieces = _ENV.get_template("report.html.j2").generate(
+            matrix=matrix, generated=generated, rows=_recorded(matrix.rows, scratch), island=_island(matrix, scratch))
+        batch: list[str] = []
+        for piece in pieces:
+            batch.append(piece)
+            if len(batch) >= 2048:
+                yield "".join(batch).encode("utf-8", "backslashreplace")
+                batch = []
+        yield "".join(batch).encode("utf-8", "backslashreplace")
+
+
+def render(matrix: Matrix, generated: Optional[str] = None) -> str:
+    return b"".join(chunks(matrix, generated)).decode("utf-8")
 
 
 def write(matrix: Matrix, path: Path) -> None:
-    atomic_write(path, render(matrix).encode("utf-8"))
+    atomic_write(path, chunks(matrix))

@@ -1,4 +1,4 @@
-"""JUnit XML for CI, written with the junit-xml package.
+"""JUnit XML for CI, streamed: a million test cases never sit in memory at once.
 
 One testsuite per target (named after it, its identity in the properties),
 one testcase per scenario, identified the same way on every target and night
@@ -9,25 +9,34 @@ them, and they are the one liberty taken with its junit-10.xsd). Behaviour
 that differs from the expectation is a failure; with a baseline, a changed
 kernel answer is a failure (old -> new) and a known, unchanged mismatch is
 skipped saying so; an infrastructure problem is an error, never a failure;
-skipped says why.
+skipped says why. Every failure has a message; each case has at most one
+outcome; times have three decimals (Jenkins' schema).
 
-junit-xml's pitfalls, handled here: a failure with neither message nor output
-is dropped, so every one gets a message; a second add_* on a case overwrites
-the first, so each case gets exactly one; its `disabled` attribute and
-six-decimal suite times are not in the Jenkins schema (junit-10.xsd), so the
-document is brought to it before writing; it is written as UTF-8.
+The rows are walked once: each case is set aside under its target as it comes
+(in a scratch file), and the document is then put together target by target
+(a testsuite's counts come before its cases).
+Text is written as XML can hold it: characters XML 1.0 forbids (controls,
+lone surrogates) and those that would hide text (U+202E) as their escapes.
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
-
-from junit_xml import TestCase, TestSuite, to_xml_report_string
+from typing import IO, Iterator, Optional
 
 from .. import observation
 from ..files import atomic_write
+from ..terminal import visible
 from .matrix import Cell, Column, Matrix, Row, StepCell
+
+
+def _text(value: str) -> str:
+    return visible(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(value: object) -> str:
+    return '"' + _text(str(value)).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;") + '"'
 
 
 def _properties(column: Column) -> dict[str, str]:
@@ -48,7 +57,7 @@ def _properties(column: Column) -> dict[str, str]:
         props["declared"] = column.os_label if column.declared else ""
     props.update({f"detail.{k}": str(v) for k, v in column.details.items()})
     props.update({f"env.{name}": value for _, name, value in column.settings})
-    return {k: v for k, v in props.items() if v != ""}
+    return {k: str(v) for k, v in props.items() if v != ""}
 
 
 def step_line(row: Row, index: int, cell: StepCell) -> str:
@@ -64,57 +73,124 @@ def changed_line(row: Row, index: int, cell: StepCell) -> str:
             f"{' (' + mark.where + ')' if mark.where else ''}")
 
 
-def test_case(row: Row, column: Column, cell: Cell) -> Optional[TestCase]:
-    """One scenario on one target. The test's identity is the same on every target and night
-    (classname = suite, name = scenario), so dashboards track it; the target is the suite's name."""
-    if cell.verdict is None:
-        return None
-    case = TestCase(name=row.scenario, classname=row.suite, elapsed_sec=round((cell.ms or 0) / 1000, 3),
-                    file=row.file or None, line=row.line or None)
+def outcome(row: Row, cell: Cell) -> tuple[Optional[str], str, str, str]:
+    """(element, its type, message, text) of a case: failure, error or skipped; (None, ...) for a pass."""
     changed = [changed_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.baseline and sc.baseline.fails]
     mismatches = [step_line(row, i, sc) for i, sc in enumerate(cell.steps) if sc.match is False]
     if cell.verdict == "error":
-        case.add_error_info(message=cell.reason or "infrastructure error", error_type="infrastructure")
-    elif changed:
-        case.add_failure_info(message="; ".join(changed), output="\n".join(changed + mismatches),
-                              failure_type="changed")
-    elif cell.verdict == "fail" and cell.known:
-        case.add_skipped_info(message="known mismatch, unchanged since baseline: " + "; ".join(mismatches))
-    elif cell.verdict == "fail":
-        case.add_failure_info(message="; ".join(mismatches) or "behaviour differs from expectation",
-                              output="\n".join(mismatches + [f"scenario: {row.file}:{row.line}"]),
-                              failure_type="behaviour")
-    elif cell.verdict == "skipped":
-        case.add_skipped_info(message=cell.reason or "skipped")
-    return case
+        return "error", "infrastructure", cell.reason or "infrastructure error", ""
+    if changed:
+        return "failure", "changed", "; ".join(changed), "\n".join(changed + mismatches)
+    if cell.verdict == "fail" and cell.known:
+        return "skipped", "skipped", "known mismatch, unchanged since baseline: " + "; ".join(mismatches), ""
+    if cell.verdict == "fail":
+        return ("failure", "behaviour", "; ".join(mismatches) or "behaviour differs from expectation",
+                "\n".join(mismatches + [f"scenario: {row.file}:{row.line}"]))
+    if cell.verdict == "skipped":
+        return "skipped", "skipped", cell.reason or "skipped", ""
+    return None, "", "", ""
 
 
-def suites(matrix: Matrix) -> list[TestSuite]:
-    """One per target; reference columns (expectations only, by design) are no test of anything."""
-    out = []
-    for i, column in enumerate(matrix.columns):
-        if column.reference:
-            continue
-        cases = [c for c in (test_case(row, column, row.cells[i]) for row in matrix.rows) if c is not None]
-        out.append(TestSuite(name=column.key, test_cases=cases, properties=_properties(column),
-                             hostname=(column.identity or {}).get("hostname") or None))
-    return out
+def case_identity(row: Row) -> tuple[str, str]:
+    """A row's testcase attributes before and after its time: the same on every target."""
+    where = (f" file={_attr(row.file)}" if row.file else "") + (f" line=\"{int(row.line)}\"" if row.line else "")
+    return f"    <testcase name={_attr(row.scenario)} classname={_attr(row.suite)}", where
 
 
-def _to_jenkins_schema(xml_text: str) -> ET.Element:
-    root = ET.fromstring(xml_text.encode("utf-8"))
-    for element in [root, *root.iter("testsuite")]:
-        element.attrib.pop("disabled", None)
-        if "time" in element.attrib:
-            element.set("time", f"{float(element.get('time')):.3f}")
-    return root
+def test_case(row: Row, cell: Cell, identity: Optional[tuple[str, str]] = None) -> tuple[str, Optional[str]]:
+    """One scenario on one target, as XML, and its outcome's element (None for a pass). The test's
+    identity is the same on every target and night (classname = suite, name = scenario), so
+    dashboards track it; the target is the suite's name."""
+    start, where = identity or case_identity(row)
+    attrs = f"{start} time=\"{(cell.ms or 0) / 1000:.3f}\"{where}"
+    element, kind, message, text = outcome(row, cell)
+    if element is None:
+        return f"{attrs} />\n", None
+    inner = f"<{element} type=\"{kind}\" message={_attr(message)}"
+    inner += f">{_text(text)}</{element}>" if text else " />"
+    return f"{attrs}>\n      {inner}\n    </testcase>\n", element
+
+
+SEGMENT = 1 << 16  # a target's cases are kept in memory up to this much, then go to the scratch file
+
+
+@dataclass
+class _Suite:
+    """One target's cases as they come, and its counts: they go to the scratch file shared by every
+    target in segments of SEGMENT bytes (one descriptor whatever the targets; few seeks back)."""
+    scratch: IO[bytes]
+    pending: list[bytes] = field(default_factory=list)
+    size: int = 0
+    segments: list[tuple[int, int]] = field(default_factory=list)  # (offset, length) in the scratch file
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def add(self, cell: Cell, xml: str, element: Optional[str]) -> None:
+        data = xml.encode("utf-8")
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= SEGMENT:
+            self.flush()
+        self.tests += 1
+        self.seconds += round((cell.ms or 0) / 1000, 3)
+        if element == "error":
+            self.errors += 1
+        elif element == "failure":
+            self.failures += 1
+        elif element == "skipped":
+            self.skipped += 1
+
+    def flush(self) -> None:
+        if self.pending:
+            self.scratch.seek(0, 2)
+            self.segments.append((self.scratch.tell(), self.size))
+            self.scratch.write(b"".join(self.pending))
+            self.pending, self.size = [], 0
+
+    def head(self, column: Column) -> bytes:
+        host = (column.identity or {}).get("hostname")
+        head = (f"  <testsuite name={_attr(column.key)} tests=\"{self.tests}\" failures=\"{self.failures}\" "
+                f"errors=\"{self.errors}\" skipped=\"{self.skipped}\" time=\"{self.seconds:.3f}\""
+                + (f" hostname={_attr(host)}" if host else "") + ">\n")
+        props = "".join(f"      <property name={_attr(k)} value={_attr(v)} />\n" for k, v in _properties(column).items())
+        return (head + (f"    <properties>\n{props}    </properties>\n" if props else "")).encode("utf-8")
+
+    def cases(self) -> Iterator[bytes]:
+        self.flush()
+        for offset, length in self.segments:
+            self.scratch.seek(offset)
+            yield self.scratch.read(length)
+
+
+def chunks(matrix: Matrix) -> Iterator[bytes]:
+    """The document, piece by piece: the rows walked once, each target's cases kept aside (_Suite),
+    then put together. Reference columns (expectations only, by design) are no test of anything."""
+    measured = [i for i, column in enumerate(matrix.columns) if not column.reference]
+    with tempfile.TemporaryFile() as scratch:
+        suites = {i: _Suite(scratch) for i in measured}
+        for row in matrix.rows:
+            identity = case_identity(row)
+            for i in measured:
+                cell = row.cells[i]
+                if cell.verdict is not None:
+                    suites[i].add(cell, *test_case(row, cell, identity))
+        total = [sum(getattr(s, name) for s in suites.values()) for name in ("errors", "failures", "tests")]
+        seconds = sum(s.seconds for s in suites.values())
+        yield (f"<?xml version='1.0' encoding='utf-8'?>\n<testsuites errors=\"{total[0]}\" "
+               f"failures=\"{total[1]}\" tests=\"{total[2]}\" time=\"{seconds:.3f}\">\n").encode("utf-8")
+        for i in measured:
+            yield suites[i].head(matrix.columns[i])
+            yield from suites[i].cases()
+            yield b"  </testsuite>\n"
+        yield b"</testsuites>\n"
 
 
 def render(matrix: Matrix) -> bytes:
-    root = _to_jenkins_schema(to_xml_report_string(suites(matrix), prettyprint=False, encoding="utf-8"))
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return b"".join(chunks(matrix))
 
 
 def write(matrix: Matrix, path: Path) -> None:
-    atomic_write(path, render(matrix))
+    atomic_write(path, chunks(matrix))

@@ -11,12 +11,15 @@ mark the two separately.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from ..model import VERDICTS, BaselineComparison, BaselineMark
 from .column_names import column_keys
-from .schema import read
 from ..observation import expected_signature, signature
+
+if TYPE_CHECKING:  # schema.py needs msgspec: only reading results files does, never a run
+    from .schema import ResultsFile
 
 
 @dataclass
@@ -154,13 +157,9 @@ class Row:
     def changed(self) -> bool:
         return any(c.changed for c in self.cells)
 
-    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
-        """(position, step) of the steps that tell targets apart, for the matrix cells.
-
-        Distributions first (they are usually the point), and a step whose pattern
-        across targets repeats an earlier one's (four identical setsockopts) once.
-        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
-        """
+    @cached_property
+    def _telling(self) -> list[tuple[int, StepRow]]:
+        """Every step that tells targets apart, in key_steps' order (worked out once per row, not per cell)."""
         seen, out = set(), []
         differing = [(i, s) for i, s in enumerate(self.steps)
                      if s.contrast or any(c.steps[i].changed for c in self.cells)]
@@ -169,7 +168,16 @@ class Row:
             if pattern not in seen:
                 seen.add(pattern)
                 out.append((i, s))
-        keys = sorted(out[:limit])
+        return out
+
+    def key_steps(self, limit: int = 3, cell: Optional[Cell] = None) -> list[tuple[int, StepRow]]:
+        """(position, step) of the steps that tell targets apart, for the matrix cells.
+
+        Distributions first (they are usually the point), and a step whose pattern
+        across targets repeats an earlier one's (four identical setsockopts) once.
+        For a `cell`, its first failing step (a mismatch, or a step that never ran) comes first.
+        """
+        keys = sorted(self._telling[:limit])
         first = next((i for i, sc in enumerate(cell.steps) if sc.match is False or sc.not_run), None) if cell else None
         if first is None:
             return keys
@@ -179,13 +187,16 @@ class Row:
 @dataclass
 class Matrix:
     columns: list[Column]
-    rows: list[Row]
+    rows: Sequence[Row]  # a list, or StreamedRows: each row built when a report reaches it
     sources: list[str]
     incomplete: list[str]  # sources whose run was cut short
     baseline: Optional[BaselineComparison] = None
+    tally: Optional[dict[str, int]] = None  # the counts, where known without building the rows
 
     @property
     def counts(self) -> dict[str, int]:
+        if self.tally is not None:
+            return dict(self.tally)
         out = dict.fromkeys(VERDICTS, 0)
         for row in self.rows:
             for cell in row.cells:
@@ -196,6 +207,8 @@ class Matrix:
 
 def load_results(path: str) -> dict[str, Any]:
     """A results file, checked against its documented shape (harness/report/schema.py)."""
+    from .schema import read
+
     return read(path)
 
 
@@ -222,41 +235,100 @@ def build(docs: list[tuple[str, dict[str, Any]]], baseline: Optional[BaselineCom
     (harness/judge/baseline.py), each observed step carries its mark."""
     columns = _columns(docs)
     by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
-    rows: dict[str, Row] = {}
-    found: dict[tuple[str, int], dict[str, Any]] = {}
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # row id -> (column, result), rows in order
     for source, doc in docs:
         for r in doc.get("results") or []:
             col = by_source_target.get((source, r["target"]))
-            if col is None:
-                continue
-            if r["id"] not in rows:
-                rows[r["id"]] = Row(
-                    id=r["id"], suite=r["suite"], scenario=r["scenario"], description=r.get("description"),
-                    file=r.get("file", ""), line=r.get("line", 0),
-                    steps=[StepRow(index=s["index"], text=s["text"], op=s["op"], note=s.get("note"),
-                                   expect=s.get("expect") or [], line=s.get("line", 0)) for s in r["steps"]],
-                )
-            found[(r["id"], col)] = r
-    for row in rows.values():
-        row.cells = [_cell(row, found.get((row.id, i)), columns[i], baseline) for i in range(len(columns))]
-        _mark_steps(row)
-    return Matrix(columns=columns, rows=list(rows.values()), sources=[s for s, _ in docs],
+            if col is not None:
+                found.setdefault(r["id"], []).append((col, r))
+    rows = [_row(places, columns, baseline) for places in found.values()]
+    return Matrix(columns=columns, rows=rows, sources=[s for s, _ in docs],
                   incomplete=[s for s, d in docs if not d.get("complete")], baseline=baseline)
+
+
+def _row(places: list[tuple[int, dict[str, Any]]], columns: list[Column],
+         baseline: Optional[BaselineComparison]) -> Row:
+    """One scenario's row from its (column, result) pairs in file order: its steps as the first result
+    has them, a cell per column (of two results for one cell, the last)."""
+    r = places[0][1]
+    row = Row(id=r["id"], suite=r["suite"], scenario=r["scenario"], description=r.get("description"),
+              file=r.get("file", ""), line=r.get("line", 0),
+              steps=[StepRow(index=s["index"], text=s["text"], op=s["op"], note=s.get("note"),
+                             expect=s.get("expect") or [], line=s.get("line", 0)) for s in r["steps"]])
+    by_col = dict(places)
+    row.cells = [_cell(row, by_col.get(i), columns[i], baseline) for i in range(len(columns))]
+    _mark_steps(row)
+    return row
+
+
+class StreamedRows(Sequence[Row]):
+    """The rows of checked results files, built one at a time each time they are walked: a report
+    of a million results holds one row in memory, not the million (the files stay mapped)."""
+
+    COLUMN_BITS, INDEX_BITS = 16, 32  # a result's place packed in one int: (file, index, column)
+
+    def __init__(self, files: list["ResultsFile"], columns: list[Column], baseline: Optional[BaselineComparison]):
+        self.files, self.columns, self.baseline = files, columns, baseline
+        by_source_target = {(c.source, c.name): i for i, c in enumerate(columns)}
+        shift = self.COLUMN_BITS + self.INDEX_BITS
+        self._places: dict[str, list[int]] = {}  # row id -> its results' places, rows in order of appearance
+        for f, results in enumerate(files):
+            for index, (rid, target, _) in enumerate(results.keys):
+                col = by_source_target.get((results.path, target))
+                if col is not None:
+                    self._places.setdefault(rid, []).append((f << shift) | (index << self.COLUMN_BITS) | col)
+        self.tally = dict.fromkeys(VERDICTS, 0)
+        for places in self._places.values():
+            last = {place & 0xFFFF: self._unpack(place) for place in places}  # of two for one cell, the last
+            for f, index, _ in last.values():
+                self.tally[files[f].keys[index][2]] += 1
+        for results in files:
+            results.keys = []  # indexed: a million keys need not stay
+
+    def _unpack(self, place: int) -> tuple[int, int, int]:
+        index_mask = (1 << self.INDEX_BITS) - 1
+        return (place >> (self.COLUMN_BITS + self.INDEX_BITS), (place >> self.COLUMN_BITS) & index_mask,
+                place & ((1 << self.COLUMN_BITS) - 1))
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def __iter__(self) -> Iterator[Row]:
+        for places in self._places.values():
+            pairs = []
+            for place in places:
+                f, index, col = self._unpack(place)
+                pairs.append((col, self.files[f].result(index)))
+            yield _row(pairs, self.columns, self.baseline)
+
+    def __getitem__(self, index):  # a Sequence; reports walk the rows, never index them
+        raise TypeError("streamed rows are walked, not indexed")
+
+
+def build_streamed(files: list["ResultsFile"], baseline: Optional[BaselineComparison] = None) -> Matrix:
+    """The matrix of checked results files, its rows streamed (StreamedRows)."""
+    heads = [(f.path, f.head) for f in files]
+    columns = _columns(heads)
+    rows = StreamedRows(files, columns, baseline)
+    return Matrix(columns=columns, rows=rows, sources=[f.path for f in files],
+                  incomplete=[f.path for f in files if not f.head.get("complete")], baseline=baseline,
+                  tally=rows.tally)
 
 
 def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
           baseline: Optional[BaselineComparison]) -> Cell:
     steps_by_index = {s["index"]: s for s in (result or {}).get("steps", [])}
-    marks = baseline.marks if baseline else {}
+    marks = baseline.marks if baseline else None
     cells = []
-    for step in row.steps:
-        raw = steps_by_index.get(step.index, {"expect": step.expect})
-        expected, selector = expected_text(raw)
+    for step in row.steps:  # a million cells go through here: kept plain
+        raw = steps_by_index.get(step.index) or {"expect": step.expect}
+        expected, selector = (raw["expected"], raw.get("selector")) if raw.get("expected") is not None \
+            else expected_text(raw)
         observed = raw.get("observed")
-        cells.append(StepCell(observed=observed, expected=expected, selector=selector, rule=raw.get("rule"),
-                              match=raw.get("match"), signature=signature(step.op, observed),
-                              baseline=marks.get((column.source, column.name, row.id, step.index)),
-                              not_run=raw.get("not_run")))
+        cells.append(StepCell(observed, expected, selector, raw.get("rule"), raw.get("match"),
+                              signature(step.op, observed),
+                              marks.get((column.source, column.name, row.id, step.index)) if marks else None,
+                              raw.get("not_run")))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     known = bool(baseline and (column.source, column.name, row.id) in baseline.known)

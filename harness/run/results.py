@@ -6,16 +6,17 @@ document holding every scenario that finished, marked `"complete": false`.
 """
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from .. import __version__
-from ..files import atomic_write, fallback_path
+from ..files import atomic_write, fallback_path, in_place
 from ..model import VERDICTS, Identity, ScenarioVerdict, StepVerdict
 from ..scenario.ops import describe
 from ..targets.base import Target
@@ -87,6 +88,8 @@ class ResultsWriter(Listener):
         self._last_flush = 0.0
         self._timer: Optional[threading.Timer] = None
         self.write_error: Optional[str] = None
+        self._in_place = in_place(path)
+        self._wrote = False  # a copy of the document is where it was asked for
         self.doc: dict[str, Any] = {
             "schema": SCHEMA,
             "harness": __version__,
@@ -136,7 +139,10 @@ class ResultsWriter(Listener):
         self.flush()
 
     def flush(self, force: bool = False) -> None:
-        """Write now if forced or due; otherwise make sure a write follows within FLUSH_INTERVAL."""
+        """Write now if forced or due; otherwise make sure a write follows within FLUSH_INTERVAL.
+        A device or FIFO (`--json /dev/stdout`) is written once, at the end: it cannot be replaced."""
+        if self._in_place and not force:
+            return
         with self._lock:
             wait = FLUSH_INTERVAL - (time.monotonic() - self._last_flush)
             if not force and wait > 0:
@@ -151,21 +157,26 @@ class ResultsWriter(Listener):
             self._last_flush = time.monotonic()
             self._write()
 
-    def _write(self) -> None:
-        """A failed write (a full disk) loses nothing: the document stays in memory, the next flush
-        tries again, and finish() falls back to another place if it must."""
+    def _sorted(self) -> None:
         last = len(self._target_rank)
         self.doc["targets"].sort(key=lambda t: self._target_rank.get(t["name"], last))
         self.doc["results"].sort(key=lambda r: (self._scenario_rank.get(r["id"], len(self._scenario_rank)),
                                                 self._target_rank.get(r["target"], last)))
+
+    def _write(self) -> None:
+        """A failed write (a full disk) loses nothing: the document stays in memory, the next flush
+        tries again, and finish() falls back to another place if it must."""
+        self._sorted()
         try:
-            atomic_write(self.path, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+            atomic_write(self.path, encode(self.doc))
             self.write_error = None
+            self._wrote = True
         except OSError as exc:
             self.write_error = f"cannot write {self.path}: {exc.strerror or exc}"
 
     def finish(self, interrupted: bool) -> Optional[str]:
-        """The final write; where it fails, the results go to a fallback file. None, or what happened."""
+        """The final write; where it fails, the results go to a fallback file (and an earlier, partial
+        copy where they were asked for is removed: it would pass for the run's). None, or what happened."""
         with self._lock:
             self.doc["finished"] = _now()
             self.doc["complete"] = not interrupted
@@ -173,10 +184,45 @@ class ResultsWriter(Listener):
         self.flush(force=True)
         if self.write_error is None:
             return None
-        spare = fallback_path(self.path)
+        asked, spare = self.path, fallback_path(self.path)
         try:
-            atomic_write(spare, json.dumps(self.doc, indent=1, ensure_ascii=False).encode("utf-8"))
+            atomic_write(spare, encode(self.doc))
         except OSError as exc:
             return f"{self.write_error}; the fallback {spare} failed too ({exc.strerror or exc}): results lost"
+        if self._wrote and not self._in_place:
+            try:
+                asked.unlink()
+            except OSError:
+                pass
         self.path = spare
         return f"{self.write_error}; the results are in {spare}"
+
+
+def _visible_surrogates(error: UnicodeEncodeError) -> tuple[str, int]:
+    """A lone surrogate (a hostname that was not UTF-8) as the text of its escape, `\\udcff`: a JSON escape
+    of it would be refused by every strict reader, harness report's own included."""
+    return "".join("\\\\u%04x" % ord(ch) for ch in error.object[error.start:error.end]), error.end
+
+
+codecs.register_error("harness.visible-surrogates", _visible_surrogates)
+
+
+def pieces(doc: dict[str, Any]) -> Iterator[str]:
+    """The document as JSON text, a line per target and per result (`results` may be any iterable):
+    a reader can stream it, and a million results take a fifth less room than indented JSON."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    head = {k: v for k, v in doc.items() if k not in ("targets", "results", "summary")}
+    yield dumps(head)[:-1] + ("," if head else "")
+    for key in ("targets", "results"):
+        yield f'"{key}":['
+        for i, item in enumerate(doc.get(key) or []):
+            yield ("," if i else "") + "\n" + dumps(item)
+        yield "\n],"
+    yield f'"summary":{dumps(doc.get("summary") or {})}}}\n'
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    """UTF-8 of pieces(): any text survives (_visible_surrogates)."""
+    return "".join(pieces(doc)).encode("utf-8", "harness.visible-surrogates")

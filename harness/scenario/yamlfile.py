@@ -221,6 +221,13 @@ def _fast_compose(text: str) -> Optional[Node]:
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def _check_encodable(f: YamlFile, node: ScalarNode) -> None:
+    bad = next((ch for ch in node.value if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        f.problem(node, f"character U+{ord(bad):04X} (a lone surrogate) cannot be written as UTF-8: "
+                        "write the character itself, or its \\UXXXXXXXX escape")
+
+
 def _problem_at(f: YamlFile, text: str, offset: int, message: str) -> None:
     """A problem at a character offset, for errors that carry no line and column."""
     line, col = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
@@ -228,11 +235,17 @@ def _problem_at(f: YamlFile, text: str, offset: int, message: str) -> None:
 
 
 def check_duplicates(f: YamlFile, root: Node) -> None:
-    """PyYAML silently keeps the last of two equal keys; an author wants to hear about it."""
+    """PyYAML silently keeps the last of two equal keys; an author wants to hear about it. Text no
+    file can hold is refused here too: a lone surrogate (`"\\ud800"`) would pass every check
+    and then fail the results file, JUnit and HTML writers, losing the run."""
     stack, seen = [root], set()
     while stack:  # iterative, and each node once: aliases can make the graph deep or cyclic
         node = stack.pop()
-        if id(node) in seen or isinstance(node, ScalarNode):
+        if id(node) in seen:
+            continue
+        if isinstance(node, ScalarNode):
+            seen.add(id(node))
+            _check_encodable(f, node)
             continue
         seen.add(id(node))
         if isinstance(node, SequenceNode):
