@@ -83,6 +83,7 @@ LINUX = {
     # IP_LOCAL_PORT_RANGE 51 (6.3); linux/in6.h: IPV6_FREEBIND 78 (4.15)
     "IP_FREEBIND": 15, "IP_TRANSPARENT": 19, "IP_BIND_ADDRESS_NO_PORT": 24,
     "IP_LOCAL_PORT_RANGE": 51, "IPV6_FREEBIND": 78,
+    "IP_BINDANY": None, "IPV6_BINDANY": None, "SO_BINDANY": None,  # the BSDs' (below)
 }
 # 4.4BSD heritage (sys/socket.h, netinet/in.h, netinet6/in6.h, netinet/tcp.h):
 # identical on FreeBSD, DragonFly, NetBSD, OpenBSD and Darwin for these names.
@@ -101,6 +102,11 @@ BSD = {
     "IP_ADD_MEMBERSHIP": 12, "SO_REUSEPORT_LB": None,
     "TCP_DEFER_ACCEPT": None, "TCP_QUICKACK": None, "TCP_USER_TIMEOUT": None,
     "IP_MTU_DISCOVER": None, "IPV6_MTU_DISCOVER": None, "IPV6_MTU": None,
+    # Linux's binding options (above); where a BSD has its own (IP_BINDANY, IPV6_BINDANY,
+    # SO_BINDANY), OPTION_TABLES gives its number.
+    "SO_BINDTODEVICE": None, "IP_FREEBIND": None, "IP_TRANSPARENT": None,
+    "IP_BIND_ADDRESS_NO_PORT": None, "IP_LOCAL_PORT_RANGE": None, "IPV6_FREEBIND": None,
+    "IP_BINDANY": None, "IPV6_BINDANY": None, "SO_BINDANY": None,
 }
 # Keepalive tuning and TCP Fast Open differ by system:
 # FreeBSD sys/netinet/tcp.h: TCP_KEEPIDLE 256, TCP_KEEPINTVL 512,
