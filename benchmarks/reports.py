@@ -33,14 +33,14 @@ TARGETS, SCENARIOS = 10, 1000
 OUTCOMES = ["ok", "ok", "ok", "EADDRINUSE", "ENOPROTOOPT", "EINVAL"]
 
 
-def synthetic_doc(seed: int = 1) -> dict:
+def synthetic_doc(seed: int = 1, scenarios: int = SCENARIOS) -> dict:
     rnd = random.Random(seed)
     targets = [{"name": f"t{i}", "provider": "vagrant", "description": f"target {i}", "emulated": i == 1,
                 "ran": True, "reason": None, "details": {"box": f"box/{i}"},
                 "identity": {"system": "Linux", "release": f"{3 + i}.0.0", "version": f"{3 + i}.0", "family": "linux",
                              "hostname": f"h{i}", "emulated_on": None}} for i in range(TARGETS)]
     results = []
-    for s in range(SCENARIOS):
+    for s in range(scenarios):
         for t in range(TARGETS):
             steps = []
             for i in range(1, 8):

@@ -36,9 +36,7 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import time
-import traceback
 
 try:
     import ctypes
@@ -299,7 +297,14 @@ def gai_name(num):
 
 def exception_line():
     """The exception being handled, as the last line of its traceback (`KeyError: 'x'`)."""
+    import traceback  # on failure only: the agent starts faster without it
     return traceback.format_exc().strip().splitlines()[-1]
+
+
+def print_traceback():
+    """The exception being handled, in full, on stderr (where the harness reads its diagnostics)."""
+    import traceback
+    traceback.print_exc()
 
 
 def failure(exc, kernel):
@@ -688,6 +693,7 @@ def read_setting(name):
                 handle.close()
         except (IOError, OSError):
             return None
+    import subprocess  # the BSDs' sysctl(8) only: Linux reads /proc
     for tool in SYSCTL:
         if os.path.exists(tool):
             proc = subprocess.Popen([tool, "-n", name], stdout=subprocess.PIPE,
@@ -896,7 +902,7 @@ def run_child(func, *args):
             signal.signal(sig, signal.SIG_DFL)
         func(*args)
     except BaseException:
-        traceback.print_exc()
+        print_traceback()
         code = 1
     os._exit(code)
 
@@ -1451,7 +1457,7 @@ class Supervisor(object):
         except InfraError:
             status = {"status": "error", "reason": str(sys.exc_info()[1])}
         except Exception:  # a bug or exhausted resources: still report and clean up
-            traceback.print_exc()
+            print_traceback()
             status = {"status": "error", "reason": "agent failure: %s"
                       % exception_line()}
         self.stop_actors()  # before reporting: nothing outlives the scenario
@@ -1894,7 +1900,7 @@ def supervisor_main(scenario, options, out, agent_pid, console):
 # The rump kernel: NetBSD's network stack as shared libraries, in this process
 #
 # With `--rump DIR` every scenario calls NetBSD's kernel instead of the host's:
-# DIR holds librump*.so, built by `harness rump build` (docs/rump.md).  The
+# DIR holds NetBSD's librump*.so (docs/rump.md: where they come from).  The
 # agent loads them once; each scenario's supervisor boots a kernel of its own
 # (rump_init: once per host process, and a kernel's threads do not survive
 # fork), so scenarios never see each other's ports or TIME_WAIT, as with a

@@ -241,12 +241,16 @@ def test_ctrl_c_while_reports_are_written_exits_130_without_a_traceback(tmp_path
     import json
     import sys
     sys.path.insert(0, str(SEED.parent.parent / "benchmarks"))
-    from reports import synthetic_doc  # 10 targets x 1000 scenarios: seconds of report writing
+    from reports import synthetic_doc  # 10 targets x 5000 scenarios: seconds of report writing
 
     big = tmp_path / "big.json"
-    big.write_text(json.dumps(synthetic_doc()))
-    proc = harness_in_background("report", str(big), "--out", str(tmp_path / "out"))
-    time.sleep(1.0)
+    big.write_text(json.dumps(synthetic_doc(scenarios=5000)))
+    out = tmp_path / "out"
+    proc = harness_in_background("report", str(big), "--out", str(out))
+    deadline = time.monotonic() + 60
+    while not [p for p in out.glob(".*") if p.name != ".harness.lock"]:  # a report being written aside
+        assert proc.poll() is None and time.monotonic() < deadline, "the reports were never seen being written"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr

@@ -22,10 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Optional
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from ..terminal import visible
 from .matrix import Matrix, Row, StepCell
 
@@ -36,8 +36,37 @@ def _shown(value: Any) -> Any:
         return visible(value)
     return value
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """The template compiled once and kept in the harness's cache folder (a run that writes one page
+    would otherwise spend most of its report time compiling it); jinja2 keys each entry by the
+    template's checksum, so an edited template is compiled again. Where the folder cannot be read or
+    written, the template is compiled each time: a cache never fails a report."""
+
+    def load_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _template_cache() -> "_TemplateCache | None":
+    folder = cache_dir() / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _TemplateCache(str(folder))
+
+
 _ENV = Environment(
     loader=PackageLoader("harness.report", "templates"),
+    bytecode_cache=_template_cache(),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -57,7 +86,7 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
 
 def _cell_step(sc: StepCell) -> list[Any]:
     """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed, why it
-    never ran], trailing parts left out when derivable.
+    never ran, the model's prediction where one is shown], trailing parts left out when derivable.
 
     The expected outcome travels as the index of the rule the verdict applied,
     not as text: on a 10 x 1000 page that is most of the difference between
@@ -74,7 +103,22 @@ def _cell_step(sc: StepCell) -> list[Any]:
         out += [None] * (4 - len(out)) + [sc.baseline.old]
     if sc.not_run:
         out += [None] * (5 - len(out)) + [sc.not_run]
+    if sc.shown_as_predicted:
+        p = sc.predicted or {}
+        shown = {"p": sc.expected, "r": [r["id"] for r in p.get("rules") or []], "w": p.get("why") or ""}
+        out += [None] * (6 - len(out)) + [{**shown, "a": sc.agrees} if sc.agrees else shown]
     return out
+
+
+def rule_texts(row: Row, out: dict[str, str]) -> None:
+    """Every rule a shown prediction of the row cites, into `out` (once per page): `text [sources]
+    (confidence)`, as results.json carries it (the report reads, never asks the model)."""
+    for cell in row.cells:
+        for sc in cell.steps:
+            if sc.shown_as_predicted:
+                for r in (sc.predicted or {}).get("rules") or []:
+                    out.setdefault(r["id"], f"{r.get('text', '')} [{'; '.join(r.get('sources') or [])}] "
+                                            f"({r.get('confidence', '')})")
 
 
 def row_details(row: Row) -> dict[str, Any]:
@@ -111,26 +155,36 @@ def island_json(value: Any) -> str:
     return text
 
 
-def _recorded(rows: Iterable[Row], scratch: IO[str]) -> Iterator[Row]:
-    """The rows as the template walks them; each one's outcomes written to the island's scratch file."""
+def _recorded(rows: Iterable[Row], scratch: IO[str], rules: dict[str, str]) -> Iterator[Row]:
+    """The rows as the template walks them; each one's outcomes written to the island's scratch file, the
+    rules its predictions cite gathered."""
     for i, row in enumerate(rows):
         scratch.write(("," if i else "") + island_json(row_details(row)))
+        rule_texts(row, rules)
         yield row
 
 
-def _island(matrix: Matrix, scratch: IO[str]) -> Iterator[Markup]:
+def _island(matrix: Matrix, scratch: IO[str], rules: dict[str, str]) -> Iterator[Markup]:
+    """The JSON island, once the template has walked every row (the rules are gathered by then)."""
     yield Markup('{"cols":' + island_json([c.key for c in matrix.columns]) + ',"rows":[')
     scratch.seek(0)
     while piece := scratch.read(1 << 20):
         yield Markup(piece)
-    yield Markup("]}")
+    yield Markup('],"rules":' + island_json(rules) + "}")
+
+
+def prepare() -> None:
+    """Load (or compile) the page's template now: formats.preload calls it while the agents run."""
+    _ENV.get_template("report.html.j2")
 
 
 def chunks(matrix: Matrix, generated: Optional[str] = None) -> Iterator[bytes]:
     generated = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:
+        rules: dict[str, str] = {}
         pieces = _ENV.get_template("report.html.j2").generate(
-            matrix=matrix, generated=generated, rows=_recorded(matrix.rows, scratch), island=_island(matrix, scratch))
+            matrix=matrix, generated=generated, rows=_recorded(matrix.rows, scratch, rules),
+            island=_island(matrix, scratch, rules))
         batch: list[str] = []
         for piece in pieces:
             batch.append(piece)

@@ -15,11 +15,18 @@ import os
 import signal
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from .formats import ReportFormat
     from .matrix import Matrix
+
+
+class Named(Protocol):
+    """A report format as seen here: only its name (the table itself lives in formats.py, which calls us)."""
+    name: str
+
+
+F = TypeVar("F", bound=Named)
 
 Written = tuple[Optional[Path], Optional[str]]  # where the file went (None: nowhere), what went wrong
 
@@ -53,7 +60,7 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def write_side_by_side(formats: tuple["ReportFormat", ...], write: Callable[["ReportFormat"], Written]
+def write_side_by_side(formats: tuple[F, ...], write: Callable[[F], Written]
                        ) -> dict[str, Written]:
     """`write(fmt)` for every format at once, each in a forked child; what each returned, by name."""
     children: dict[str, tuple[int, int]] = {}

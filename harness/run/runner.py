@@ -131,7 +131,12 @@ class Runner:
                     # A scenario the declared system could not run at all (only:, a variant it lacks)
                     # says so, rather than showing expectations for it.
                     why = not_applicable(sc, declared) if declared else None
-                    self._emit(skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared))
+                    verdict = skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared)
+                    if declared and not why:
+                        from ..predict.attach import predicted  # the model: loaded only where no kernel answers
+
+                        verdict = predicted(verdict, declared, target.info.model)
+                    self._emit(verdict)
                 return
             ok = self._run_agent(target)
         finally:
