@@ -175,6 +175,9 @@ def test_report_reads_only_documents_of_the_documented_shape(tmp_path):
     wrong = copy.deepcopy(good)
     wrong["results"][0]["steps"][0]["index"] = "x"
     cases["wrongtype"] = (wrong, "results[0].steps[0].index: expected int, not str")
+    port = copy.deepcopy(good)  # getsockname's port, as reports read it (issue 26)
+    port["results"][0]["steps"][0].update(op="getsockname", observed={"outcome": "ok", "port": "P"})
+    cases["port"] = (port, "results[0].steps[0].observed.port: expected int or null, not str")
     verdict = copy.deepcopy(good)
     verdict["results"][0]["verdict"] = "maybe"
     cases["verdict"] = (verdict, "results[0].verdict: 'maybe' is not one of")
