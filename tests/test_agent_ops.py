@@ -251,3 +251,17 @@ def test_msg_flags_poll_bits_and_sockaddr_layouts_are_each_systems():
     assert raw == b"\0\0\0\x50\x7f\0\0\x01" + b"\0" * 8
     raw = netbsd.sockaddr_bytes(socket.AF_INET6, ("::1", 80), {"len": 8})
     assert raw == b"\x08\x18\0\x50\0\0\0\0"  # sin6_len follows the length given, family 24 is NetBSD's
+
+
+def test_an_expected_eopnotsupp_or_enotsup_passes_for_a_udp_listen_on_linux(tmp_path):
+    """Issue 26's first defect, end to end: Linux's 95 is EOPNOTSUPP in its manual and ENOTSUP in the C
+    library; either expectation passes, and the results show the documented name."""
+    from conftest import harness
+    path = tmp_path / "listen.yaml"
+    path.write_text("suite: u\nscenarios:\n" + "".join(
+        f"  - name: {name.lower()}\n    steps:\n      - {{op: socket, sock: u, type: udp}}\n"
+        f"      - {{op: listen, sock: u, expect: {name}}}\n" for name in ("EOPNOTSUPP", "ENOTSUP", "EINVAL")))
+    proc = harness("run", str(path), "--targets", "local", "--out", str(tmp_path / "out"))
+    results = __import__("json").loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert {r["scenario"]: r["verdict"] for r in results} == {"eopnotsupp": "pass", "enotsup": "pass", "einval": "fail"}
+    assert {r["steps"][1]["observed"]["outcome"] for r in results} == {"EOPNOTSUPP"} and proc.returncode == 1
