@@ -76,6 +76,12 @@ LINUX = {
     "TCP_DEFER_ACCEPT": 9, "TCP_QUICKACK": 12, "TCP_USER_TIMEOUT": 18,
     "TCP_FASTOPEN": 23, "IP_MTU_DISCOVER": 10, "IPV6_MTU_DISCOVER": 23,
     "IPV6_MTU": 24,
+    "SO_BINDTODEVICE": 25,  # asm-generic/socket.h
+    # linux/in.h: IP_FREEBIND 15, IP_TRANSPARENT 19, IP_BIND_ADDRESS_NO_PORT 24 (4.2),
+    # IP_LOCAL_PORT_RANGE 51 (6.3); linux/in6.h: IPV6_FREEBIND 78 (4.15)
+    "IP_FREEBIND": 15, "IP_TRANSPARENT": 19, "IP_BIND_ADDRESS_NO_PORT": 24,
+    "IP_LOCAL_PORT_RANGE": 51, "IPV6_FREEBIND": 78,
+    "IP_BINDANY": None, "IPV6_BINDANY": None, "SO_BINDANY": None,  # the BSDs' (below)
 }
 # 4.4BSD heritage (sys/socket.h, netinet/in.h, netinet6/in6.h, netinet/tcp.h):
 # identical on FreeBSD, DragonFly, NetBSD, OpenBSD and Darwin for these names.
@@ -94,6 +100,11 @@ BSD = {
     "IP_ADD_MEMBERSHIP": 12, "SO_REUSEPORT_LB": None,
     "TCP_DEFER_ACCEPT": None, "TCP_QUICKACK": None, "TCP_USER_TIMEOUT": None,
     "IP_MTU_DISCOVER": None, "IPV6_MTU_DISCOVER": None, "IPV6_MTU": None,
+    # Linux's binding options (above); where a BSD has its own (IP_BINDANY, IPV6_BINDANY,
+    # SO_BINDANY), OPTION_TABLES gives its number.
+    "SO_BINDTODEVICE": None, "IP_FREEBIND": None, "IP_TRANSPARENT": None,
+    "IP_BIND_ADDRESS_NO_PORT": None, "IP_LOCAL_PORT_RANGE": None, "IPV6_FREEBIND": None,
+    "IP_BINDANY": None, "IPV6_BINDANY": None, "SO_BINDANY": None,
 }
 # Keepalive tuning and TCP Fast Open differ by system:
 # FreeBSD sys/netinet/tcp.h: TCP_KEEPIDLE 256, TCP_KEEPINTVL 512,
@@ -125,11 +136,14 @@ def bsd_table(family, **changes):
 OPTION_TABLES = {
     "linux": LINUX,
     # SO_REUSEPORT_LB: FreeBSD 12+ only (older kernels answer ENOPROTOOPT).
-    "freebsd": bsd_table("freebsd", SO_REUSEPORT_LB=0x10000),
+    # netinet/in.h IP_BINDANY 24, netinet6/in6.h IPV6_BINDANY 64 (FreeBSD 8+).
+    "freebsd": bsd_table("freebsd", SO_REUSEPORT_LB=0x10000, IP_BINDANY=24, IPV6_BINDANY=64),
     # DragonFly's SO_REUSEPORT already balances; it has no SO_REUSEPORT_LB.
     "dragonfly": bsd_table("dragonfly"),
-    "netbsd": bsd_table("netbsd"),
-    "openbsd": bsd_table("openbsd"),
+    # netinet/in.h IP_BINDANY 27 (NetBSD 8+; older kernels answer ENOPROTOOPT).
+    "netbsd": bsd_table("netbsd", IP_BINDANY=27),
+    # sys/socket.h SO_BINDANY 0x1000.
+    "openbsd": bsd_table("openbsd", SO_BINDANY=0x1000),
     # Darwin's SO_LINGER (0x80) counts l_linger in clock ticks; the scenario
     # value is seconds, which is Darwin's SO_LINGER_SEC (0x1080).
     "darwin": bsd_table("darwin", SO_LINGER=0x1080),
@@ -150,6 +164,49 @@ OPTION_LEVELS = {
     "TCP_FASTOPEN": "IPPROTO_TCP", "TCP_USER_TIMEOUT": "IPPROTO_TCP",
     "TCP_QUICKACK": "IPPROTO_TCP", "IP_MTU_DISCOVER": "IPPROTO_IP",
     "IPV6_MTU_DISCOVER": "IPPROTO_IPV6", "IPV6_MTU": "IPPROTO_IPV6",
+    "SO_BINDTODEVICE": "SOL_SOCKET", "SO_BINDANY": "SOL_SOCKET",
+    "IPV6_V6ONLY": "IPPROTO_IPV6", "IPV6_BINDANY": "IPPROTO_IPV6",
+    "IPV6_FREEBIND": "IPPROTO_IPV6", "TCP_NODELAY": "IPPROTO_TCP",
+    "IP_ADD_MEMBERSHIP": "IPPROTO_IP", "IP_BINDANY": "IPPROTO_IP",
+    "IP_FREEBIND": "IPPROTO_IP", "IP_TRANSPARENT": "IPPROTO_IP",
+    "IP_BIND_ADDRESS_NO_PORT": "IPPROTO_IP", "IP_LOCAL_PORT_RANGE": "IPPROTO_IP",
+}
+# send(2) flags by name: include/linux/socket.h; the BSDs' and XNU's sys/socket.h. A flag a system
+# lacks is absent (the step is `unsupported`): MSG_FASTOPEN and MSG_MORE are Linux's, macOS has no
+# MSG_NOSIGNAL (it has SO_NOSIGPIPE).
+BSD_MSG = {"oob": 0x1, "dontroute": 0x4, "eor": 0x8, "dontwait": 0x80}
+MSG_FLAGS = {
+    "linux": {"oob": 0x1, "dontroute": 0x4, "dontwait": 0x40, "eor": 0x80, "nosignal": 0x4000,
+              "more": 0x8000, "fastopen": 0x20000000},
+    "freebsd": dict(BSD_MSG, nosignal=0x20000),
+    "dragonfly": dict(BSD_MSG, nosignal=0x400),
+    "netbsd": dict(BSD_MSG, nosignal=0x400),
+    "openbsd": dict(BSD_MSG, nosignal=0x400),
+    "darwin": BSD_MSG,
+}
+# poll(2) events: sys/poll.h and asm-generic/poll.h agree on these; POLLRDHUP is Linux's 0x2000
+# (asm-generic/poll.h) and FreeBSD's 0x4000 (sys/sys/poll.h, FreeBSD 14); other systems lack it.
+POLL_BITS = {"in": 0x1, "pri": 0x2, "out": 0x4, "err": 0x8, "hup": 0x10, "nval": 0x20}
+POLL_RDHUP = {"linux": 0x2000, "freebsd": 0x4000}
+POLL_ORDER = ("in", "pri", "out", "err", "hup", "nval", "rdhup")  # as harness/scenario/ops.py POLL_EVENTS
+# Settings (or pairs of them) that set an ephemeral port range, as a scenario's sysctl: may.
+RANGE_SETTINGS = (("net.ipv4.ip_local_port_range", None), ("net.inet.ip.anonportmin", "net.inet.ip.anonportmax"),
+                  ("net.inet6.ip6.anonportmin", "net.inet6.ip6.anonportmax"),
+                  ("net.inet.ip.portrange.first", "net.inet.ip.portrange.last"))
+# FIONREAD: asm-generic/ioctls.h 0x541B on Linux; _IOR('f', 127, int) on the BSDs and XNU (sys/filio.h)
+# and on Linux's alpha, powerpc and sparc ports (mips: _IOR without the size, 0x467f).
+FIONREAD = {"linux": 0x541B, "bsd": 0x4004667F}
+ODD_FIONREAD = {"alpha": 0x4004667F, "ppc": 0x4004667F, "powerpc": 0x4004667F, "sparc": 0x4004667F,
+                "mips": 0x467F}
+# The system's ephemeral (anonymous) port range: Linux /proc/sys; FreeBSD, DragonFly and macOS
+# net.inet.ip.portrange.first/last; NetBSD net.inet.ip.anonportmin/max; OpenBSD porthifirst/porthilast.
+EPHEMERAL_SETTINGS = {
+    "linux": ("net.ipv4.ip_local_port_range",),
+    "freebsd": ("net.inet.ip.portrange.first", "net.inet.ip.portrange.last"),
+    "dragonfly": ("net.inet.ip.portrange.first", "net.inet.ip.portrange.last"),
+    "darwin": ("net.inet.ip.portrange.first", "net.inet.ip.portrange.last"),
+    "netbsd": ("net.inet.ip.anonportmin", "net.inet.ip.anonportmax"),
+    "openbsd": ("net.inet.ip.porthifirst", "net.inet.ip.porthilast"),
 }
 ADDRESSES = {"any": "0.0.0.0", "any6": "::", "loopback": "127.0.0.1",
              "loopback6": "::1", "loopback2": "127.0.0.2"}
@@ -216,8 +273,17 @@ def exc_errno(exc):
     return num
 
 
+# Names each system documents for a number its C library also knows by an alias: errno.errorcode
+# keeps the last alias it was given (ENOTSUP for Linux's 95, EDEADLOCK for 35), which is not what
+# the kernel's manual says (harness/errnos.py has the pairs and their sources).
+CANONICAL_ERRNOS = ("EOPNOTSUPP", "EAGAIN", "EDEADLK")
+
+
 def errno_name(num):
-    """Failures are reported by name: numbers differ between kernels."""
+    """Failures are reported by name (numbers differ between kernels), the documented one."""
+    for name in CANONICAL_ERRNOS:
+        if getattr(errno, name, None) == num:
+            return name
     return errno.errorcode.get(num, "E%d" % num)
 
 
@@ -362,7 +428,66 @@ def close_rst(kernel, sock):
     sock.close()
 
 
-class HostKernel(object):
+class SystemNumbers(object):
+    """A kernel's numbers by name, from the agent's tables for its `family` (a HostKernel's or a
+    RumpProcess's): send flags, poll events, sockaddr layout, and port ranges from its settings."""
+
+    def msg_flags(self, names):
+        """The MSG_* bits of `names`, or Unsupported naming the first the system lacks."""
+        table, value = MSG_FLAGS.get(self.family, {}), 0
+        for name in names:
+            if name not in table:
+                raise Unsupported("MSG_%s is not defined on %s" % (name.upper(), self.family))
+            value |= table[name]
+        return value
+
+    def poll_bits(self):
+        bits = dict(POLL_BITS)
+        if self.family in POLL_RDHUP:
+            bits["rdhup"] = POLL_RDHUP[self.family]
+        return bits
+
+    def poll_mask(self, names):
+        bits = self.poll_bits()
+        for name in names:
+            if name not in bits:
+                raise Unsupported("POLL%s is not defined on %s" % (name.upper(), self.family))
+        return sum([bits[name] for name in names])
+
+    def poll_names(self, revents):
+        """The events set in `revents`, in the order docs/scenario-format.md lists them."""
+        bits = self.poll_bits()
+        return [name for name in POLL_ORDER if name in bits and revents & bits[name]]
+
+    def sockaddr_bytes(self, family, addr, spec):
+        """The address as the kernel reads it, with `spec`'s family and length put in its place: a
+        malformed address for a bad-input test ({family: 0}, {len: 8})."""
+        af = self.af_numbers()
+        raw = pack_sockaddr(self.bsd_layout(), af[family], family, addr)
+        claimed = spec.get("family")
+        if claimed is not None:
+            number = af.get(claimed, claimed)  # a name (unspec, inet, inet6) or a number
+            if self.bsd_layout():
+                raw = raw[:1] + struct.pack("B", number & 0xff) + raw[2:]
+            else:
+                raw = struct.pack("=H", number & 0xffff) + raw[2:]
+        length = spec.get("len")
+        if length is not None:
+            raw = (raw + b"\0" * max(0, length - len(raw)))[:length]
+            if self.bsd_layout() and raw:
+                raw = struct.pack("B", min(length, 255)) + raw[1:]
+        return raw
+
+    def ephemeral_range(self):
+        """(low, high) of the system's ephemeral ports as set where the scenario runs, or None."""
+        names = EPHEMERAL_SETTINGS.get(self.family, ())
+        values = " ".join([self.read_setting(name) or "" for name in names]).split()
+        if len(values) == 2 and values[0].isdigit() and values[1].isdigit():
+            return [int(values[0]), int(values[1])]
+        return None
+
+
+class HostKernel(SystemNumbers):
     """The kernel this process runs on, through the socket module.
 
     The seam between the agent and "the kernel a step calls": every socket an
@@ -399,6 +524,75 @@ class HostKernel(object):
 
     def v6only(self, sock):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+
+    def bsd_layout(self):
+        return self.family != "linux"  # sin_len first, then a one-byte family (4.4BSD)
+
+    def af_numbers(self):
+        return {"unspec": 0, "inet": socket.AF_INET, "inet6": socket.AF_INET6,
+                socket.AF_INET: socket.AF_INET, socket.AF_INET6: socket.AF_INET6}
+
+    def pending(self, sock):
+        """FIONREAD: the bytes waiting to be read (TCP) or the next datagram's size (UDP)."""
+        number = FIONREAD[self.family == "linux" and "linux" or "bsd"]
+        for prefix in ODD_FIONREAD:
+            if self.family == "linux" and platform.machine().startswith(prefix):
+                number = ODD_FIONREAD[prefix]
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), number, struct.pack("i", 0)))[0]
+
+    def poll(self, sock, mask, timeout_ms):
+        """poll(2) on one socket: the revents bits, 0 when nothing happened within the timeout."""
+        if not hasattr(select, "poll"):
+            raise Unsupported("this Python has no poll()")
+        poller = select.poll()
+        poller.register(sock.fileno(), mask)
+        got = poller.poll(timeout_ms)
+        return got and got[0][1] or 0
+
+    def call_raw(self, sock, name, raw, data=b"", flags=0):
+        """bind, connect or sendto with the sockaddr bytes as given (the socket module would check
+        them first): through the C library."""
+        lib = c_library()
+        if lib is None:
+            raise Unsupported("a malformed address is passed through ctypes, which this Python lacks")
+        func = getattr(lib, name)
+        buf = ctypes.create_string_buffer(raw, max(1, len(raw)))
+        if name == "sendto":
+            func.restype = getattr(ctypes, "c_ssize_t", ctypes.c_long)
+            result = func(sock.fileno(), data, ctypes.c_size_t(len(data)), flags, buf, ctypes.c_uint(len(raw)))
+        else:
+            result = func(sock.fileno(), buf, ctypes.c_uint(len(raw)))
+        if result == -1:
+            num = ctypes.get_errno()
+            raise socket.error(num, os.strerror(num))
+        return result
+
+    def read_setting(self, name):
+        return read_setting(name)
+
+    def write_setting(self, name, value):
+        """Set a kernel setting of this machine (or of the scenario's network namespace): Linux
+        /proc/sys, the BSDs and macOS sysctl(8). Skip if the kernel has no such setting."""
+        if self.family == "linux":
+            path = "/proc/sys/" + name.replace(".", "/")
+            if not os.path.exists(path):
+                raise Skip("sysctl: this kernel has no setting %s" % name)
+            try:
+                handle = open(path, "w")
+                try:
+                    handle.write(value)
+                finally:
+                    handle.close()
+            except (IOError, OSError):
+                raise InfraError("sysctl: setting %s to %s: %s" % (name, value, errno_name(exc_errno(sys.exc_info()[1]))))
+            return
+        tool = [path for path in SYSCTL if os.path.exists(path)]
+        if not tool:
+            raise Skip("sysctl: no sysctl(8) here to set %s" % name)
+        proc = subprocess.Popen([tool[0], "%s=%s" % (name, value)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out = proc.communicate()[0].decode("ascii", "replace").strip()
+        if proc.returncode != 0:
+            raise InfraError("sysctl: setting %s to %s: %s" % (name, value, out))
 
     def usable_port(self, port):
         """Whether a symbolic port may be this free port (RumpProcess says why not always)."""
@@ -581,17 +775,32 @@ HOST = HostKernel()
 _LIBC = []
 
 
+def dlopen_self():
+    """This process's C library through ctypes, or None (no ctypes, or it cannot be loaded)."""
+    if ctypes is None:
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
 def libc():
     """The C library through ctypes (Linux only), loaded once before forking."""
     if not _LIBC:
-        lib = None
-        if ctypes is not None and sys.platform.startswith("linux"):
-            try:
-                lib = ctypes.CDLL(None, use_errno=True)
-            except OSError:
-                lib = None
-        _LIBC.append(lib)
+        _LIBC.append(sys.platform.startswith("linux") and dlopen_self() or None)
     return _LIBC[0]
+
+
+_ANY_LIBC = []
+
+
+def c_library():
+    """This process's C library through ctypes on any system (libc() is Linux's, for prctl and
+    unshare), for the calls the socket module checks before the kernel sees them."""
+    if not _ANY_LIBC:
+        _ANY_LIBC.append(libc() or dlopen_self())
+    return _ANY_LIBC[0]
 
 
 def prctl(option, value):
@@ -732,13 +941,25 @@ def is_port_name(port):
 
 
 def port_names(steps):
-    """Symbolic port names in order of first use."""
-    names = []
+    """Symbolic port names in order of first use, but those a getsockname step reads (`as`)."""
+    names, read = [], [step.get("as") for step in steps if step["op"] == "getsockname"]
     for step in steps:
         for port in (step.get("port"), (step.get("to") or {}).get("port")):
-            if is_port_name(port) and port not in names:
+            if is_port_name(port) and port not in names and port not in read:
                 names.append(port)
     return names
+
+
+def avoided_ranges(settings):
+    """The port ranges a scenario's settings make ephemeral (its `sysctl:`): the ports allocated for
+    its names stay out of them, which the scenario may mean to exhaust."""
+    values = dict((item["name"], item["value"]) for item in settings)
+    spans = []
+    for low, high in RANGE_SETTINGS:
+        text = (values.get(low, "") + " " + (high and values.get(high, "") or "")).split()
+        if len(text) == 2 and text[0].isdigit() and text[1].isdigit():
+            spans.append((int(text[0]), int(text[1])))
+    return spans
 
 
 def ipv6_available(kernel):
@@ -762,8 +983,8 @@ def probe_bind(kernel, held, family, kind, port):
     return True
 
 
-def allocate_ports(kernel, names):
-    """Distinct ports, each free for TCP and UDP (IPv4 and IPv6) on the wildcard.
+def allocate_ports(kernel, names, avoid=()):
+    """Distinct ports, each free for TCP and UDP (IPv4 and IPv6) on the wildcard, none in `avoid`.
 
     Probes stay bound until every name has a port, so names never collide.
     """
@@ -773,20 +994,22 @@ def allocate_ports(kernel, names):
     held, ports = [], {}
     try:
         for name in names:
-            ports[name] = free_port(kernel, held, checks)
+            ports[name] = free_port(kernel, held, checks, avoid)
     finally:
         for probe in held:
             probe.close()
     return ports
 
 
-def free_port(kernel, held, checks):
+def free_port(kernel, held, checks, avoid=()):
     """A port the kernel picks for TCP on 0.0.0.0 that every other probe can bind too."""
     for _ in range(100):
         first = kernel.socket(socket.AF_INET, socket.SOCK_STREAM)
         held.append(first)
         first.bind(("0.0.0.0", 0))
         port = first.getsockname()[1]
+        if [span for span in avoid if span[0] <= port <= span[1]]:
+            continue  # kept bound, so that the kernel picks another
         if kernel.usable_port(port) and all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
             return port
     raise InfraError("found no port free for both TCP and UDP")
@@ -817,10 +1040,18 @@ class Actor(object):
                 self.serve_distribute(msg["socks"], msg["type"])
                 continue
             try:
-                reply = self.run_step(msg)
+                reply = msg["op"] == "_together" and self.together(msg["steps"]) or self.run_step(msg)
             except Exception:
                 reply = {"crash": exception_line()}
             self.chan.send(reply)
+
+    def together(self, steps):
+        """Armed with a together: group's steps: say so, wait for go, then run them in order."""
+        self.chan.send({"armed": True})
+        go = self.chan.recv()
+        if go is None:
+            return {"crash": "the supervisor went away before go"}
+        return {"results": [self.run_step(step) for step in steps]}
 
     def run_step(self, step):
         start = now()
@@ -878,7 +1109,11 @@ class Actor(object):
 
     def op_setsockopt(self, step):
         level, number = self.option(step)
-        self.sock(step["sock"]).setsockopt(level, number, self.encode(step["opt"], step["value"]))
+        value = self.encode(step["opt"], step["value"])
+        if step.get("size") is not None:  # a short or long value: padded with zeros, or cut
+            raw = isinstance(value, bytes) and value or struct.pack("I", value & 0xffffffff)
+            value = (raw + b"\0" * step["size"])[:step["size"]]
+        self.sock(step["sock"]).setsockopt(level, number, value)
 
     def encode(self, name, value):
         if name == "SO_LINGER":  # false: l_onoff=0 (off); a number: on, that many seconds
@@ -888,6 +1123,12 @@ class Actor(object):
         if name == "IP_ADD_MEMBERSHIP":  # struct ip_mreq, interface INADDR_ANY
             group = resolve_addr(value, socket.AF_INET)
             return socket.inet_aton(group) + socket.inet_aton("0.0.0.0")
+        if name == "SO_BINDTODEVICE":  # the interface name, NUL-terminated
+            return native(value).encode("ascii") + b"\0" if not isinstance(value, bytes) else value + b"\0"
+        if name == "IP_LOCAL_PORT_RANGE" and isinstance(value, list):  # [low, high]: high << 16 | low
+            return struct.pack("I", (value[1] << 16) | value[0])
+        if isinstance(value, int) and value > 0x7fffffff:  # a 32-bit word written as unsigned
+            return struct.pack("I", value)
         return int(value)
 
     def op_getsockopt(self, step):
@@ -896,27 +1137,57 @@ class Actor(object):
         if step["opt"] == "SO_LINGER":
             onoff, linger = struct.unpack("ii", sock.getsockopt(level, number, 8))
             return {"value": linger, "raw": [onoff, linger]}
+        if step["opt"] == "IP_LOCAL_PORT_RANGE":
+            raw = struct.unpack("I", sock.getsockopt(level, number, 4)[:4])[0]
+            return {"value": [raw & 0xffff, raw >> 16], "raw": raw}
+        if step["opt"] == "SO_BINDTODEVICE":
+            name = sock.getsockopt(level, number, 16).split(b"\0")[0].decode("ascii", "replace")
+            return {"value": name, "raw": name}
         # What the kernel returned, as it returned it: for a boolean option Linux and
         # NetBSD say 1, FreeBSD, macOS, OpenBSD and DragonFly the option's flag bit.
         raw = sock.getsockopt(level, number)
         return {"value": raw, "raw": raw}
 
+    def address(self, sock, step):
+        """Where the step points (addr, port), or the sockaddr bytes of a malformed one (`sockaddr:`)."""
+        addr = sockaddr(sock.family, step["addr"], step["port"])
+        if step.get("sockaddr"):
+            return self.kernel.sockaddr_bytes(sock.family, addr, step["sockaddr"])
+        return addr
+
     def op_bind(self, step):
         sock = self.sock(step["sock"])
-        sock.bind(sockaddr(sock.family, step["addr"], step["port"]))
+        addr = self.address(sock, step)
+        if isinstance(addr, bytes):
+            self.kernel.call_raw(sock, "bind", addr)
+        else:
+            sock.bind(addr)
 
     def op_listen(self, step):
         self.sock(step["sock"]).listen(step["backlog"])
 
     def op_connect(self, step):
         sock = self.sock(step["sock"])
-        err = sock.connect_ex(sockaddr(sock.family, step["addr"], step["port"]))
+        addr = self.address(sock, step)
+        if isinstance(addr, bytes):
+            try:
+                self.kernel.call_raw(sock, "connect", addr)
+                err = 0
+            except socket.error:
+                err = exc_errno(sys.exc_info()[1])
+        else:
+            err = sock.connect_ex(addr)
         if step.get("wait") is False:  # one non-blocking call: its answer as is (EINPROGRESS...)
             if err:
                 raise socket.error(err, self.kernel.errno_name(err))
             return
+        self.finish_connect(sock, err, self.deadline(step))
+
+    def finish_connect(self, sock, err, deadline):
+        """A non-blocking connect's outcome as a blocking one would return it: waited for until
+        deadline (Timeout), then SO_ERROR (also through EALREADY, a handshake still under way)."""
         if self.kernel.errno_name(err) in STILL_CONNECTING:
-            if not wait_ready(self.kernel, sock, True, self.deadline(step)):
+            if not wait_ready(self.kernel, sock, True, deadline):
                 raise Timeout()
             err = self.kernel.so_error(sock)
         if err:
@@ -934,16 +1205,34 @@ class Actor(object):
         return {"peer": [peer[0], peer[1]], "from": name}
 
     def op_send(self, step):
-        sock = self.sock(step["sock"])
-        data = step["data"].encode("utf-8")
-        sent = retry_until(self.kernel, sock, True, self.deadline(step), lambda: sock.send(data))
-        return {"bytes": sent}
+        return self.send(step, None)
 
     def op_sendto(self, step):
+        return self.send(step, self.address(self.sock(step["sock"]), step))
+
+    def send(self, step, dest):
+        """send or sendto (`dest`) with the step's flags, waited for as a blocking call would be. An
+        implied connect (MSG_FASTOPEN on a TCP socket) that is under way is waited for, then the data
+        sent, as a blocking sendto does."""
         sock = self.sock(step["sock"])
         data = step["data"].encode("utf-8")
-        dest = sockaddr(sock.family, step["addr"], step["port"])
-        sent = retry_until(self.kernel, sock, True, self.deadline(step), lambda: sock.sendto(data, dest))
+        flags = self.kernel.msg_flags(step.get("flags") or ())
+        deadline = self.deadline(step)
+
+        def call():
+            if isinstance(dest, bytes):
+                return self.kernel.call_raw(sock, "sendto", dest, data, flags)
+            if dest is None:
+                return sock.send(data, flags)
+            return sock.sendto(data, flags, dest)
+        try:
+            sent = retry_until(self.kernel, sock, True, deadline, call)
+        except socket.error:
+            err = exc_errno(sys.exc_info()[1])
+            if "fastopen" not in (step.get("flags") or ()) or self.kernel.errno_name(err) not in IN_PROGRESS:
+                raise
+            self.finish_connect(sock, err, deadline)
+            sent = data and retry_until(self.kernel, sock, True, deadline, lambda: sock.send(data)) or 0
         return {"bytes": sent}
 
     def op_recv(self, step):
@@ -957,6 +1246,22 @@ class Actor(object):
                                  lambda: sock.recvfrom(step["size"]))
         return {"data": data.decode("utf-8", "replace"), "bytes": len(data),
                 "peer": peer and [peer[0], peer[1]] or None}
+
+    def op_getsockname(self, step):
+        """The bound address and port (the supervisor adds which port names it equals, and the
+        system's ephemeral range, and keeps it as `as` for later steps)."""
+        name = self.sock(step["sock"]).getsockname()
+        return {"addr": name and name[0] or None, "port": name and name[1] or 0}
+
+    def op_poll(self, step):
+        """poll(2) for the step's events on one socket, up to timeout_ms: what it reported ([] if
+        nothing happened in time, as poll returning 0)."""
+        sock = self.sock(step["sock"])
+        revents = self.kernel.poll(sock, self.kernel.poll_mask(step["events"]), step["timeout_ms"])
+        return {"events": self.kernel.poll_names(revents)}
+
+    def op_pending(self, step):
+        return {"value": self.kernel.pending(self.sock(step["sock"]))}
 
     def op_close(self, step):
         sock = self.sock(step["sock"])
@@ -1137,8 +1442,16 @@ class Supervisor(object):
         status = {"status": "ran", "reason": None}
         try:
             self.prepare()
-            for index, step in enumerate(self.scenario["steps"]):
-                self.out.send({"step": self.run_step(index + 1, step)})
+            steps, index = self.scenario["steps"], 0
+            while index < len(steps):
+                if steps[index].get("together") is None:
+                    self.out.send({"step": self.run_step(index + 1, steps[index])})
+                    index += 1
+                    continue
+                length = self.group_length(index)
+                for result in self.run_together(index + 1, steps[index:index + length]):
+                    self.out.send({"step": result})
+                index += length
         except Skip:
             status = {"status": "skipped", "reason": str(sys.exc_info()[1])}
         except InfraError:
@@ -1150,13 +1463,26 @@ class Supervisor(object):
         self.stop_actors()  # before reporting: nothing outlives the scenario
         self.out.send(status)
 
+    def group_length(self, index):
+        """How many steps from `index` on belong to its together: group (they are consecutive)."""
+        steps, group, end = self.scenario["steps"], self.scenario["steps"][index].get("together"), index
+        while end < len(steps) and steps[end].get("together") == group:
+            end += 1
+        return end - index
+
     def prepare(self):
         if use_netns(self.options):
             enter_netns()
         if rump_library() is not None:
             self.kernel = rump_library().boot().process(None)
-        self.ports = allocate_ports(self.kernel, port_names(self.scenario["steps"]))
+        steps = self.scenario["steps"]
+        if self.kernel.inline_actors and [step for step in steps if step.get("together") is not None]:
+            raise Skip("together: actors cannot run at the same time here: one host thread drives the "
+                       "rump kernel's processes, one call after another")
+        settings = self.scenario.get("sysctl") or []
+        self.ports = allocate_ports(self.kernel, port_names(steps), avoided_ranges(settings))
         self.out.send({"ports": self.ports})
+        self.apply_settings(settings)
         actors = self.scenario.get("actors") or {"main": {}}
         if self.kernel.inline_actors:  # processes of the scenario's rump kernel
             for name in sorted(actors):
@@ -1182,6 +1508,40 @@ class Supervisor(object):
         distribute needs actors serving while the supervisor sends them traffic."""
         return (list(actors) == ["main"] and not (actors["main"] or {}).get("user")
                 and not any(step["op"] in SUPERVISOR_OPS for step in self.scenario["steps"]))
+
+    def apply_settings(self, settings):
+        """The scenario's `sysctl:` settings of this kernel's system, set where only the scenario sees
+        them (its network namespace, its rump kernel); on the whole machine only with `host_sysctl`,
+        each old value handed to the agent first, which restores it however the scenario ends."""
+        if not settings:
+            return
+        mine = [item for item in settings if self.kernel.family in item["systems"]]
+        if not mine:
+            systems = sorted(set([system for item in settings for system in item["systems"]]))
+            raise Skip("sysctl: the scenario sets %s, settings of %s; this is %s" % (
+                ", ".join([item["name"] for item in settings]), ", ".join(systems), self.kernel.family))
+        where = self.settings_scope(mine)
+        if where is None and not self.options.get("host_sysctl"):
+            raise Skip("sysctl: setting %s here would change the whole machine (%s); run with --host-sysctl to "
+                       "allow it (restored after the scenario)" % (", ".join([item["name"] for item in mine]),
+                                                                   netns_support()))
+        if where is None:
+            where = "the whole machine (--host-sysctl; restored after the scenario)"
+            self.out.send({"restore": dict((item["name"], self.kernel.read_setting(item["name"])) for item in mine)})
+        values = {}
+        for item in mine:
+            self.kernel.write_setting(item["name"], item["value"])
+            values[item["name"]] = self.kernel.read_setting(item["name"])
+        self.out.send({"sysctl": {"where": where, "values": values}})
+
+    def settings_scope(self, settings):
+        """Where settings set now stay: the scenario's network namespace (the settings Linux keeps per
+        namespace), the scenario's rump kernel, or None: the whole machine."""
+        if self.kernel.inline_actors:
+            return "the scenario's own rump kernel"
+        if use_netns(self.options) and [item for item in settings if item["per_netns"]] == settings:
+            return "the scenario's network namespace"
+        return None
 
     def spawn(self, name, user):
         cmd_r, cmd_w = os.pipe()
@@ -1209,24 +1569,49 @@ class Supervisor(object):
             handle.close()
         self.actors = {}
 
-    def port(self, port):
+    def port(self, port, what="a step"):
         if is_port_name(port):
+            if port not in self.ports:
+                raise InfraError("%s uses port %s, which the getsockname step meant to read it did not "
+                                 "(it failed)" % (what, port))
             return self.ports[port]
         if isinstance(port, (str, TEXT)):
             return int(port)
         return port
 
+    def resolved(self, index, step):
+        """The step as an actor runs it: its port names replaced by numbers."""
+        step = dict(step)
+        if "port" in step:
+            step["port"] = self.port(step["port"], "step %d (%s)" % (index, step["op"]))
+        return step
+
+    def read_name(self, step, result):
+        """getsockname's observation completed: the port names its port equals, the system's ephemeral
+        range where the scenario runs, and how it reads in reports (`port_is`); a port read `as` a name
+        is that name's for the steps after it."""
+        if step["op"] != "getsockname" or result.get("outcome") != "ok":
+            return result
+        port = result.get("port")
+        names = [name for name in sorted(self.ports) if self.ports[name] == port]
+        span = self.kernel.ephemeral_range()
+        result["names"], result["range"] = names, span
+        kind = span and span[0] <= port <= span[1] and "ephemeral" or "other"
+        result["port_is"] = port == 0 and "0" or names and names[0] or kind
+        if step.get("as"):
+            self.ports[step["as"]] = port
+            self.out.send({"ports": self.ports})
+        return result
+
     def run_step(self, index, step):
         """One step's outcome record; InfraError if the actor fails to answer."""
         start = now()
-        step = dict(step)
-        if "port" in step:
-            step["port"] = self.port(step["port"])
+        step = self.resolved(index, step)
         if step["op"] == "sleep":
             time.sleep(step["ms"] / 1000.0)
             return {"outcome": "ok", "ms": ms_since(start)}
         if step["op"] == "distribute":
-            step["to"] = dict(step["to"], port=self.port(step["to"]["port"]))
+            step["to"] = dict(step["to"], port=self.port(step["to"]["port"], "step %d (distribute)" % index))
             result = self.distribute(index, step)
             result["ms"] = ms_since(start)
             return result
@@ -1238,20 +1623,49 @@ class Supervisor(object):
         except KeyError:
             raise InfraError("%s: no actor named %s" % (what, name))
 
-    def run_on_actor(self, index, step):
-        what = "step %d (%s)" % (index, step["op"])
-        handle = self.handle(step.get("actor") or "main", what)
+    def note(self, step, actor):
+        """What distribute needs to know of a step: who owns which socket, its type, its backlog."""
         if step["op"] == "socket":
-            self.owner[step["sock"]] = handle.name
+            self.owner[step["sock"]] = actor
             self.kind[step["sock"]] = step["type"]
         elif step["op"] == "listen":
             self.backlog[step["sock"]] = step["backlog"]
         elif step["op"] == "accept" and step.get("as"):
-            self.owner[step["as"]] = handle.name
+            self.owner[step["as"]] = actor
             self.kind[step["as"]] = "tcp"
+
+    def run_on_actor(self, index, step):
+        what = "step %d (%s)" % (index, step["op"])
+        handle = self.handle(step.get("actor") or "main", what)
+        self.note(step, handle.name)
         handle.send(step, what)
         budget = (step.get("timeout_ms") or 0) / 1000.0 + self.step_timeout
-        return handle.reply(now() + budget, what)
+        return self.read_name(step, handle.reply(now() + budget, what))
+
+    def run_together(self, first, steps):
+        """A together: group: each actor is sent its steps and armed; once all are, each is told to
+        go, at once, and runs its steps in order while the others run theirs. The results, in the
+        group's written order. (A port a getsockname in the group reads serves the steps after it.)"""
+        what = "steps %d-%d (together)" % (first, first + len(steps) - 1)
+        mine = {}
+        for offset, step in enumerate(steps):
+            step = self.resolved(first + offset, step)
+            mine.setdefault(step.get("actor") or "main", []).append((offset, step))
+            self.note(step, step.get("actor") or "main")
+        handles = [self.handle(actor, what) for actor in sorted(mine)]
+        for handle in handles:
+            handle.send({"op": "_together", "steps": [step for _, step in mine[handle.name]]}, what)
+        deadline = now() + self.step_timeout
+        for handle in handles:
+            handle.reply(deadline, what)  # armed
+        for handle in handles:
+            handle.send({"op": "_go"}, what)
+        budget = sum([(step.get("timeout_ms") or 0) / 1000.0 + self.step_timeout for step in steps])
+        results = [None] * len(steps)
+        for handle in handles:
+            for (offset, step), result in zip(mine[handle.name], handle.reply(now() + budget, what)["results"]):
+                results[offset] = self.read_name(step, result)
+        return results
 
     # -- distribute -----------------------------------------------------
 
@@ -1524,9 +1938,13 @@ NETBSD_SIOCAIFADDR = 0x80000000 | (64 << 16) | (ord("i") << 8) | 26
 RTM_ADD, RTM_VERSION, RTM_HEADER = 1, 4, 120  # sizeof(struct rt_msghdr) on LP64
 RTF_UP, RTF_STATIC = 0x1, 0x800
 RTA_DST_GATEWAY_NETMASK = 0x1 | 0x2 | 0x4
-# sysctl MIBs: kern.ostype, kern.osrelease, hw.machine_arch, net.inet6.ip6.v6only
+# sysctl MIBs: kern.ostype, kern.osrelease, hw.machine_arch (sys/sysctl.h); net.inet6.ip6.v6only,
+# anonportmin/max (IPV6CTL_V6ONLY 24, IPV6CTL_ANONPORTMIN 28, IPV6CTL_ANONPORTMAX 29: netinet6/in6.h);
+# net.inet.ip.anonportmin/max (IPCTL_ANONPORTMIN 10, IPCTL_ANONPORTMAX 11: netinet/in.h).
 SYSCTL_NAMES = {"kern.ostype": (1, 1), "kern.osrelease": (1, 2), "hw.machine_arch": (6, 10),
-                "net.inet6.ip6.v6only": (4, 24, 41, 24)}
+                "net.inet6.ip6.v6only": (4, 24, 41, 24),
+                "net.inet.ip.anonportmin": (4, 2, 0, 10), "net.inet.ip.anonportmax": (4, 2, 0, 11),
+                "net.inet6.ip6.anonportmin": (4, 24, 41, 28), "net.inet6.ip6.anonportmax": (4, 24, 41, 29)}
 RUMP_NOISE = "could not find strtab, symtab or their sizes"  # librumpuser at every boot: harmless
 
 _RUMP = []  # the loaded RumpLibrary (with what its kernel said at boot), once --rump is given
@@ -1780,7 +2198,7 @@ class RumpKernel(object):
                 [sock for sock in wsocks if revents[sock] & (NETBSD_POLLOUT | gone)])
 
 
-class RumpProcess(object):
+class RumpProcess(SystemNumbers):
     """One process of a rump kernel: the seam (as HostKernel) for the actor or supervisor it is."""
 
     inline_actors = True  # every actor is a process of the same kernel, driven by the supervisor
@@ -1852,25 +2270,75 @@ class RumpProcess(object):
         this keeps them off the exception (docs/rump.md)."""
         return port % 128 != 0
 
-    def sysctl(self, name):
-        """The raw value of a sysctl node named in SYSCTL_NAMES."""
+    def sysctl(self, name, new=None):
+        """The raw value of a sysctl node named in SYSCTL_NAMES; with `new` (an int), set it first."""
         mib = SYSCTL_NAMES[name]
         size = ctypes.c_size_t(256)
         buf = ctypes.create_string_buffer(256)
-        self.call("sysctl", (ctypes.c_int * len(mib))(*mib), len(mib), buf, ctypes.byref(size), None, 0)
+        newp, newlen = None, 0
+        if new is not None:
+            newp = ctypes.create_string_buffer(struct.pack("i", new), 4)
+            newlen = 4
+        self.call("sysctl", (ctypes.c_int * len(mib))(*mib), len(mib), buf, ctypes.byref(size), newp, newlen)
         return buf.raw[:size.value]
 
+    def bsd_layout(self):
+        return True
 
-def netbsd_sockaddr(family, addr):
-    """struct sockaddr_in / sockaddr_in6 with NetBSD's sin_len and family numbers."""
+    def af_numbers(self):
+        return {"unspec": 0, "inet": 2, "inet6": 24, socket.AF_INET: 2, socket.AF_INET6: 24}
+
+    def pending(self, sock):
+        count = ctypes.c_int(0)
+        self.call("ioctl", sock.fd, FIONREAD["bsd"], ctypes.byref(count))
+        return count.value
+
+    def poll(self, sock, mask, timeout_ms):
+        """poll(2) of the rump kernel on one socket: the revents bits (NetBSD's are the common ones)."""
+        buf = ctypes.create_string_buffer(struct.pack("ihh", sock.fd, mask, 0), 8)
+        self.call("poll", buf, 1, timeout_ms)
+        return struct.unpack("ihh", buf.raw[:8])[2]
+
+    def call_raw(self, sock, name, raw, data=b"", flags=0):
+        if name == "sendto":
+            return self.call("sendto", sock.fd, data, len(data), flags, raw, len(raw))
+        return self.call(name, sock.fd, raw, len(raw))
+
+    def read_setting(self, name):
+        """A setting of the scenario's kernel as text, or None where the agent knows no MIB for it."""
+        if name not in SYSCTL_NAMES:
+            return None
+        try:
+            return "%d" % struct.unpack("i", self.sysctl(name)[:4])[0]
+        except (socket.error, struct.error):
+            return None
+
+    def write_setting(self, name, value):
+        """Set a setting of the scenario's own kernel (nothing outside it sees the change)."""
+        if name not in SYSCTL_NAMES:
+            raise Skip("sysctl: the rump target knows no MIB for %s" % name)
+        try:
+            self.sysctl(name, int(value))
+        except socket.error:
+            raise InfraError("sysctl: setting %s to %s: %s" % (name, value, sys.exc_info()[1]))
+
+
+def pack_sockaddr(bsd, af, family, addr):
+    """struct sockaddr_in / sockaddr_in6 as a kernel reads it: 4.4BSD's with sin_len and a one-byte
+    family (`bsd`), else Linux's two-byte family; `af` is the kernel's number for the family."""
     host, port = native(addr[0]), addr[1]
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise OverflowError("port must be 0-65535.")  # the socket module's words
     if family == socket.AF_INET6:
-        return struct.pack("=BBHI16sI", 28, NETBSD_AF[family], socket.htons(port), 0,
-                           socket.inet_pton(socket.AF_INET6, host), 0)
-    return struct.pack("=BBH4s8x", 16, NETBSD_AF[family], socket.htons(port),
-                       socket.inet_pton(socket.AF_INET, host))
+        head = bsd and struct.pack("=BB", 28, af) or struct.pack("=H", af)
+        return head + struct.pack("!HI16sI", port, 0, socket.inet_pton(socket.AF_INET6, host), 0)
+    head = bsd and struct.pack("=BB", 16, af) or struct.pack("=H", af)
+    return head + struct.pack("!H4s8x", port, socket.inet_pton(socket.AF_INET, host))
+
+
+def netbsd_sockaddr(family, addr):
+    """struct sockaddr_in / sockaddr_in6 with NetBSD's sin_len and family numbers."""
+    return pack_sockaddr(True, NETBSD_AF[family], family, addr)
 
 
 def host_address(raw):
@@ -1941,12 +2409,14 @@ class RumpSocket(object):
     def getpeername(self):
         return self.address_call("getpeername")[1]
 
-    def send(self, data):
-        return self.proc.call("sendto", self.fd, data, len(data), 0, None, 0)
+    def send(self, data, flags=0):
+        return self.proc.call("sendto", self.fd, data, len(data), flags, None, 0)
 
-    def sendto(self, data, addr):
-        raw = netbsd_sockaddr(self.family, addr)
-        return self.proc.call("sendto", self.fd, data, len(data), 0, raw, len(raw))
+    def sendto(self, data, flags_or_addr, addr=None):
+        """As the socket module's: sendto(data, address) or sendto(data, flags, address)."""
+        flags = addr is not None and flags_or_addr or 0
+        raw = netbsd_sockaddr(self.family, addr is None and flags_or_addr or addr)
+        return self.proc.call("sendto", self.fd, data, len(data), flags, raw, len(raw))
 
     def recvfrom(self, size):
         buf = ctypes.create_string_buffer(max(1, size))
@@ -2113,6 +2583,7 @@ class Job(object):
         self.result = {"event": SCENARIO, "id": scenario.get("id"), "status": "error",
                        "reason": None, "ports": {}, "steps": []}
         self.budget_ms = options.get("scenario_timeout_ms", 60000)
+        self.restore = {}  # setting -> the value it had, for settings changed machine-wide
         self.deadline = self.start + self.budget_ms / 1000.0
         self.console = rump_library() is not None and Console() or None
         read_fd, write_fd = os.pipe()
@@ -2137,6 +2608,10 @@ class Job(object):
             return True
         if "ports" in msg:
             self.result["ports"] = msg["ports"]
+        elif "sysctl" in msg:
+            self.result["sysctl"] = msg["sysctl"]
+        elif "restore" in msg:  # machine-wide settings the scenario changes: put back in finish()
+            self.restore = msg["restore"]
         elif "step" in msg:
             self.result["steps"].append(msg["step"])
         else:
@@ -2145,10 +2620,18 @@ class Job(object):
         return False
 
     def finish(self, timed_out):
-        """Kill and reap the scenario's group: nothing of it outlives it. The result."""
+        """Kill and reap the scenario's group: nothing of it outlives it, not even a machine-wide
+        setting it changed (restored here, by the agent, whichever way the scenario ended). The result."""
         if timed_out:
             self.result["reason"] = "scenario exceeded scenario_timeout_ms (%d ms)" % self.budget_ms
         status = kill_group(self.pid)
+        for name in sorted(self.restore):
+            if self.restore[name] is not None:
+                try:
+                    HOST.write_setting(name, self.restore[name])
+                except (InfraError, Skip):
+                    sys.stderr.write("agent: could not restore %s to %s: %s\n"
+                                     % (name, self.restore[name], sys.exc_info()[1]))
         CURRENT.remove(self.pid)
         self.chan.close()
         if self.result["reason"] is None and self.result["status"] == "error":

@@ -196,10 +196,13 @@ def cli() -> None:
               help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
 @click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds one scenario may take in all.")
+@click.option("--host-sysctl", is_flag=True,
+              help="Let scenarios' sysctl: change machine-wide settings where no network namespace or rump kernel "
+                   "of their own isolates them (restored after each scenario); without it they are skipped there.")
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
         out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], baseline_optional: bool, jobs: int,
-        scenario_jobs: int, step_timeout: float, scenario_timeout: float, **values: Any) -> None:
+        scenario_jobs: int, step_timeout: float, scenario_timeout: float, host_sysctl: bool, **values: Any) -> None:
     """Run scenario FILES (or folders of them, or shipped suites by name: `harness suites`) on the chosen targets."""
     stop_on_signals()  # SIGTERM and SIGHUP are Ctrl-C, from the first line on
     try:
@@ -212,7 +215,7 @@ def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], refere
         sys.exit(interrupted_status())
     scenarios, targets, paths, lock = prepared  # the output folder's lock is held until the process exits
     config = RunOptions(jobs=jobs, scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
-                        scenario_timeout_ms=int(scenario_timeout * 1000))
+                        scenario_timeout_ms=int(scenario_timeout * 1000), host_sysctl=host_sysctl)
     _run(scenarios, targets, paths, files, targets_spec, (baseline_dir, baseline_optional), config)
 
 

@@ -42,21 +42,38 @@ class Outcome:
     """An expected outcome.
 
     kind is one of: ok, errno, unsupported, timeout, any, spread, single, each,
-    none, value.  `arg` holds the errno name, the socket of `single:<sock>` or
-    the integer of `{value: N}`.
+    none, value, port, events, receipts.  `arg` holds the errno name, the socket
+    of `single:<sock>`, the integer (or pair) of `{value: N}`, a port test
+    (`("eq", "P")`, `("not", 8080)`, `("in", 40000, 40007)`, `("ephemeral",)`),
+    the poll events expected, or a distribute step's receipt conditions as
+    sorted `(key, value)` pairs.
     """
 
     kind: str
-    arg: Union[str, int, None] = None
+    arg: Union[str, int, tuple, None] = None
 
     def __str__(self) -> str:
         if self.kind == "errno":
             return str(self.arg)
         if self.kind == "single" and self.arg is not None:
             return f"single:{self.arg}"
-        if self.kind == "value":
-            return f"value={self.arg}"
+        if self.kind in ("value", "events"):
+            return f"{self.kind}={listed(self.arg)}"
+        if self.kind == "port":
+            test = tuple(self.arg or ("ephemeral",))
+            if test[0] == "in":
+                return f"port in {test[1]}..{test[2]}"
+            return {"eq": "port=", "not": "port!="}.get(test[0], "port=") + str(test[-1])
+        if self.kind == "receipts":
+            return " ".join(f"{key}={listed(value)}" for key, value in (self.arg or ()))
         return self.kind
+
+
+def listed(value: Any) -> str:
+    """A value as reports print it: a list or pair as `a,b` (`none` when empty), else as it is."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class Step:
     expect: Expectation
     note: Optional[str]
     pos: Pos
+    group: Optional[int] = None  # the together: group it runs in, at the same time as its other actors' steps
 
 
 @dataclass
@@ -103,6 +121,7 @@ class Scenario:
     params: dict[str, str] = field(default_factory=dict)  # a variant's parameters: family, matrix values
     # (selector, reason): systems where this variant cannot run (`default`: none can), skipped with the reason
     excluded: list[tuple[Selector, str]] = field(default_factory=list)
+    sysctl: dict[str, str] = field(default_factory=dict)  # kernel settings it runs with: name -> value as text
 
     @property
     def id(self) -> str:
@@ -188,6 +207,7 @@ class ScenarioRun:
     reason: Optional[str] = None
     ports: dict[str, int] = field(default_factory=dict)
     ms: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)  # the sysctl: values applied, and where: {where, values}
 
 
 @dataclass

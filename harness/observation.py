@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .model import Outcome
+from . import errnos
+from .model import Outcome, listed
 from .scenario.ops import DISTRIBUTION, OPS, Op
 
 Observed = Mapping[str, Any]
@@ -31,7 +32,7 @@ def _called(row: Op, observed: Observed) -> str:
     outcome = str(observed.get("outcome"))
     if outcome != "ok":
         return outcome
-    return " ".join([outcome] + [f"{name}={observed[name]}" for name in row.compare if name in observed])
+    return " ".join([outcome] + [f"{name}={listed(observed[name])}" for name in row.compare if name in observed])
 
 
 def signature(op: str, observed: Optional[Observed]) -> Optional[str]:
@@ -69,37 +70,81 @@ def mismatch_line(index: int, step_text: str, line: int, expected: Any, selector
 
 def expected_signature(expected: Optional[str]) -> Optional[str]:
     """The signature an observation satisfying this expected outcome (as text) would have, where one
-    signature would: `value=1` -> `ok value=1`, `each` -> `spread`; None for `any` and a bare `single`."""
-    if expected in (None, "any", "single", "value=nonzero"):
+    signature would: `value=1` -> `ok value=1`, `each` -> `spread`; None for `any`, a bare `single`
+    and the outcomes many observations satisfy (a port test, receipt conditions)."""
+    if expected in (None, "any", "single", "value=nonzero") or expected.startswith(("port", "at_least", "of=",
+                                                                                     "only=", "lost=")):
         return None
-    if expected.startswith("value="):
+    if expected.startswith(("value=", "events=")):
         return f"ok {expected}"
     return "spread" if expected == "each" else expected
 
 
-def satisfies(expected: Outcome, observed: Observed, args: Mapping[str, Any]) -> bool:
-    """Does the observation satisfy the expected outcome?  Errnos compare by name."""
+def satisfies(expected: Outcome, observed: Observed, args: Mapping[str, Any], system: Optional[str] = None) -> bool:
+    """Does the observation satisfy the expected outcome?  Errnos compare by the number each name has
+    on the target's `system` (EOPNOTSUPP is ENOTSUP on Linux, not on macOS: harness/errnos.py)."""
     outcome = str(observed.get("outcome"))
     if expected.kind == "any":
         return True
+    if expected.kind == "errno":
+        return errnos.same(system, str(expected.arg), outcome)
+    if expected.kind in ("ok", "unsupported", "timeout"):
+        return outcome == expected.kind
+    if outcome != "ok":
+        return False
     if expected.kind in DISTRIBUTION:
-        return outcome == "ok" and _distribution(expected, observed, args["over"], args["count"])
-    if expected.kind == "value" and expected.arg == "nonzero":
-        value = observed.get("value")
-        return outcome == "ok" and isinstance(value, int) and value != 0
-    if expected.kind == "value":
-        return outcome == "ok" and observed.get("value") == expected.arg
-    return outcome == str(expected)
+        return _distribution(expected, observed, args["over"], args["count"])
+    return _READINGS[expected.kind](expected.arg, observed)
+
+
+def _value(arg: Any, observed: Observed) -> bool:
+    """`{value: N}` exactly as the kernel returned it; a pair compares as a list; `nonzero`: set at all."""
+    value = observed.get("value")
+    if arg == "nonzero":
+        return isinstance(value, int) and not isinstance(value, bool) and value != 0
+    return value == (list(arg) if isinstance(arg, tuple) else arg)
+
+
+def _port(arg: tuple, observed: Observed) -> bool:
+    """A port test against getsockname's observation: its number, the port names it equals, the
+    system's ephemeral range as the agent read it where the step ran."""
+    port, names = observed.get("port"), observed.get("names") or []
+    if arg[0] == "ephemeral":
+        span = observed.get("range")
+        return bool(span) and span[0] <= port <= span[1]
+    if arg[0] == "in":
+        return arg[1] <= port <= arg[2]
+    equal = port == arg[1] if isinstance(arg[1], int) else arg[1] in names
+    return equal if arg[0] == "eq" else not equal
+
+
+def _events(arg: tuple, observed: Observed) -> bool:
+    return sorted(observed.get("events") or []) == sorted(arg)
+
+
+_READINGS = {"value": _value, "port": _port, "events": _events}
 
 
 def _distribution(expected: Outcome, observed: Observed, over: list[str], count: int) -> bool:
     hist: Mapping[str, int] = observed.get("histogram") or {}
     got = receivers(observed)
+    lost = int(observed.get("lost") or 0)
     if expected.kind == "none":
         return not got
     if expected.kind == "spread":
         return len(got) >= 2
     if expected.kind == "single":
-        lost = int(observed.get("lost") or 0)
         return len(got) == 1 and lost == 0 and expected.arg in (None, got[0])
+    if expected.kind == "receipts":
+        return _receipts(dict(expected.arg or ()), hist, got, lost, over)
     return all(hist.get(sock, 0) == count for sock in over)  # each
+
+
+def _receipts(cond: Mapping[str, Any], hist: Mapping[str, int], got: list[str], lost: int, over: list[str]) -> bool:
+    """Every condition written holds: each of `of` (default: over) got at least `at_least`; only the
+    sockets in `only` received, and some did; exactly `lost` were lost."""
+    if "at_least" in cond and any(hist.get(sock, 0) < cond["at_least"] for sock in cond.get("of") or over):
+        return False
+    if "only" in cond and not (got and set(got) <= set(cond["only"])):
+        return False
+    return "lost" not in cond or lost == cond["lost"]

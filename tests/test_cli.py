@@ -168,6 +168,7 @@ def test_the_whole_scenario_library_passes_on_this_kernel_and_the_emulated_legac
     doc = results(tmp_path)
     suites = {r["suite"] for r in doc["results"]}
     assert {"reuseport", "reuseaddr", "timewait", "dualstack", "connect", "real-world"} <= suites
+    assert {s for s in suites if s.startswith("peer-")} == {p.stem for p in (ROOT / "scenarios").glob("peer-*.yaml")}
     assert doc["summary"]["fail"] == doc["summary"]["error"] == 0
 
 

@@ -46,7 +46,7 @@ def test_a_selector_of_thousands_of_digits_is_bad_input_not_a_traceback(tmp_path
 @pytest.mark.parametrize("step, message", [
     ("{op: sleep, ms: 100000000000000000000000000000}", "ms must be a non-negative integer up to 3600000"),
     ("{op: recvfrom, sock: u, size: 100000000000}", "size must be a non-negative integer up to 16777216"),
-    ("{op: setsockopt, sock: u, opt: SO_RCVBUF, value: 99999999999999}", "fits a C int"),
+    ("{op: setsockopt, sock: u, opt: SO_RCVBUF, value: 99999999999999}", "fits 32 bits"),
 ])
 def test_numbers_have_their_real_range_at_validate_time(tmp_path, step, message):
     text = f"suite: s\nscenarios:\n  - name: a\n    steps:\n      - {{op: socket, sock: u, type: udp}}\n      - {step}\n"
@@ -175,6 +175,9 @@ def test_report_reads_only_documents_of_the_documented_shape(tmp_path):
     wrong = copy.deepcopy(good)
     wrong["results"][0]["steps"][0]["index"] = "x"
     cases["wrongtype"] = (wrong, "results[0].steps[0].index: expected int, not str")
+    port = copy.deepcopy(good)  # getsockname's port, as reports read it (issue 26)
+    port["results"][0]["steps"][0].update(op="getsockname", observed={"outcome": "ok", "port": "P"})
+    cases["port"] = (port, "results[0].steps[0].observed.port: expected int or null, not str")
     verdict = copy.deepcopy(good)
     verdict["results"][0]["verdict"] = "maybe"
     cases["verdict"] = (verdict, "results[0].verdict: 'maybe' is not one of")

@@ -74,10 +74,11 @@ def test_every_op_loads_with_defaults_filled_in() -> None:
 
     assert by[1].args == {"sock": "l", "type": "tcp", "family": "inet", "v6only": None}
     assert by[1].actor == "peer" and by[1].pos == Pos(EVERY_OP, 11, 9)
-    assert by[2].args == {"sock": "l", "opt": "SO_REUSEADDR", "value": 1, "level": None}
+    assert by[2].args == {"sock": "l", "opt": "SO_REUSEADDR", "value": 1, "level": None, "size": None}
     assert [r.outcome for r in by[3].expect.rules] == [Outcome("value", 1), Outcome("value", "nonzero")]
     assert by[5].args == {"sock": "l", "backlog": 16}
-    assert by[7].args == {"sock": "c", "addr": "127.0.0.1", "port": "P", "timeout_ms": 2000, "wait": None}
+    assert by[7].args == {"sock": "c", "addr": "127.0.0.1", "port": "P", "timeout_ms": 2000, "wait": None,
+                          "sockaddr": None}
     assert by[7].actor == "main"
     assert by[8].args == {"sock": "l", "or": None, "as": "s", "timeout_ms": 1000} and by[8].actor == "peer"
     assert [(str(r.selector), r.outcome) for r in by[8].expect.rules] == [
@@ -104,6 +105,16 @@ def test_every_op_loads_with_defaults_filled_in() -> None:
     assert by[23].expect.rules[0].outcome == Outcome("any"), "omitted expect on distribute"
     for step in (by[1], by[4]):  # omitted expect: ok everywhere
         assert [(r.selector.family, r.outcome) for r in step.expect.rules] == [("default", Outcome("ok"))]
+    last = {s.op: s for s in sc.steps}  # the steps after the distribute ones, whatever follows them
+    assert last["getsockname"].args == {"sock": "l", "as": "R"}
+    assert [r.outcome for r in last["getsockname"].expect.rules] == [Outcome("port", ("eq", "P")),
+                                                                    Outcome("port", ("not", 0))]
+    assert last["poll"].args == {"sock": "s", "events": ("in", "out"), "timeout_ms": 10}
+    assert last["poll"].expect.rules[0].outcome == Outcome("events", ("out",))
+    assert last["pending"].expect.rules[0].outcome == Outcome("value", 0)
+    assert (last["send"].args["data"], last["send"].args["flags"]) == ("", ("nosignal",))
+    assert last["sendto"].args["port"] == "R" and last["sendto"].args["sockaddr"] == {"len": 8}
+    assert last["sendto"].args["flags"] == ("dontwait",) and by[9].args["flags"] == ()
     for step in sc.steps:
         assert not {"op", "expect", "note", "actor"} & set(step.args)
 
@@ -135,7 +146,7 @@ def test_merge_keys_let_steps_share_fields(tmp_path: Path) -> None:
                     "{<<: *reuse, sock: b}",
                     "{<<: [*reuse], sock: b, value: 1}")
     steps = load_suite(write(tmp_path, text)).scenarios[0].steps
-    assert steps[3].args == {"sock": "b", "opt": "SO_REUSEPORT", "value": 0, "level": None}
+    assert steps[3].args == {"sock": "b", "opt": "SO_REUSEPORT", "value": 0, "level": None, "size": None}
     assert steps[3].note == "shared" and steps[3].pos == Pos(str(tmp_path / "t.yaml"), 8, 9)
     assert steps[4].args["value"] == 1, "a mapping's own keys win over merged ones"
     assert only_problem(tmp_path, scenario("{<<: 5, op: sleep, ms: 1}")) == (6, 14, "<< must merge a mapping, not 5")
@@ -233,7 +244,7 @@ def test_duplicate_selector(tmp_path: Path) -> None:
     ("{op: bind, sock: a, addr: any, port: 8-bit}", "8-bit",
      "port must be a number 0..65535 or a symbolic name such as P, not '8-bit'"),
     ('{op: setsockopt, sock: a, opt: SO_REUSEADDR, value: "yes"}', '"yes"',
-     "value must be a boolean or an integer that fits a C int (-2147483648..2147483647), not 'yes'"),
+     "value must be a boolean or an integer that fits 32 bits (-2147483648..4294967295), not 'yes'"),
     ("{op: setsockopt, sock: a, opt: IP_ADD_MEMBERSHIP, value: 1}", "1}",
      "value of IP_ADD_MEMBERSHIP must be an IPv4 multicast group such as 239.1.2.3, not 1"),
     ("{op: setsockopt, sock: a, opt: IP_ADD_MEMBERSHIP, value: 127.0.0.1}", "127",
@@ -300,7 +311,8 @@ def test_errno_or_ok_outcome_on_a_distribute_step(tmp_path: Path) -> None:
     found = problems(tmp_path, scenario(step))
     assert [(line, column) for line, column, _ in found] == [(6, col(step, "ok")), (6, col(step, "EADDR"))]
     assert found[0][2] == ("outcome 'ok' is not for distribute steps "
-                           "(distribute takes: spread, single, each, none, single:<sock>, any)")
+                           "(distribute takes: spread, single, each, none, single:<sock>, any, "
+                           "{at_least: N, of: [socks]}, {only: [socks]}, {lost: N})")
 
 
 def test_single_sock_must_be_in_over(tmp_path: Path) -> None:
@@ -328,9 +340,9 @@ def test_boolean_where_an_outcome_belongs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("step, token, message", [
     ("{op: listen, sock: a, expect: EADDRINUSE!}", "EADDR", "unknown outcome 'EADDRINUSE!' for listen"),
-    ("{op: listen, sock: a, expect: {value: 1}}", "{value", "{value: N} is only for getsockopt steps, not listen"),
+    ("{op: listen, sock: a, expect: {value: 1}}", "{value", "{value: N} is not for listen steps (only getsockopt, pending)"),
     ("{op: getsockopt, sock: a, opt: SO_RCVBUF, expect: {value: big}}", "big",
-     "expected value must be an integer or nonzero, not 'big'"),
+     "expected value must be an integer, nonzero or [low, high], not 'big'"),
     ("{op: listen, sock: a, expect: {}}", "{}", "expect: an empty mapping expects nothing"),
 ])
 def test_bad_outcomes(tmp_path: Path, step: str, token: str, message: str) -> None:

@@ -50,7 +50,9 @@ def test_library_linux_predictions_equal_local_and_local_legacy(library_run):
     tallies = with_kernels(verdicts, lambda t: system_of(idents.get(t)))
     assert set(tallies) == {"local", "local-legacy"}
     for target, tally in tallies.items():
-        assert tally.disagreements == [] and tally.unknown == [], (target, [str(d) for d in tally.disagreements])
+        # unknown only in the peer library, for the reasons tests/test_predict.py holds it to (issue 26)
+        unknown = [str(u) for u in tally.unknown if not u.scenario.startswith("peer-")]
+        assert tally.disagreements == [] and unknown == [], (target, [str(d) for d in tally.disagreements], unknown)
         assert tally.counts["agree"] > 1000
     assert system_of(idents["local-legacy"]).emulated_on  # compared as 3.8 emulated on this kernel
 
@@ -68,6 +70,8 @@ def test_library_real_38_model_equals_local_legacy_where_the_emulation_is_faithf
         for sv, a, b in zip(v.steps, predict(v.scenario, real), predict(v.scenario, emulated)):
             if a.outcome != b.outcome:
                 differ.append((v.scenario.id, sv.step.index))
+            elif a.outcome == "unknown":  # neither model decides it: the peer library's new vocabulary
+                assert v.scenario.suite.startswith("peer-"), (v.scenario.id, sv.step.index)
             elif sv.observed is not None:
                 assert with_observation(sv.step.op, a.outcome, sv.observed.record) == "agree", (v.scenario.id, sv.step.index)
                 faithful += 1

@@ -23,6 +23,8 @@ LIBRARY = [sc for suite in load_files([str(ROOT / "scenarios")]) for sc in suite
 QUIRKS = ROOT / "tests" / "data" / "model" / "linux-quirks.yaml"
 # Steps of the library the model cannot decide, per system, each for the reason docs/model.md gives.
 UNKNOWN = {"freebsd-11": 7, "openbsd-7.6": 1, "netbsd-10": 4, "netbsd-7.99": 4, "dragonfly-6.4": 135}
+PEER_UNKNOWN = ("the model has no rules for", "not this scenario's sysctl:", "steps of a together group race",
+                "an earlier unknown step left", "not modelled")
 SYSTEMS = ["freebsd-11", "freebsd-12", "freebsd-13", "freebsd-14", "freebsd-15", "macos-14", "openbsd-7.6",
            "netbsd-10", "netbsd-7.99", "dragonfly-6.4", "linux-3.8", "linux-4.4", "linux-4.14", "linux-5.4",
            "linux-6", "linux-6.18"]
@@ -32,7 +34,13 @@ SYSTEMS = ["freebsd-11", "freebsd-12", "freebsd-13", "freebsd-14", "freebsd-15",
 def test_predictions_reproduce_every_written_expectation_of_the_library(system):
     tally = with_expectations(LIBRARY, System.parse(system))
     assert tally.disagreements == [], "\n".join(map(str, tally.disagreements))
-    assert len(tally.unknown) == UNKNOWN.get(system, 0), "\n".join(map(str, tally.unknown))
+    own = [u for u in tally.unknown if not u.scenario.startswith("peer-")]
+    assert len(own) == UNKNOWN.get(system, 0), "\n".join(map(str, own))
+    # The peer library (issue 26) reads ports and readiness, sets kernel settings and races actors: the
+    # model leaves those steps, and what they touched, unknown for the reasons docs/model.md lists.
+    peer = [u for u in tally.unknown if u.scenario.startswith("peer-")]
+    beyond = [u for u in peer if not any(why in u.actual for why in PEER_UNKNOWN)]
+    assert beyond == [], "\n".join(map(str, beyond))
     assert tally.counts["agree"] > 900
 
 
@@ -125,18 +133,24 @@ def test_harness_predict_bad_input_and_check(tmp_path):
     bad = harness("predict", "reuseport", "--system", "plan9-4")
     assert bad.returncode == 2 and "--system 'plan9-4' is not a system" in bad.stderr
     assert harness("predict", "nosuchsuite", "--system", "linux-6").returncode == 2
-    wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("suite: w\nscenarios:\n  - name: w\n    steps:\n      - {op: socket, sock: a, type: udp}\n"
-                     "      - {op: listen, sock: a, expect: {freebsd: EOPNOTSUPP, default: any}}\n")
-    proc = harness("predict", str(wrong), "--system", "freebsd-14", "--check")
-    assert proc.returncode == 1 and "✗ ENOTSUP" in proc.stdout  # the agent names FreeBSD's 45 ENOTSUP (rule A3)
-    assert harness("predict", str(wrong), "--system", "freebsd-14").returncode == 0
+    def written(errno: str) -> str:
+        path = tmp_path / f"{errno}.yaml"
+        path.write_text("suite: w\nscenarios:\n  - name: w\n    steps:\n      - {op: socket, sock: a, type: udp}\n"
+                        f"      - {{op: listen, sock: a, expect: {{freebsd: {errno}, default: any}}}}\n")
+        return str(path)
+    proc = harness("predict", written("EINVAL"), "--system", "freebsd-14", "--check")
+    assert proc.returncode == 1 and "✗ EOPNOTSUPP" in proc.stdout  # FreeBSD's 45, as its errno.h names it (rule A3)
+    assert harness("predict", written("EINVAL"), "--system", "freebsd-14").returncode == 0
+    # ENOTSUP is FreeBSD's 45 too: the check compares numbers, as the verdict does; on macOS it is not
+    assert harness("predict", written("ENOTSUP"), "--system", "freebsd-14", "--check").returncode == 0
+    assert implies("EOPNOTSUPP", Outcome("errno", "ENOTSUP"), "linux")
+    assert not implies("EOPNOTSUPP", Outcome("errno", "ENOTSUP"), "darwin")
 
 
 def test_docs_list_every_rule_as_the_model_holds_it():
-    from harness.predict.listing import rules_markdown
     doc = (ROOT / "docs" / "model.md").read_text()
     start = doc.index("<!-- rules:")
     start = doc.index("\n", start) + 1
-    assert doc[start:doc.index("<!-- end of rules -->")] == rules_markdown(), \
+    listed = harness("predict", "--rules")  # its own process: the kernels' rules load lazily
+    assert listed.returncode == 0 and doc[start:doc.index("<!-- end of rules -->")] == listed.stdout, \
         "regenerate the table of docs/model.md with `harness predict --rules`"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from conftest import harness
 
 from harness.model import Identity, ScenarioVerdict
 from harness.run import protocol, results
@@ -153,12 +154,33 @@ def agent_hello() -> dict:
 def test_agent_input_carries_every_field_and_no_expectation(tmp_path):
     doc = agent_input(scenarios(tmp_path)[:1], RunOptions(step_timeout_ms=1234), netns=True)
     assert doc["protocol"] == protocol.VERSION
-    assert doc["options"] == {"netns": True, "parallel": 0, "step_timeout_ms": 1234, "scenario_timeout_ms": 60000}
+    assert doc["options"] == {"netns": True, "parallel": 0, "step_timeout_ms": 1234, "scenario_timeout_ms": 60000,
+                              "host_sysctl": False}
     plan = doc["scenarios"][0]
     assert plan["id"] == "run/bind-twice" and plan["actors"] == {"main": {"user": None}}
     assert plan["steps"][0] == {"op": "socket", "actor": "main", "sock": "a", "type": "tcp", "family": "inet",
                                  "v6only": None}
     assert "expect" not in json.dumps(doc)
+
+
+def test_agent_input_carries_settings_groups_and_the_host_sysctl_choice(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("suite: g\nscenarios:\n  - name: s\n    sysctl: {net.ipv4.ip_local_port_range: 1 2,"
+                    " net.inet6.ip6.v6only: 0}\n    actors: {x: {}}\n    steps:\n"
+                    "      - {op: socket, sock: a, type: udp, actor: x}\n"
+                    "      - together: [{op: close, sock: a}, {op: socket, sock: b, type: udp}]\n")
+    doc = agent_input(load_suite(str(path)).scenarios, RunOptions(host_sysctl=True), netns=False)
+    assert doc["options"]["host_sysctl"] is True
+    plan = doc["scenarios"][0]
+    assert plan["sysctl"] == [
+        {"name": "net.ipv4.ip_local_port_range", "value": "1 2", "systems": ["linux"], "per_netns": True},
+        {"name": "net.inet6.ip6.v6only", "value": "0", "systems": ["freebsd", "netbsd", "darwin"], "per_netns": False}]
+    assert [step.get("together") for step in plan["steps"]] == [None, 1, 1]
+
+
+def test_host_sysctl_is_a_run_option(tmp_path):
+    proc = harness("run", "--help")
+    assert "--host-sysctl" in proc.stdout and "restored after each scenario" in " ".join(proc.stdout.split())
 
 
 def test_line_reader_joins_chunks_and_keeps_a_last_line_without_newline():

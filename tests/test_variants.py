@@ -213,7 +213,7 @@ def test_if_and_conditions_need_parameters(tmp_path):
             steps:
               - {op: socket, sock: a, type: tcp, if: {state: bound}}
     """)
-    assert found == ["6:46: if: needs parameters: a matrix: or families: on the scenario or suite"]
+    assert found == ["6:46: if: needs parameters: a matrix:, families: or an enclosing repeat:"]
 
 
 def test_seed_002_table_as_a_matrix_is_the_table_written_out():

@@ -30,7 +30,7 @@ def judge_step(step: Step, ident: Optional[Identity], run: Optional[StepRun]) ->
     rule = resolve(step.expect, ident) if ident is not None else None
     verdict = StepVerdict(step=step, rule=rule, observed=run, ok=False)
     verdict.ok = bool(verdict.expected and run is not None
-                      and observation.satisfies(verdict.expected, run.record, step.args))
+                      and observation.satisfies(verdict.expected, run.record, step.args, ident and ident.family))
     return verdict
 
 

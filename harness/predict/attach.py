@@ -28,7 +28,7 @@ def predicted(verdict: ScenarioVerdict, declared: Identity, model: bool) -> Scen
         sv.not_run = never.get(sv.step.index, sv.not_run)
         written = sv.expected
         if model:
-            sv.predicted, sv.agreement = prediction, with_written(prediction.outcome, written)
+            sv.predicted, sv.agreement = prediction, with_written(prediction.outcome, written, system.family)
         elif written is None or written.kind == "any":
             sv.predicted = prediction
     if model:

@@ -92,10 +92,10 @@ rules("freebsd", [
     ("F-14", "an AF_INET6 socket binding a v4-mapped address is bound as IPv4 (tcp6_usr_bind -> in_pcbbind)",
      "medium", (FB, "sys/netinet/tcp_usrreq.c", "tcp6_usr_bind / udp6_bind", "12 read")),
     ("F-15", "an IPV6_V6ONLY socket never meets IPv4 PCBs", "high", FB_PCB6),
-    ("F-16", "listen: UDP EOPNOTSUPP (named ENOTSUP); connected EINVAL; unbound: binds a port, ok; again: ok; "
+    ("F-16", "listen: UDP EOPNOTSUPP; connected EINVAL; unbound: binds a port, ok; again: ok; "
              "no conflict check", "high", (FB, "sys/kern/uipc_socket.c", "solisten_proto_check", "12-14"),
      (FB, "sys/netinet/tcp_usrreq.c", "tcp_usr_listen", "12-14")),
-    ("F-17", "connect on a listening socket: EOPNOTSUPP (named ENOTSUP), 11-13", "high",
+    ("F-17", "connect on a listening socket: EOPNOTSUPP, 11-13", "high",
      (FB, "sys/kern/uipc_socket.c", "soconnectat (SO_ACCEPTCONN)", "11-13")),
     ("F-19", "a SYN whose PCB is only bound (TCPS_CLOSED), or finds none, is answered with RST: ECONNREFUSED",
      "high", (FB, "sys/netinet/tcp_input.c", "tcp_input (dropwithreset)", "12/13 read")),

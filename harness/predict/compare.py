@@ -89,7 +89,7 @@ def with_expectations(scenarios: list[Scenario], system: System) -> Agreement:
         for step, p in zip(sc.steps, predict(sc, system)):
             rule = resolve(step.expect, ident)
             written = step.expect.rules[rule] if rule is not None else None
-            verdict = with_written(p.outcome, written.outcome if written else None)
+            verdict = with_written(p.outcome, written.outcome if written else None, system.family)
             tally.counts[verdict] += 1
             if verdict in (DISAGREE, UNKNOWN):
                 item = Disagreement(sc.id, step.index, describe(step.op, step.args), p.outcome,

@@ -14,7 +14,6 @@ from .world import LISTEN, Port, Sock, World
 
 class DragonFly(BSD):
     family, name = "dragonfly", "DragonFly"
-    enotsup = "ENOTSUP"
     rule_getsockopt = "D-11"
 
     def set_v6only(self, s: Sock, value: int) -> Answer:

@@ -21,7 +21,6 @@ MAPPED_PCB_COST = 3  # INP_LOOKUP_MAPPED_PCB_COST: an AF_INET6 PCB seen by an IP
 class FreeBSD(BSD):
     family, name = "freebsd", "FreeBSD"
     rule_v6only, rule_privileged = "F-5", "F-6"
-    enotsup = "ENOTSUP"  # EOPNOTSUPP and ENOTSUP share 45; CPython names it ENOTSUP (rule A3)
     rule_listen = "F-16"
     rule_bound_only = "F-19"
     bound_only_syn = "refused"

@@ -20,7 +20,7 @@ from .linux_ports import View, overlap, tcp_pair_conflicts, udp_decides
 from .shapes import distribution
 from .world import BOUND, CONNECTED, LISTEN, NEW, TIME_WAIT, Port, Sock, World
 
-ENOTSUP = "ENOTSUP"  # the agent names Linux's EOPNOTSUPP (95) so: CPython's errno.errorcode keeps that alias
+ENOTSUP = "EOPNOTSUPP"  # 95, also ENOTSUP: the agent names it as the kernel documents it (rule A3)
 TIME_WAIT_MS = 60_000  # TCP_TIMEWAIT_LEN; tcp_fin_timeout (60 s) for an orphan in FIN_WAIT2
 BOOLEAN = ("SO_REUSEADDR", "SO_REUSEPORT", "SO_KEEPALIVE", "SO_BROADCAST")
 

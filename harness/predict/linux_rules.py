@@ -31,11 +31,11 @@ rules("linux", [
      (L, "net/core/sock.c", "__sock_set_rcvbuf", "all")),
     ("L6", "SO_LINGER reads back l_linger as set (the agent sets l_onoff=1); default 0", "verified", SOCK_C),
     ("L7", "IPV6_V6ONLY can be set before the socket has a port (ok), not after (EINVAL); on an AF_INET "
-           "socket it is the wrong level: setsockopt ENOPROTOOPT, getsockopt EOPNOTSUPP (named ENOTSUP)",
+           "socket it is the wrong level: setsockopt ENOPROTOOPT, getsockopt EOPNOTSUPP",
      "verified", (L, "net/ipv6/ipv6_sockglue.c", "do_ipv6_setsockopt IPV6_V6ONLY", "all"),
      (L, "net/ipv4/ip_sockglue.c", "ip_setsockopt / do_ip_getsockopt", "3.8.13, 6.18 read")),
     ("L8", "an option of a level the socket does not have: setsockopt ENOPROTOOPT; getsockopt EOPNOTSUPP "
-           "(named ENOTSUP) on AF_INET, ENOPROTOOPT on AF_INET6", "verified",
+           "on AF_INET, ENOPROTOOPT on AF_INET6", "verified",
      (L, "net/ipv4/ip_sockglue.c", "ip_setsockopt / do_ip_getsockopt", "all"),
      (L, "net/ipv6/ipv6_sockglue.c", "ipv6_setsockopt / ipv6_getsockopt", "all")),
     ("L9", "IP_ADD_MEMBERSHIP: EPROTO on TCP; ok on UDP (also AF_INET6 UDP); the same group twice on one "
@@ -86,7 +86,7 @@ rules("linux", [
      (L, "net/ipv4/inet_connection_sock.c", "inet_csk_get_port (bhash2)", "6.1.0-rc7 read; fixes 936a192f9740 "
       "(6.1.5) and the dual-stack wildcard fix (6.3-rc)")),
     ("L22", "listen(): TCP unbound -> autobind, ok; already listening: ok; connected: EINVAL; UDP: "
-            "EOPNOTSUPP (named ENOTSUP)", "verified", (L, "net/ipv4/af_inet.c", "inet_listen / __inet_listen_sk", "all"),
+            "EOPNOTSUPP", "verified", (L, "net/ipv4/af_inet.c", "inet_listen / __inet_listen_sk", "all"),
      (L, "net/core/sock.c", "sock_no_listen", "all")),
     ("L23", "a listener holds at most backlog+1 connections not yet accepted", "verified",
      (L, "include/net/sock.h", "sk_acceptq_is_full", "6.18")),
@@ -110,7 +110,7 @@ rules("linux", [
      (L, "net/ipv4/tcp.c", "tcp_sendmsg_locked, tcp_recvmsg_locked", "6.18")),
     ("L30", "UDP data: send on an unconnected socket: EDESTADDRREQ; recv with nothing queued: the agent "
             "times out", "verified", (L, "net/ipv4/udp.c", "udp_sendmsg", "6.18")),
-    ("L31", "accept on a socket that is not listening: EINVAL; on UDP: EOPNOTSUPP (named ENOTSUP); nothing "
+    ("L31", "accept on a socket that is not listening: EINVAL; on UDP: EOPNOTSUPP; nothing "
             "queued: the agent times out", "verified",
      (L, "net/ipv4/inet_connection_sock.c", "inet_csk_accept", "all"), (L, "net/core/sock.c", "sock_no_accept", "all")),
     ("L32", "shutdown of a socket in CLOSE state (never connected TCP, unconnected UDP): ENOTCONN; of a "

@@ -75,7 +75,8 @@ def predictions(scenarios: list[Scenario], systems: list[System]) -> Predictions
                 written = step.expect.rules[rule] if rule is not None else None
                 cells.append(Cell(preds[i], written.outcome if written else None,
                                   str(written.selector) if written else None,
-                                  with_written(preds[i].outcome, written.outcome if written else None)))
+                                  with_written(preds[i].outcome, written.outcome if written else None,
+                                              system.family)))
             row.cells.append(cells)
         rows.append(row)
     return Predictions(systems, rows)
@@ -128,6 +129,7 @@ def _cell(text: str) -> str:
 
 def rules_markdown() -> str:
     """Every rule as docs/model.md lists it: a table per family, each rule with its sources and confidence."""
+    from . import bsd_systems, linux  # noqa: F401  (the kernels register their rules when first loaded)
     out = []
     for family, title in FAMILY_TITLES.items():
         out += [f"#### {title}", "", "| rule | what it decides | read in | confidence |", "|---|---|---|---|"]

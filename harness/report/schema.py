@@ -52,6 +52,12 @@ class Observed(Shape):
     ms: Optional[Number] = None
     histogram: Optional[dict[str, int]] = None  # distribute: socket -> how many it received
     lost: Optional[int] = None
+    addr: Optional[str] = None  # getsockname: the bound address and port, the port names it equals, the
+    port: Optional[int] = None  # ephemeral range as read where it ran, and how reports show the port
+    names: Optional[list[str]] = None
+    range: Optional[list[int]] = None
+    port_is: Optional[str] = None
+    events: Optional[list[str]] = None  # poll: the events that were ready
 
 
 class CitedRule(Shape):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..model import Identity, Scenario, ScenarioRun, StepRun
+from ..scenario import settings
 from ..transport import ERROR, HELLO, PROTOCOL, AgentError
 
 VERSION = PROTOCOL  # the agent's own constant: one number, written once
@@ -26,6 +27,7 @@ class RunOptions:
     step_timeout_ms: int = 5000
     scenario_timeout_ms: int = 60000
     hello_timeout_s: float = 60.0
+    host_sysctl: bool = False  # a scenario's sysctl: may change the whole machine where no namespace isolates it
 
     @property
     def idle_timeout_s(self) -> float:
@@ -34,11 +36,16 @@ class RunOptions:
 
 
 def scenario_plan(scenario: Scenario) -> dict[str, Any]:
-    return {
+    plan = {
         "id": scenario.id,
         "actors": {name: {"user": actor.user} for name, actor in scenario.actors.items()},
-        "steps": [{"op": step.op, "actor": step.actor, **step.args} for step in scenario.steps],
+        "steps": [{"op": step.op, "actor": step.actor, **step.args,
+                   **({"together": step.group} if step.group is not None else {})} for step in scenario.steps],
     }
+    if scenario.sysctl:  # each setting with the systems that have it and whether Linux keeps it per namespace
+        plan["sysctl"] = [{"name": name, "value": value, "systems": list(settings.systems_of(name)),
+                           "per_netns": settings.SETTINGS[name].per_netns} for name, value in scenario.sysctl.items()]
+    return plan
 
 
 def agent_input(scenarios: list[Scenario], options: RunOptions, netns: bool) -> dict[str, Any]:
@@ -50,6 +57,7 @@ def agent_input(scenarios: list[Scenario], options: RunOptions, netns: bool) -> 
             "parallel": options.scenario_jobs,
             "step_timeout_ms": options.step_timeout_ms,
             "scenario_timeout_ms": options.scenario_timeout_ms,
+            "host_sysctl": options.host_sysctl,
         },
         "scenarios": [scenario_plan(s) for s in scenarios],
     }
@@ -80,4 +88,5 @@ def scenario_run(event: dict[str, Any]) -> ScenarioRun:
         for s in event.get("steps") or []
     ]
     return ScenarioRun(status=str(event.get("status")), steps=steps, reason=event.get("reason"),
-                       ports=event.get("ports") or {}, ms=float(event.get("ms") or 0))
+                       ports=event.get("ports") or {}, ms=float(event.get("ms") or 0),
+                       settings=event.get("sysctl") or {})

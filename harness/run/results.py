@@ -85,6 +85,7 @@ def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
         "reason": v.reason,
         "ms": v.run.ms if v.run else None,
         "ports": v.run.ports if v.run else {},
+        **({"sysctl": v.run.settings} if v.run and v.run.settings else {}),  # {where, values} it ran with
         "steps": [_step_dict(sv) for sv in v.steps],
     }
 

@@ -24,7 +24,9 @@ from .yamlfile import Pairs, YamlFile, at, given, is_int, show, unknown_name
 IDENT = re.compile(r"[A-Za-z0-9_.-]+")  # socket and actor names: no ':', see single:<sock>
 PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ALLOWED_NETS = "127.0.0.0/8, ::1, 0.0.0.0, :: or a multicast group"
-INT32 = (-2**31, 2**31 - 1)  # setsockopt values are C ints
+INT32 = (-2**31, 2**31 - 1)  # setsockopt values are C ints (or 32-bit words, as IP_LOCAL_PORT_RANGE's)
+UINT32 = 2**32 - 1
+DEVICE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")  # an interface name: IFNAMSIZ is 16 with its NUL
 
 
 @dataclass
@@ -47,6 +49,8 @@ class StepContext:
     skips: list[str] = field(default_factory=list)  # why this variant cannot run anywhere
     op: str = ""
     args: dict[str, Any] = field(default_factory=dict)
+    ports: dict[str, Pos] = field(default_factory=dict)  # port names used so far -> where first
+    obtained: dict[str, Pos] = field(default_factory=dict)  # port names a getsockname step read -> where
 
 
 def read_fields(c: StepContext, node: Node, pairs: Pairs, table: dict[str, ops.Field], what: str, into: dict) -> dict:
@@ -110,7 +114,8 @@ def _v_int(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[in
 
 
 def _v_value(c: StepContext, name: str, node: Node, fld: ops.Field) -> Any:
-    """An int or bool (as 0/1), except for options such as IP_ADD_MEMBERSHIP that take a group."""
+    """An int or bool (as 0/1); a group for IP_ADD_MEMBERSHIP, an interface name for SO_BINDTODEVICE,
+    a port range [low, high] (or its packed number) for IP_LOCAL_PORT_RANGE."""
     opt = c.args.get("opt")
     if opt in ops.GROUP_OPTIONS:
         ip = _ip(node.value) if isinstance(node, ScalarNode) else None
@@ -118,11 +123,18 @@ def _v_value(c: StepContext, name: str, node: Node, fld: ops.Field) -> Any:
             return node.value
         return c.f.problem(node, f"{name} of {opt} must be an IPv4 multicast group such as 239.1.2.3, "
                                  f"not {show(node)}")
+    if opt in ops.DEVICE_OPTIONS:
+        return c.f.string(node, f"{name} of {opt} (an interface name such as lo)", DEVICE)
+    if opt in ops.RANGE_OPTIONS and isinstance(node, SequenceNode):
+        pair = [c.f.scalar(item) for item in node.value]
+        if len(pair) == 2 and all(is_int(p) and 0 <= p <= 65535 for p in pair):
+            return pair
+        return c.f.problem(node, f"{name} of {opt} must be [low, high], two ports 0..65535, not {show(node)}")
     value = c.f.scalar(node)
-    if isinstance(value, bool) or (is_int(value) and INT32[0] <= value <= INT32[1]):
+    if isinstance(value, bool) or (is_int(value) and INT32[0] <= value <= UINT32):
         return int(value)
-    return c.f.problem(node, f"{name} must be a boolean or an integer that fits a C int "
-                             f"({INT32[0]}..{INT32[1]}), not {show(node)}")
+    return c.f.problem(node, f"{name} must be a boolean or an integer that fits 32 bits "
+                             f"({INT32[0]}..{UINT32}), not {show(node)}")
 
 
 def _v_text(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
@@ -173,10 +185,72 @@ def _ip(text: str) -> Union[ipaddress.IPv4Address, ipaddress.IPv6Address, None]:
 
 
 def _v_port(c: StepContext, name: str, node: Node, fld: ops.Field) -> Union[int, str, None]:
+    """A number, or a name: allocated when the scenario starts, or read by an earlier getsockname `as:`.
+    A quoted number (`"8080"`) is that number, as YAML users expect."""
     value = c.f.scalar(node)
-    if (is_int(value) and 0 <= value <= 65535) or (isinstance(value, str) and PORT_NAME.fullmatch(value)):
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if is_int(value) and 0 <= value <= 65535:
+        return value
+    if isinstance(value, str) and PORT_NAME.fullmatch(value):
+        c.ports.setdefault(value, c.f.pos(node))
         return value
     return c.f.problem(node, f"{name} must be a number 0..65535 or a symbolic name such as P, not {show(node)}")
+
+
+def _v_port_new(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
+    """A port name this step defines from what it reads: no earlier step may have used or read it."""
+    port = c.f.string(node, "port name", PORT_NAME)
+    if port in c.obtained:
+        return c.f.problem(node, f"port {port!r} is already read by an earlier step (at {at(c.obtained[port])})")
+    if port in c.ports:
+        return c.f.problem(node, f"port {port!r} is already used at {at(c.ports[port])}, where the scenario "
+                                 "allocates it; a port a step reads needs a name of its own")
+    if port is not None:
+        c.obtained[port] = c.f.pos(node)
+        c.ports[port] = c.f.pos(node)
+    return port
+
+
+def _v_flags(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[tuple]:
+    """A list of the field's choices, each once (a single name stands for a list of one)."""
+    items = node.value if isinstance(node, SequenceNode) else [node]
+    out: list[str] = []
+    for item in items:
+        flag = _one_of(c, item, name, fld.choices,
+                       lambda text: f"{name} must be among {', '.join(fld.choices)}, not {text!r}")
+        if flag is not None and flag in out:
+            c.f.problem(item, f"{flag} is listed twice in {name}")
+        elif flag is not None:
+            out.append(flag)
+    return tuple(out)
+
+
+def _v_sockaddr(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[dict]:
+    """`{family: unspec|inet|inet6|N, len: N}`: the family the address claims and the length the call
+    passes, each replacing what the step's socket and address would give."""
+    pairs = c.f.mapping(node, name, ("family", "len"), f"field {{}} in {name}")
+    if pairs is None:
+        return None
+    if not node.value:  # (unknown keys were reported already)
+        return c.f.problem(node, f"{name} must give family:, len: or both")
+    out: dict[str, Any] = {}
+    if "family" in pairs:
+        fnode = pairs["family"][1]
+        family = c.f.scalar(fnode)
+        if family in ops.SOCKADDR_FAMILIES or (is_int(family) and 0 <= family <= 255):
+            out["family"] = family
+        else:
+            c.f.problem(fnode, f"family must be one of {', '.join(ops.SOCKADDR_FAMILIES)} or a number 0..255, "
+                               f"not {show(fnode)}")
+    if "len" in pairs:
+        lnode = pairs["len"][1]
+        length = c.f.scalar(lnode)
+        if is_int(length) and 0 <= length <= 128:
+            out["len"] = length
+        else:
+            c.f.problem(lnode, f"len must be a number of bytes 0..128, not {show(lnode)}")
+    return out
 
 
 def _v_opt(c: StepContext, name: str, node: Node, fld: ops.Field) -> Optional[str]:
@@ -232,6 +306,7 @@ def _int_schema(fld: ops.Field) -> Schema:
 
 
 _NAME: Schema = {"type": "string", "pattern": f"^{IDENT.pattern}$"}
+_PORT: Schema = {"type": "integer", "minimum": 0, "maximum": 65535}
 FIELD_KINDS: dict[str, FieldKind] = {
     "sock_new": FieldKind("a socket name this step defines", _v_sock_new, lambda f: _NAME),
     "sock": FieldKind("a socket an earlier step defined", _v_sock, lambda f: _NAME),
@@ -241,20 +316,37 @@ FIELD_KINDS: dict[str, FieldKind] = {
     "choice": FieldKind("one of the field's choices", _v_choice, lambda f: {"enum": list(f.choices)}),
     "int": FieldKind("a non-negative integer, up to the field's maximum", _v_int, _int_schema),
     "bool": FieldKind("true or false", _v_bool, lambda f: {"type": "boolean"}),
-    "value": FieldKind("an option value: an integer that fits a C int or a boolean (a group address for "
-                       "IP_ADD_MEMBERSHIP)", _v_value,
+    "value": FieldKind("an option value: an integer that fits 32 bits or a boolean (a group address for "
+                       "IP_ADD_MEMBERSHIP, an interface name for SO_BINDTODEVICE, [low, high] for "
+                       "IP_LOCAL_PORT_RANGE)", _v_value,
                        lambda f: {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": INT32[0],
-                                                                  "maximum": INT32[1]},
+                                                                  "maximum": UINT32},
                                             {"type": "string", "description": "a multicast group, for "
-                                                                              "IP_ADD_MEMBERSHIP"}]}),
+                                                                              "IP_ADD_MEMBERSHIP; an interface "
+                                                                              "name, for SO_BINDTODEVICE"},
+                                            {"type": "array", "items": {"anyOf": [_PORT, REFERENCE_SCHEMA]},
+                                             "minItems": 2, "maxItems": 2,
+                                             "description": "[low, high], for IP_LOCAL_PORT_RANGE"}]}),
     "text": FieldKind("a string (any scalar but a boolean or null, as written)", _v_text,
                       lambda f: {"type": ["string", "number"]}),
     "addr": FieldKind("a symbolic address or a loopback, unspecified or multicast IP address", _v_addr,
                       lambda f: {"type": "string", "description": f"{', '.join(ops.ADDRESSES)}, or a loopback, "
                                                                   "unspecified or multicast IP address"}),
-    "port": FieldKind("a port number or a symbolic port name such as P", _v_port,
-                      lambda f: {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 65535},
-                                           {"type": "string", "pattern": f"^{PORT_NAME.pattern}$"}]}),
+    "port": FieldKind("a port number (quoted or not) or a symbolic port name such as P", _v_port,
+                      lambda f: {"anyOf": [_PORT, {"type": "string", "pattern": f"^{PORT_NAME.pattern}$"},
+                                           {"type": "string", "pattern": "^[0-9]{1,5}$"}]}),
+    "port_new": FieldKind("a port name this step reads (getsockname's as:), unused before", _v_port_new,
+                          lambda f: {"type": "string", "pattern": f"^{PORT_NAME.pattern}$"}),
+    "flags": FieldKind("a list of the field's choices, each once", _v_flags,
+                       lambda f: {"anyOf": [{"enum": list(f.choices)},
+                                            {"type": "array", "uniqueItems": True,
+                                             "items": {"enum": list(f.choices)}}]}),
+    "sockaddr": FieldKind("a malformed address: {family: unspec|inet|inet6|N, len: N}", _v_sockaddr,
+                          lambda f: {"type": "object", "additionalProperties": False, "minProperties": 1,
+                                     "properties": {"family": {"anyOf": [{"enum": list(ops.SOCKADDR_FAMILIES)},
+                                                                        {"type": "integer", "minimum": 0,
+                                                                         "maximum": 255}]},
+                                                    "len": {"type": "integer", "minimum": 0, "maximum": 128}}}),
     "opt": FieldKind("a socket option name of the option table", _v_opt, lambda f: {"enum": list(ops.OPTIONS)}),
     "level": FieldKind("an option level that matches the option", _v_level, lambda f: {"enum": list(ops.LEVELS)}),
     "dest": FieldKind("a mapping {addr, port}", _v_dest,

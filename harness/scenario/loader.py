@@ -24,22 +24,24 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from ..model import Actor, Pos, Scenario, Selector, Step, Suite
-from . import expand, ops
+from . import expand, ops, settings, stepgroups
 from .fields import IDENT, SockInfo, StepContext, read_fields
 from .outcomes import expectation
 from .selector import SelectorError, parse_selector
 from .variants import ADDRESS_FAMILIES, Family
-from .yamlfile import (Pairs, Problem, ScenarioFileError, YamlFile, at, check_duplicates, compose, given, is_null, need,
-                       show, unknown_name)
+from .yamlfile import (Pairs, Problem, ScenarioFileError, YamlFile, at, check_duplicates, compose, given, is_int,
+                       is_null, need, show, unknown_name)
 
 __all__ = ["Problem", "ScenarioFileError", "load_files", "load_suite"]
 
 SUITE_KEYS = ("suite", "description", "families", "scenarios")
-SCENARIO_KEYS = ("name", "description", "tags", "only", "families", "matrix", "actors", "steps")
-TEMPLATE_KEYS = ("families", "matrix")  # what makes variants of a scenario; never substituted
+SCENARIO_KEYS = ("name", "description", "tags", "only", "families", "matrix", "sysctl", "actors", "steps")
+# What makes variants of a scenario, never substituted; steps are substituted step by step as they are
+# unrolled (stepgroups.py), so that a step an `if:` removes is never looked at.
+TEMPLATE_KEYS = ("families", "matrix", "steps")
 ACTOR_KEYS = ("user",)
 MAIN = "main"
 NAME = re.compile(r"[a-z0-9_.-]+")  # suite and scenario names, as the contract says
@@ -174,29 +176,78 @@ def _scenario(f: YamlFile, suite: str, node: Node, seen: dict[str, Pos], binding
     elif name is not None and name_node is not None:
         seen[name] = f.pos(name_node)
     actors, socks = _actors(f, given(pairs, "actors")), {}
-    items = [item for item in _items(f, need(f, pairs, "steps", node, "scenario"), "steps")
-             if _runs(f, item, binding)]
+    items = stepgroups.unroll(f, _items(f, need(f, pairs, "steps", node, "scenario"), "steps"), binding)
     ctx = StepContext(f, actors, socks, binding, family)
-    steps = [_step(ctx, index, item) for index, item in enumerate(items, 1)]
+    steps = [_step(ctx, index, item, group, params) for index, (item, group, params) in enumerate(items, 1)]
+    _check_together(f, [s for s in steps if s and s.group is not None])
     tags = [text for text, _ in _strings(f, given(pairs, "tags"), "tags")]
     excluded = [(_DEFAULT, reason) for reason in dict.fromkeys(ctx.skips)]
     excluded += [(parse_selector(sel), reason) for sel, reason in (family.excluded if family else ())]
     description = text_of(f, pairs, "description")
     description = family.describe(description) if family else description
     return Scenario(suite, name or "", description, tags, _only(f, given(pairs, "only")),
-                    actors, [s for s in steps if s], f.pos(node), expand.describe(binding), excluded)
+                    actors, [s for s in steps if s], f.pos(node), expand.describe(binding), excluded,
+                    _sysctl(f, given(pairs, "sysctl")))
 
 
-def _runs(f: YamlFile, node: Node, binding: expand.Binding) -> bool:
-    """Whether a step is in this combination: it has no `if:` (own or merged), or its `if:` holds."""
-    pairs = f.mapping(node, "a step") if isinstance(node, MappingNode) else None
-    cond = given(pairs or {}, "if")
-    if cond is None:
-        return True
-    if not binding:
-        f.problem(cond, "if: needs parameters: a matrix: or families: on the scenario or suite")
-        return True
-    return expand.holds(f, cond, binding)
+def _sysctl(f: YamlFile, node: Optional[Node]) -> dict[str, str]:
+    """`sysctl: {net.ipv4.ip_local_port_range: 40000 49999}`: settings the scenario runs with, checked
+    against the table of known ones (harness/scenario/settings.py), as the kernel reads them."""
+    pairs = f.mapping(node, "sysctl") if node is not None else None
+    out: dict[str, str] = {}
+    for name, (knode, vnode) in (pairs or {}).items():
+        if name not in settings.SETTINGS:
+            f.problem(knode, unknown_name("setting {}", name, settings.SETTINGS))
+            continue
+        kind = settings.SETTINGS[name].kind
+        value = _setting_value(f, vnode, kind)
+        if value is None:
+            f.problem(vnode, f"{name} takes {_SETTING_KINDS[kind]}, not {show(vnode)}")
+        else:
+            out[name] = settings.text(kind, value)
+    return out
+
+
+_SETTING_KINDS = {"bool": "0 or 1", "int": "a non-negative integer",
+                  "range": "two ports LOW HIGH (LOW <= HIGH), written \"40000 49999\" or [40000, 49999]"}
+
+
+def _setting_value(f: YamlFile, node: Node, kind: str) -> object:
+    if kind == "range":
+        items = ([f.scalar(i) for i in node.value] if isinstance(node, SequenceNode)
+                 else str(f.scalar(node)).split() if isinstance(node, ScalarNode) else [])
+        ports = [int(p) for p in items if str(p).isdigit()]
+        ok = len(items) == 2 and len(ports) == 2 and ports[0] <= ports[1] <= 65535
+        return ports if ok else None
+    value = f.scalar(node)
+    if kind == "bool" and (isinstance(value, bool) or value in (0, 1)):
+        return int(value)
+    return value if kind == "int" and is_int(value) and value >= 0 else None
+
+
+def _check_together(f: YamlFile, steps: list[Step]) -> None:
+    """A together: group is several actors at once: at least two of them, only steps an actor runs, and
+    no socket used by an actor other than the one whose step in the group made it (that would race)."""
+    groups: dict[int, list[Step]] = {}
+    for step in steps:
+        groups.setdefault(step.group or 0, []).append(step)
+    for members in groups.values():
+        first = members[0]
+        if len({s.actor for s in members}) < 2:
+            f.problems.append(Problem(first.pos, f"a together: group runs the steps of several actors at once; "
+                                                 f"all of this one's are {first.actor}'s"))
+        made: dict[str, str] = {}
+        for step in members:
+            if step.op in ops.SCENARIO_OPS:
+                f.problems.append(Problem(step.pos, f"{step.op} cannot run in a together: group "
+                                                    "(it is the scenario's, not an actor's)"))
+            used = [step.args.get(n) for n, fld in ops.OPS[step.op].fields.items() if fld.kind in ("sock", "socks")]
+            for sock in [s for u in used for s in (u if isinstance(u, list) else [u]) if s]:
+                if made.get(sock, step.actor) != step.actor:
+                    f.problems.append(Problem(step.pos, f"socket {sock!r} is made by actor {made[sock]} in the same "
+                                                        f"together: group; {step.actor} cannot use it there"))
+            if step.op == "socket":
+                made[step.args["sock"]] = step.actor
 
 
 def _name(f: YamlFile, node: Optional[Node], what: str) -> Optional[str]:
@@ -258,9 +309,11 @@ def _actors(f: YamlFile, node: Optional[Node]) -> dict[str, Actor]:
 # --- steps ------------------------------------------------------------------------------
 
 
-def _step(c: StepContext, index: int, node: Node) -> Optional[Step]:
+def _step(c: StepContext, index: int, node: Node, group: Optional[int] = None,
+          binding: Optional[expand.Binding] = None) -> Optional[Step]:
     """One step: its op picks the field table, and everything else follows from that table."""
     f = c.f
+    c.binding = c.binding if binding is None else binding
     pairs = f.mapping(node, "a step")
     op = _op(f, pairs, node) if pairs is not None else None
     if pairs is None or op is None:
@@ -271,7 +324,7 @@ def _step(c: StepContext, index: int, node: Node) -> Optional[Step]:
     _AFTER.get(op, lambda c, pairs: None)(c, pairs)
     actor = _define_sockets(c, pairs)
     expect = expectation(c, given(pairs, "expect"))
-    return Step(index, op, c.args, actor, expect, text_of(f, pairs, "note"), f.pos(node))
+    return Step(index, op, c.args, actor, expect, text_of(f, pairs, "note"), f.pos(node), group)
 
 
 def _define_sockets(c: StepContext, pairs: Pairs) -> str:

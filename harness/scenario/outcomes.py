@@ -8,12 +8,14 @@ harness/observation.py's. `expect:` is either one outcome or a map of selectors
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .. import errnos
 from ..model import Expectation, Outcome, Rule
 from . import expand, ops
 from .fields import StepContext
@@ -22,6 +24,7 @@ from .yamlfile import BOOL, NULL, at, is_int, show
 
 ERRNO = re.compile(r"E[A-Z0-9]+")
 NONZERO = "nonzero"  # {value: nonzero}: the option is set, whichever number the system uses for it
+EPHEMERAL = "ephemeral"  # {port: ephemeral}: within the system's ephemeral port range
 _DEFAULT = parse_selector("default")
 Schema = dict[str, Any]
 
@@ -33,7 +36,11 @@ class OutcomeKind:
     spelled: tuple[str, ...]  # every way it is written, as messages list them
     reads: Callable[[str], bool] = lambda word: False  # whether a scalar spells it
     schema: tuple[Schema, ...] = ()  # its JSON Schema forms besides the plain word
-    mapping: bool = False  # written as a one-entry mapping ({value: N}), not a scalar
+    keys: tuple[str, ...] = ()  # written as a mapping with (some of) these keys ({value: N}), not a scalar
+
+    @property
+    def mapping(self) -> bool:
+        return bool(self.keys)
 
     @property
     def word(self) -> Optional[str]:
@@ -45,6 +52,22 @@ def _word(word: str) -> OutcomeKind:
     return OutcomeKind((word,), lambda text: text == word)
 
 
+def _object(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
+    return {"type": "object", "additionalProperties": False, "minProperties": 1, "required": list(required),
+            "properties": properties}
+
+
+def _or_reference(schema: Schema) -> Schema:
+    """A form, or a matrix parameter (`${row.expect}`) that stands for one."""
+    return {"anyOf": [schema, expand.REFERENCE_SCHEMA]}
+
+
+_INT: Schema = _or_reference({"type": "integer", "minimum": 0})
+_PORT: Schema = _or_reference({"type": "integer", "minimum": 0, "maximum": 65535})
+_PORT_IS: Schema = {"anyOf": [_PORT, {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$|^[0-9]{1,5}$"}]}
+_SOCKS: Schema = _or_reference({"type": "array", "minItems": 1,
+                                "items": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"}})
+RECEIPT_KEYS = ("at_least", "of", "only", "lost")
 OUTCOME_KINDS: dict[str, OutcomeKind] = {
     "ok": _word("ok"),  # the call returned without error
     "unsupported": _word("unsupported"),  # the system has no such option (the agent found no number for it)
@@ -56,25 +79,43 @@ OUTCOME_KINDS: dict[str, OutcomeKind] = {
                           ({"type": "string", "pattern": "^single:[A-Za-z0-9_.-]+$"},)),
     "each": _word("each"),  # every socket received every connection or datagram
     "none": _word("none"),  # nobody received anything
-    "value": OutcomeKind(("{value: N}", "{value: nonzero}"), schema=(
-        {"type": "object", "additionalProperties": False, "required": ["value"],
-         "properties": {"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}, {"const": NONZERO}]}}},),
-        mapping=True),
+    # distribute, finer: each of `of` (default: over) got at least N; only these received; N were lost
+    "receipts": OutcomeKind(("{at_least: N, of: [socks]}", "{only: [socks]}", "{lost: N}"), schema=(
+        _object({"at_least": _INT, "of": _SOCKS, "only": _SOCKS, "lost": _INT}),), keys=RECEIPT_KEYS),
+    "value": OutcomeKind(("{value: N}", "{value: nonzero}", "{value: [low, high]}"), schema=(
+        _object({"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}, {"const": NONZERO},
+                                     {"type": "array", "items": _or_reference({"type": "integer"}), "minItems": 2,
+                                      "maxItems": 2}, expand.REFERENCE_SCHEMA]}}, ("value",)),), keys=("value",)),
+    # getsockname: the port equals a number or a port name, is not it, lies in a range or in the system's
+    # ephemeral range (as the agent read it where the step ran)
+    "port": OutcomeKind(("{port: P}", "{port: 8080}", "{port: ephemeral}", "{port: {not: P}}",
+                         "{port: {in: [LOW, HIGH]}}"), schema=(
+        _object({"port": {"anyOf": [_PORT_IS, {"const": "ephemeral"}, _object({"not": _PORT_IS}, ("not",)),
+                                    _object({"in": {"type": "array", "items": _PORT, "minItems": 2,
+                                                    "maxItems": 2}}, ("in",))]}}, ("port",)),), keys=("port",)),
+    # poll: exactly these events were reported (`[]`: none, within the timeout)
+    "events": OutcomeKind(("{events: [in, out]}",), schema=(
+        _object({"events": _or_reference({"type": "array", "uniqueItems": True,
+                                          "items": {"enum": list(ops.POLL_EVENTS)}})}, ("events",)),), keys=("events",)),
 }
 
 
 def expectation(c: StepContext, node: Optional[Node]) -> Expectation:
     if node is None:
         return Expectation((Rule(_DEFAULT, Outcome(ops.OPS[c.op].default_expect)),))
-    if isinstance(node, MappingNode) and not _is_value_outcome(node):
+    if isinstance(node, MappingNode) and _mapping_kind(node) is None:
         return Expectation(tuple(_rules(c, node)), c.f.pos(node))
     outcome = _outcome(c, node)
     return Expectation((Rule(_DEFAULT, outcome),) if outcome else (), c.f.pos(node))
 
 
-def _is_value_outcome(node: Node) -> bool:
-    """`{value: N}` is an outcome, not a one-entry selector map (`value` is no OS family)."""
-    return isinstance(node, MappingNode) and len(node.value) == 1 and node.value[0][0].value == "value"
+def _mapping_kind(node: Node) -> Optional[str]:
+    """The outcome kind a mapping spells (`{value: N}`, `{port: P}`, `{only: [a]}`...): one whose keys
+    are all its kind's; otherwise it is a map of selectors (none of these keys is an OS family)."""
+    if not isinstance(node, MappingNode) or not node.value:
+        return None
+    keys = {getattr(k, "value", None) for k, _ in node.value}
+    return next((name for name, row in OUTCOME_KINDS.items() if row.keys and keys <= set(row.keys)), None)
 
 
 def _rules(c: StepContext, node: Node) -> list[Rule]:
@@ -132,10 +173,13 @@ def _misplaced(c: StepContext, kind: str) -> str:
 
 def _outcome(c: StepContext, node: Node) -> Optional[Outcome]:
     allowed = ops.OPS[c.op].outcomes
-    if _is_value_outcome(node):
-        if "value" not in allowed:
-            return c.f.problem(node, f"{{value: N}} is {_misplaced(c, 'value')}, not {c.op}")
-        return _value_outcome(c, node)
+    kind = _mapping_kind(node)
+    if kind is not None:
+        if kind not in allowed:
+            where = _misplaced(c, kind)
+            where += f", not {c.op}" if where.startswith("only") else f" (only {', '.join(_ops_taking(kind))})"
+            return c.f.problem(node, f"{OUTCOME_KINDS[kind].spelled[0]} is {where}")
+        return _MAPPINGS[kind](c, node)
     if not isinstance(node, ScalarNode) or node.tag in (BOOL, NULL):
         return c.f.problem(node, f"expected an outcome ({_outcomes(c.op)}), not {show(node)}")
     word = node.value
@@ -145,10 +189,19 @@ def _outcome(c: StepContext, node: Node) -> Optional[Outcome]:
     if kind != "any" and kind not in allowed:
         return c.f.problem(node, f"outcome {word!r} is {_misplaced(c, kind)} ({c.op} takes: {_outcomes(c.op)})")
     if kind == "errno":
-        return Outcome("errno", word)
+        return _errno(c, node, word)
     if kind == "single" and word != "single":
         return _single(c, node, word[len("single:"):])
     return Outcome(kind)
+
+
+def _errno(c: StepContext, node: Node, name: str) -> Optional[Outcome]:
+    """An errno some system defines (compared, when judged, by the number it has on the target's)."""
+    if errnos.known(name):
+        return Outcome("errno", name)
+    close = difflib.get_close_matches(name, sorted(errnos.NAMES), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return c.f.problem(node, f"unknown errno {name!r}: no system the harness knows defines it{hint}")
 
 
 def _single(c: StepContext, node: Node, sock: str) -> Optional[Outcome]:
@@ -159,11 +212,97 @@ def _single(c: StepContext, node: Node, sock: str) -> Optional[Outcome]:
 
 
 def _value_outcome(c: StepContext, node: Node) -> Optional[Outcome]:
-    """`{value: N}` (exactly N, as the kernel returned it) or `{value: nonzero}` (set, whatever the number)."""
+    """`{value: N}` (exactly N, as the kernel returned it), `{value: nonzero}` (set, whatever the number)
+    or `{value: [low, high]}` (a pair, as IP_LOCAL_PORT_RANGE reads back)."""
     value_node = node.value[0][1]
+    if isinstance(value_node, SequenceNode):
+        pair = [c.f.scalar(item) for item in value_node.value]
+        if len(pair) == 2 and all(is_int(v) for v in pair):
+            return Outcome("value", tuple(pair))
+        return c.f.problem(value_node, f"expected value must be an integer, nonzero or [low, high], not {show(value_node)}")
     value = c.f.scalar(value_node)
     if value == NONZERO:
         return Outcome("value", NONZERO)
     if isinstance(value, bool) or is_int(value):
         return Outcome("value", int(value))
-    return c.f.problem(value_node, f"expected value must be an integer or nonzero, not {show(value_node)}")
+    return c.f.problem(value_node, f"expected value must be an integer, nonzero or [low, high], not {show(value_node)}")
+
+
+def _port_name_or_number(c: StepContext, node: Node) -> Union[int, str, None]:
+    """A port a test compares with: a number, or a name an earlier step used or read."""
+    value = c.f.scalar(node)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if is_int(value) and 0 <= value <= 65535:
+        return value
+    if isinstance(value, str) and value in c.ports:
+        return value
+    known = ", ".join(c.ports) or "none"
+    return c.f.problem(node, f"expected a port number or the name of a port an earlier step used or read "
+                             f"(so far: {known}), not {show(node)}")
+
+
+def _port_outcome(c: StepContext, node: Node) -> Optional[Outcome]:
+    """`{port: P}`, `{port: 8080}`, `{port: ephemeral}`, `{port: {not: P}}`, `{port: {in: [LOW, HIGH]}}`."""
+    test = node.value[0][1]
+    if isinstance(test, ScalarNode) and test.value == EPHEMERAL:
+        return Outcome("port", (EPHEMERAL,))
+    if isinstance(test, MappingNode):
+        pairs = c.f.mapping(test, "a port test", ("not", "in"), "port test {}") or {}
+        if len(pairs) != 1:
+            return c.f.problem(test, "a port test is one of {not: P} or {in: [LOW, HIGH]}")
+        (key, (_, arg)), = pairs.items()
+        if key == "not":
+            port = _port_name_or_number(c, arg)
+            return None if port is None else Outcome("port", ("not", port))
+        span = [c.f.scalar(item) for item in arg.value] if isinstance(arg, SequenceNode) else []
+        if len(span) == 2 and all(is_int(p) and 0 <= p <= 65535 for p in span) and span[0] <= span[1]:
+            return Outcome("port", ("in", span[0], span[1]))
+        return c.f.problem(arg, f"in: must be [LOW, HIGH], two ports with LOW <= HIGH, not {show(arg)}")
+    port = _port_name_or_number(c, test)
+    return None if port is None else Outcome("port", ("eq", port))
+
+
+def _events_outcome(c: StepContext, node: Node) -> Optional[Outcome]:
+    """`{events: [in, out]}`: exactly these poll events (`[]`: none within the timeout)."""
+    items = node.value[0][1]
+    if not isinstance(items, SequenceNode):
+        return c.f.problem(items, f"events must be a list of {', '.join(ops.POLL_EVENTS)} ([] for none), "
+                                  f"not {show(items)}")
+    names = []
+    for item in items.value:
+        name = c.f.string(item, "a poll event")
+        if name is not None and name not in ops.POLL_EVENTS:
+            c.f.problem(item, f"unknown poll event {name!r} (known: {', '.join(ops.POLL_EVENTS)})")
+        elif name is not None:
+            names.append(name)
+    return Outcome("events", tuple(e for e in ops.POLL_EVENTS if e in names))
+
+
+def _receipts_outcome(c: StepContext, node: Node) -> Optional[Outcome]:
+    """`{at_least: N, of: [socks]}`, `{only: [socks]}`, `{lost: N}`, or several at once: all must hold."""
+    pairs = c.f.mapping(node, "receipts", RECEIPT_KEYS) or {}
+    over = [s for s in c.args.get("over") or [] if s]
+    out: dict[str, Any] = {}
+    for key, (knode, vnode) in pairs.items():
+        if key in ("at_least", "lost"):
+            value = c.f.scalar(vnode)
+            if is_int(value) and value >= 0:
+                out[key] = value
+            else:
+                c.f.problem(vnode, f"{key} must be a non-negative integer, not {show(vnode)}")
+            continue
+        socks = [c.f.string(item, "a socket name") for item in vnode.value] if isinstance(vnode, SequenceNode) else []
+        if not socks:
+            c.f.problem(vnode, f"{key} must be a non-empty list of sockets of over, not {show(vnode)}")
+        for item, sock in zip(getattr(vnode, "value", []), socks):
+            if sock is not None and sock not in over:
+                c.f.problem(item, f"{key}: socket {sock!r} is not in over ({', '.join(over)})")
+        out[key] = tuple(s for s in socks if s)
+    if "of" in out and "at_least" not in out:
+        c.f.problem(pairs["of"][0], "of: names the sockets at_least: applies to; give at_least: too")
+    return Outcome("receipts", tuple(sorted(out.items()))) if out else None
+
+
+_MAPPINGS: dict[str, Callable[[StepContext, Node], Optional[Outcome]]] = {
+    "value": _value_outcome, "port": _port_outcome, "events": _events_outcome, "receipts": _receipts_outcome}

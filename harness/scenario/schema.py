@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
-from .expand import MAX_COMBINATIONS, REF, REFERENCE_SCHEMA
+from . import ops, settings, stepgroups
+from .expand import MAX_COMBINATIONS, PARAM, REF, REFERENCE_SCHEMA
 from .fields import IDENT, field_schema
 from .outcomes import OUTCOME_KINDS
 from .selector import ALIASES, GROUPS, OS_FAMILIES
@@ -40,7 +40,7 @@ def _outcome(op: ops.Op) -> dict[str, Any]:
 def _expect(op: ops.Op) -> dict[str, Any]:
     outcome = _outcome(op)
     by_selector = {"type": "object", "minProperties": 1, "propertyNames": _selector(),
-                   "additionalProperties": outcome}
+                   "additionalProperties": {"anyOf": [outcome, REFERENCE_SCHEMA]}}
     return {"anyOf": [outcome, by_selector, REFERENCE_SCHEMA]}
 
 
@@ -53,6 +53,34 @@ def _step(name: str, op: ops.Op) -> dict[str, Any]:
     return {"if": {"properties": {"op": {"const": name}}, "required": ["op"]},
             "then": {"properties": properties, "additionalProperties": False,
                      "required": ["op", *[n for n, f in op.fields.items() if f.required]]}}
+
+
+def _groups() -> dict[str, Any]:
+    """`repeat:` and `together:` groups of steps (harness/scenario/stepgroups.py)."""
+    count = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": stepgroups.MAX_STEPS}, REFERENCE_SCHEMA]}
+    cond = {"type": "object", "minProperties": 1}
+    return {
+        "repeat": {"type": "object", "additionalProperties": False, "required": ["repeat", "steps"],
+                   "description": "its steps N times, ${i} (or ${as}) the iteration's number from `from` (0)",
+                   "properties": {"repeat": count, "from": {"anyOf": [{"type": "integer", "minimum": 0},
+                                                                      REFERENCE_SCHEMA]},
+                                  "as": {"type": "string", "pattern": f"^{PARAM.pattern}$"}, "if": cond,
+                                  "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/item"}}}},
+        "together": {"type": "object", "additionalProperties": False, "required": ["together"],
+                     "description": "steps of several actors run at the same time, each actor's in order",
+                     "properties": {"if": cond, "together": {"type": "array", "minItems": 2, "items": {
+                         "anyOf": [{"$ref": "#/$defs/step"}, {"$ref": "#/$defs/repeat"}]}}}},
+        "item": {"anyOf": [{"$ref": "#/$defs/step"}, {"$ref": "#/$defs/repeat"}, {"$ref": "#/$defs/together"}]},
+    }
+
+
+def _sysctl() -> dict[str, Any]:
+    return {"type": "object", "minProperties": 1, "propertyNames": {"enum": list(settings.SETTINGS)},
+            "additionalProperties": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "boolean"},
+                                               {"type": "string", "pattern": r"^\d{1,5}\s+\d{1,5}$"},
+                                               {"type": "array", "items": {"type": "integer"}, "minItems": 2,
+                                                "maxItems": 2}]},
+            "description": "kernel settings the scenario runs with, set where only it sees them (docs/scenario-format.md)"}
 
 
 def _families() -> dict[str, Any]:
@@ -94,10 +122,12 @@ def json_schema() -> dict[str, Any]:
                                    "type": "object", "additionalProperties": False,
                                    "properties": {"user": {"type": "string",
                                                            "pattern": "^[A-Za-z_][A-Za-z0-9_.-]{0,31}$"}}}]}},
-                    "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+                    "sysctl": _sysctl(),
+                    "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/item"}},
                 },
             },
             "step": {"type": "object", "required": ["op"], "properties": {"op": {"enum": list(ops.OPS)}},
                      "allOf": [_step(name, op) for name, op in ops.OPS.items()]},
+            **_groups(),
         },
     }
