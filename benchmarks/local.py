@@ -110,27 +110,33 @@ def figure(label: str, samples: list[float], unit: float = 1000, suffix: str = "
           f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} runs)")
 
 
+def run_on(target: str, folder: Path) -> Path:
+    """`harness run` of one scenario (8 calls) and the marginal cost per scenario on `target`, printed;
+    the file of 200 trivial scenarios (for a breakdown)."""
+    one = folder / "one.yaml"
+    one.write_text(ONE_SCENARIO)
+    run = HARNESS + ["run", "--targets", target, "--out", str(folder / "out")]
+    figure(f"one scenario (8 calls) on {target}, end to end", [timed(run + [str(one)]) for _ in range(RUNS)])
+    small, large = trivial(1, folder), trivial(200, folder)
+    for jobs, how in (("1", "one at a time"), ("0", f"side by side, one per CPU ({os.cpu_count()})")):
+        marginal = []
+        for _ in range(5):
+            base = timed(run + ["--scenario-jobs", jobs, str(small)])
+            full = timed(run + ["--scenario-jobs", jobs, str(large)])
+            marginal.append((full - base) / 199)
+        figure(f"per scenario over 200 on {target}, {how}", marginal)
+    return large
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        one = folder / "one.yaml"
-        one.write_text(ONE_SCENARIO)
-        out = str(folder / "out")
         timed(HARNESS + ["--version"])  # warm the page cache
         figure("start-up: harness --version", [timed(HARNESS + ["--version"]) for _ in range(RUNS)])
         seed = str(ROOT / "scenarios" / "reuseport.yaml")
         figure("start-up: harness validate scenarios/reuseport.yaml",
                [timed(HARNESS + ["validate", seed]) for _ in range(RUNS)])
-        figure("one scenario (8 calls) on local, end to end",
-               [timed(HARNESS + ["run", str(one), "--targets", "local", "--out", out]) for _ in range(RUNS)])
-        small, large = trivial(1, folder), trivial(200, folder)
-        for jobs, how in (("1", "one at a time"), ("0", "side by side, one per CPU")):
-            marginal = []
-            for _ in range(5):
-                base = timed(HARNESS + ["run", str(small), "--targets", "local", "--scenario-jobs", jobs, "--out", out])
-                full = timed(HARNESS + ["run", str(large), "--targets", "local", "--scenario-jobs", jobs, "--out", out])
-                marginal.append((full - base) / 199)
-            figure(f"per scenario over 200 on local, {how}", marginal)
+        large = run_on("local", folder)
         print("where one scenario's time goes:")
         breakdown(large)
 

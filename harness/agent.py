@@ -48,7 +48,7 @@ except ImportError:  # some minimal Pythons are built without libffi
 AGENT_VERSION = "0.1.0"
 PROTOCOL = 3
 # The events of docs/agent-protocol.md; the harness reads these names from here.
-HELLO, ENVIRONMENT, SCENARIO, END = "hello", "environment", "scenario", "end"
+HELLO, ENVIRONMENT, SCENARIO, END, ERROR = "hello", "environment", "scenario", "end", "error"
 
 # A clock that never goes backwards where the Python has one (3.3+).
 now = getattr(time, "monotonic", time.time)
@@ -160,15 +160,15 @@ TYPES = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 SHUTDOWN_HOW = {"rd": socket.SHUT_RD, "wr": socket.SHUT_WR,
                 "rdwr": socket.SHUT_RDWR}
 
-# errno values meaning "not yet" rather than failure.
-AGAIN = set([errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR])
-IN_PROGRESS = set([errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN])
+# errno names meaning "not yet" rather than failure: names, since the numbers are each
+# kernel's own (a rump kernel's are NetBSD's, whatever the host's are).
+AGAIN = ("EAGAIN", "EWOULDBLOCK", "EINTR")
+IN_PROGRESS = ("EINPROGRESS", "EWOULDBLOCK", "EAGAIN")
 # ... and, for a connect on a socket whose handshake is still under way (an
 # earlier `wait: false` connect), EALREADY: a blocking connect waits there too.
-STILL_CONNECTING = IN_PROGRESS | set([errno.EALREADY])
+STILL_CONNECTING = IN_PROGRESS + ("EALREADY",)
 # A distribute receive loop keeps a socket after these (one-shot) errors.
-TRANSIENT = AGAIN | set([errno.ECONNABORTED, errno.ECONNREFUSED,
-                         errno.ECONNRESET, errno.EPROTO])
+TRANSIENT = AGAIN + ("ECONNABORTED", "ECONNREFUSED", "ECONNRESET", "EPROTO")
 
 # Ops the supervisor runs itself; every other op is an Actor.op_<name> method.
 SUPERVISOR_OPS = ("sleep", "distribute")
@@ -236,14 +236,14 @@ def exception_line():
     return traceback.format_exc().strip().splitlines()[-1]
 
 
-def failure(exc):
-    """The outcome record of a failed call."""
+def failure(exc, kernel):
+    """The outcome record of a failed call into `kernel`."""
     num = exc_errno(exc)
     if num is None:
         return {"outcome": "EINVAL", "detail": str(exc)}
     if isinstance(exc, socket.gaierror):
         return {"outcome": gai_name(num), "errno": num, "detail": str(exc)}
-    return {"outcome": errno_name(num), "errno": num}
+    return {"outcome": kernel.errno_name(num), "errno": num}
 
 
 def native(text):
@@ -307,14 +307,14 @@ def poll_fds(rfds, wfds, timeout):
     return readable, writable
 
 
-def wait_ready(sock, write, deadline):
-    """True when sock is readable (write=False) or writable before deadline."""
+def wait_ready(kernel, sock, write, deadline):
+    """True when sock (of `kernel`) is readable (write=False) or writable before deadline."""
     if write:
-        return bool(wait_fds([], [sock], deadline)[1])
-    return bool(wait_fds([sock], [], deadline)[0])
+        return bool(kernel.wait([], [sock], deadline)[1])
+    return bool(kernel.wait([sock], [], deadline)[0])
 
 
-def retry_until(sock, write, deadline, call):
+def retry_until(kernel, sock, write, deadline, call):
     """call() at once, as a blocking call would; while it would block, wait
     (until deadline) for readiness and try again.  Trying first reports
     errors the kernel gives at once (ENOTCONN...) instead of a timeout."""
@@ -322,13 +322,13 @@ def retry_until(sock, write, deadline, call):
         try:
             return call()
         except socket.error:
-            if exc_errno(sys.exc_info()[1]) not in AGAIN:
+            if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
                 raise
-        if not wait_ready(sock, write, deadline):
+        if not wait_ready(kernel, sock, write, deadline):
             raise Timeout()
 
 
-def accept_any(names, socks, deadline):
+def accept_any(kernel, names, socks, deadline):
     """accept() on whichever of the listeners has a connection first, as a
     blocking accept would wait: (connection, peer, the listener's name).
     The first is the step's own listener: its errors are the step's; another
@@ -340,21 +340,64 @@ def accept_any(names, socks, deadline):
                 conn, peer = sock.accept()
                 return conn, peer, name
             except socket.error:
-                if exc_errno(sys.exc_info()[1]) not in AGAIN:
+                if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
                     if sock is socks[0]:
                         raise
                     candidates.remove((name, sock))
-        if not wait_fds([sock for _, sock in candidates], [], deadline)[0]:
+        if not kernel.wait([sock for _, sock in candidates], [], deadline)[0]:
             raise Timeout()
 
 
-def close_rst(sock):
+def close_rst(kernel, sock):
     """Close without leaving TIME_WAIT behind (it would block later binds)."""
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+        kernel.linger_rst(sock)
     except socket.error:
         pass
     sock.close()
+
+
+class HostKernel(object):
+    """The kernel this process runs on, through the socket module.
+
+    The seam between the agent and "the kernel a step calls": every socket an
+    actor makes, every wait on sockets and every errno name goes through such
+    an object, so that an actor may as well call a rump kernel (RumpProcess,
+    below) with the same code.  Families and types are the socket module's
+    constants whatever the kernel; option numbers are the kernel's (`table`).
+    """
+
+    inline_actors = False  # actors are forked processes (user: switches the host's uid)
+
+    def __init__(self):
+        self.family = OS_FAMILY
+        self.table = option_table(OS_FAMILY, platform.machine())
+
+    def socket(self, family, kind):
+        return socket.socket(family, kind)
+
+    def sender(self, family, kind, dest):
+        """A socket for distribute to send from, to `dest`."""
+        return socket.socket(family, kind)
+
+    def wait(self, rsocks, wsocks, deadline):
+        return wait_fds(rsocks, wsocks, deadline)
+
+    def errno_name(self, num):
+        return errno_name(num)
+
+    def so_error(self, sock):
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+    def linger_rst(self, sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+
+    def v6only(self, sock):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+
+    def usable_port(self, port):
+        """Whether a symbolic port may be this free port (RumpProcess says why not always)."""
+        return True
 
 
 class Channel(object):
@@ -378,7 +421,7 @@ class Channel(object):
     def recv(self, deadline=None):
         """The next message, None at end of file; Timeout past deadline."""
         while b"\n" not in self.buf:
-            if deadline is not None and not wait_ready(self.rfd, False, deadline):
+            if deadline is not None and not wait_fds([self.rfd], [], deadline)[0]:
                 raise Timeout()
             chunk = os.read(self.rfd, 65536)
             if not chunk:
@@ -473,6 +516,9 @@ def use_netns(options):
 def environment_event(options):
     """The settings as the scenarios will see them: in a namespace of their own when they get one."""
     event = {"event": ENVIRONMENT, "where": "host", "values": None}
+    if rump_library() is not None:
+        event.update(where="each scenario's own rump kernel, as booted", values=rump_library().facts["settings"])
+        return event
     if options.get("netns") and not use_netns(options):
         event["where"] = "host: no network namespace per scenario (%s)" % netns_support()
     if not use_netns(options):
@@ -521,6 +567,9 @@ def option_table(family, machine):
             if name.startswith("SO"):
                 table[name] = getattr(socket, name, None)
     return table
+
+
+HOST = HostKernel()
 
 
 _LIBC = []
@@ -686,20 +735,20 @@ def port_names(steps):
     return names
 
 
-def ipv6_available():
+def ipv6_available(kernel):
     try:
-        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+        kernel.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
         return True
     except socket.error:
         return False
 
 
-def probe_bind(held, family, kind, port):
+def probe_bind(kernel, held, family, kind, port):
     """Bind a probe socket to the wildcard; True if the port was free."""
-    probe = socket.socket(family, kind)
+    probe = kernel.socket(family, kind)
     held.append(probe)
     if family == socket.AF_INET6:  # judge IPv6 apart from our IPv4 probes
-        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        kernel.v6only(probe)
     try:
         probe.bind(sockaddr(family, "any6" if family == socket.AF_INET6 else "any", port))
     except socket.error:
@@ -707,32 +756,32 @@ def probe_bind(held, family, kind, port):
     return True
 
 
-def allocate_ports(names):
+def allocate_ports(kernel, names):
     """Distinct ports, each free for TCP and UDP (IPv4 and IPv6) on the wildcard.
 
     Probes stay bound until every name has a port, so names never collide.
     """
     checks = [(socket.AF_INET, socket.SOCK_DGRAM)]
-    if ipv6_available():
+    if ipv6_available(kernel):
         checks += [(socket.AF_INET6, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_DGRAM)]
     held, ports = [], {}
     try:
         for name in names:
-            ports[name] = free_port(held, checks)
+            ports[name] = free_port(kernel, held, checks)
     finally:
         for probe in held:
             probe.close()
     return ports
 
 
-def free_port(held, checks):
+def free_port(kernel, held, checks):
     """A port the kernel picks for TCP on 0.0.0.0 that every other probe can bind too."""
     for _ in range(100):
-        first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        first = kernel.socket(socket.AF_INET, socket.SOCK_STREAM)
         held.append(first)
         first.bind(("0.0.0.0", 0))
         port = first.getsockname()[1]
-        if all(probe_bind(held, family, kind, port) for family, kind in checks):
+        if kernel.usable_port(port) and all(probe_bind(kernel, held, family, kind, port) for family, kind in checks):
             return port
     raise InfraError("found no port free for both TCP and UDP")
 
@@ -748,8 +797,8 @@ def known_ops():
 class Actor(object):
     """One scenario actor process; the supervisor sends it one step at a time."""
 
-    def __init__(self, chan, table):
-        self.chan, self.table = chan, table
+    def __init__(self, chan, kernel):
+        self.chan, self.kernel, self.table = chan, kernel, kernel.table
         self.socks = {}
         self.unnamed = []  # accepted without `as`: kept open, as a C program would
 
@@ -780,7 +829,7 @@ class Actor(object):
         except Unsupported:
             result = {"outcome": "unsupported", "detail": str(sys.exc_info()[1])}
         except (socket.error, OSError, IOError):
-            result = failure(sys.exc_info()[1])
+            result = failure(sys.exc_info()[1], self.kernel)
         except (ValueError, TypeError, OverflowError):
             # Python refused the arguments before the kernel saw them.
             result = {"outcome": "EINVAL", "detail": str(sys.exc_info()[1])}
@@ -802,13 +851,13 @@ class Actor(object):
         level_name = step.get("level") or OPTION_LEVELS.get(name, "SOL_SOCKET")
         for wanted in (name, level_name):
             if self.table.get(wanted) is None:
-                raise Unsupported("%s is not defined on %s" % (wanted, OS_FAMILY))
+                raise Unsupported("%s is not defined on %s" % (wanted, self.kernel.family))
         return self.table[level_name], self.table[name]
 
     # -- the ops --------------------------------------------------------
 
     def op_socket(self, step):
-        sock = socket.socket(ADDRESS_FAMILIES[step["family"]], TYPES[step["type"]])
+        sock = self.kernel.socket(ADDRESS_FAMILIES[step["family"]], TYPES[step["type"]])
         if step.get("v6only") is not None:  # a family variant says it, whatever the system's default
             try:
                 level, number = self.option({"opt": "IPV6_V6ONLY"})
@@ -858,19 +907,19 @@ class Actor(object):
         err = sock.connect_ex(sockaddr(sock.family, step["addr"], step["port"]))
         if step.get("wait") is False:  # one non-blocking call: its answer as is (EINPROGRESS...)
             if err:
-                raise socket.error(err, os.strerror(err))
+                raise socket.error(err, self.kernel.errno_name(err))
             return
-        if err in STILL_CONNECTING:
-            if not wait_ready(sock, True, self.deadline(step)):
+        if self.kernel.errno_name(err) in STILL_CONNECTING:
+            if not wait_ready(self.kernel, sock, True, self.deadline(step)):
                 raise Timeout()
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            err = self.kernel.so_error(sock)
         if err:
-            raise socket.error(err, os.strerror(err))
+            raise socket.error(err, self.kernel.errno_name(err))
 
     def op_accept(self, step):
         names = [step["sock"]] + list(step.get("or") or ())
         socks = [self.sock(name) for name in names]
-        conn, peer, name = accept_any(names, socks, self.deadline(step))
+        conn, peer, name = accept_any(self.kernel, names, socks, self.deadline(step))
         conn.setblocking(0)
         if step.get("as"):
             self.socks[step["as"]] = conn
@@ -881,24 +930,24 @@ class Actor(object):
     def op_send(self, step):
         sock = self.sock(step["sock"])
         data = step["data"].encode("utf-8")
-        sent = retry_until(sock, True, self.deadline(step), lambda: sock.send(data))
+        sent = retry_until(self.kernel, sock, True, self.deadline(step), lambda: sock.send(data))
         return {"bytes": sent}
 
     def op_sendto(self, step):
         sock = self.sock(step["sock"])
         data = step["data"].encode("utf-8")
         dest = sockaddr(sock.family, step["addr"], step["port"])
-        sent = retry_until(sock, True, self.deadline(step), lambda: sock.sendto(data, dest))
+        sent = retry_until(self.kernel, sock, True, self.deadline(step), lambda: sock.sendto(data, dest))
         return {"bytes": sent}
 
     def op_recv(self, step):
         sock = self.sock(step["sock"])
-        data = retry_until(sock, False, self.deadline(step), lambda: sock.recv(step["size"]))
+        data = retry_until(self.kernel, sock, False, self.deadline(step), lambda: sock.recv(step["size"]))
         return {"data": data.decode("utf-8", "replace"), "bytes": len(data)}
 
     def op_recvfrom(self, step):
         sock = self.sock(step["sock"])
-        data, peer = retry_until(sock, False, self.deadline(step),
+        data, peer = retry_until(self.kernel, sock, False, self.deadline(step),
                                  lambda: sock.recvfrom(step["size"]))
         return {"data": data.decode("utf-8", "replace"), "bytes": len(data),
                 "peer": peer and [peer[0], peer[1]] or None}
@@ -947,7 +996,7 @@ class Actor(object):
         sizes = []
         for sock in active:
             try:
-                sizes.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+                sizes.append(sock.getsockopt(self.table["SOL_SOCKET"], self.table["SO_RCVBUF"]))
             except socket.error:
                 pass
         return sizes and max(1, min(sizes) // DATAGRAM_COST) or 1
@@ -960,22 +1009,22 @@ class Actor(object):
             try:
                 if kind == "tcp":
                     conn, peer = sock.accept()
-                    close_rst(conn)
+                    close_rst(self.kernel, conn)
                     got.append([name, peer[1]])
                 else:
                     data = sock.recvfrom(256)[0]
                     got.append([name, data.decode("ascii", "replace")])
             except socket.error:
-                num = exc_errno(sys.exc_info()[1])
-                if num in AGAIN:
+                error = self.kernel.errno_name(exc_errno(sys.exc_info()[1]))
+                if error in AGAIN:
                     return got
-                if num not in TRANSIENT:
+                if error not in TRANSIENT:
                     del active[sock]
                     return got
                 # a one-shot error (aborted connection, ICMP): keep draining
 
 
-def actor_main(chan, user, table):
+def actor_main(chan, user):
     """An actor process: become the user, say ready (or why not), then serve."""
     try:
         if user:
@@ -985,24 +1034,35 @@ def actor_main(chan, user, table):
         return
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     chan.send({"ready": True})
-    Actor(chan, table).serve()
+    Actor(chan, HOST).serve()
 
 
 class InlineActor(object):
-    """The `main` actor run inside the supervisor: for most scenarios (one actor, as the invoking
-    user, no distribute) a second process would only add a fork and two pipe messages per step.
-    It answers as an ActorHandle does; its sockets close with the scenario, as a killed actor's do."""
+    """An actor run inside the supervisor. On the host, the `main` actor of most scenarios (one
+    actor, as the invoking user, no distribute), where a second process would only add a fork and
+    two pipe messages per step; on a rump kernel, every actor (a process of that kernel: `kernel`).
+    It answers as an ActorHandle does; its sockets close with the scenario, as a killed actor's do.
+    For distribute it only records what it serves: the supervisor drains it (Tally.poll_inline)."""
 
     pid = None  # no process to kill
 
-    def __init__(self, name, table):
-        self.name, self.actor, self.step = name, Actor(None, table), None
+    def __init__(self, name, kernel):
+        self.name, self.actor, self.step = name, Actor(None, kernel), None
+        self.active, self.kind = {}, None  # sockets served (-> their names) during distribute
 
     def send(self, msg, what):
         self.step = msg
 
     def reply(self, deadline, what):
         step, self.step = self.step, None
+        if step["op"] == "_serve":
+            self.kind = step["type"]
+            self.active = dict((self.actor.socks[name], name) for name in step["socks"]
+                               if name in self.actor.socks)
+            return {"serving": True, "room": self.actor.room(self.active, self.kind)}
+        if step["op"] == "_stop":
+            self.active = {}
+            return {"stopped": True}
         try:
             return self.actor.run_step(step)
         except InfraError:
@@ -1060,7 +1120,7 @@ class Supervisor(object):
     def __init__(self, scenario, options, out):
         self.scenario, self.options, self.out = scenario, options, out
         self.step_timeout = options.get("step_timeout_ms", 5000) / 1000.0
-        self.table = option_table(OS_FAMILY, platform.machine())
+        self.kernel = HOST  # the kernel the scenario calls; a rump kernel's process of its own
         self.actors = {}
         self.owner = {}  # socket name -> actor name
         self.kind = {}   # socket name -> tcp/udp
@@ -1087,11 +1147,21 @@ class Supervisor(object):
     def prepare(self):
         if use_netns(self.options):
             enter_netns()
-        self.ports = allocate_ports(port_names(self.scenario["steps"]))
+        if rump_library() is not None:
+            self.kernel = rump_library().boot().process(None)
+        self.ports = allocate_ports(self.kernel, port_names(self.scenario["steps"]))
         self.out.send({"ports": self.ports})
         actors = self.scenario.get("actors") or {"main": {}}
+        if self.kernel.inline_actors:  # processes of the scenario's rump kernel
+            for name in sorted(actors):
+                try:
+                    kernel = self.kernel.process((actors[name] or {}).get("user"))
+                except Skip:
+                    raise Skip("actor %s: %s" % (name, sys.exc_info()[1]))
+                self.actors[name] = InlineActor(name, kernel)
+            return
         if self.inline(actors):
-            self.actors["main"] = InlineActor("main", self.table)
+            self.actors["main"] = InlineActor("main", HOST)
             return
         for name in sorted(actors):
             self.spawn(name, (actors[name] or {}).get("user"))
@@ -1117,7 +1187,7 @@ class Supervisor(object):
             self.out.close()
             for other in self.actors.values():
                 other.chan.close()
-            run_child(actor_main, Channel(cmd_r, rep_w), user, self.table)
+            run_child(actor_main, Channel(cmd_r, rep_w), user)
         os.close(cmd_r)
         os.close(rep_w)
         self.actors[name] = ActorHandle(name, pid, Channel(rep_r, cmd_w))
@@ -1191,16 +1261,16 @@ class Supervisor(object):
         except (ValueError, TypeError, OverflowError):
             return {"outcome": "EINVAL", "detail": str(sys.exc_info()[1])}
         serving, rooms = self.start_serving(over, kind, what)
-        tally = Tally(over, serving, self.step_timeout, kind)
+        tally = Tally(over, serving, self.step_timeout, kind, self.kernel)
         deadline = now() + step["timeout_ms"] / 1000.0
         try:
             if kind == "tcp":
                 window = min([self.backlog.get(name, 16) for name in over] + [MAX_WINDOW])
-                connect_clients(family, dest, step["count"], deadline, tally, max(1, window))
+                connect_clients(self.kernel, family, dest, step["count"], deadline, tally, max(1, window))
                 tally.collect(deadline, None)
             else:
                 window = min(rooms + [MAX_WINDOW])
-                send_datagrams(family, dest, step["count"], deadline, tally, window)
+                send_datagrams(self.kernel, family, dest, step["count"], deadline, tally, window)
                 tally.collect(deadline, UDP_SETTLE)
         finally:
             tally.stop()
@@ -1242,14 +1312,16 @@ class Tally(object):
     descriptors than its window, whatever its count.
     """
 
-    def __init__(self, over, serving, step_timeout, kind):
+    def __init__(self, over, serving, step_timeout, kind, kernel):
+        self.kernel = kernel  # the supervisor's: its clients are closed through it
         self.histogram = dict((name, 0) for name in over)
         self.received = 0   # this step's keys that arrived
         self.pending = {}   # key -> client socket: sent, not reported yet (in flight)
         self.late = {}      # key -> client socket: written off after a silence; counted if it comes
         self.copies = {} if kind == "udp" else None  # udp: key -> sockets it reached (multicast copies)
         self.serving = serving
-        self.chans = dict((handle.chan, handle) for handle in serving)
+        self.inline = [handle for handle in serving if isinstance(handle, InlineActor)]
+        self.chans = dict((handle.chan, handle) for handle in serving if handle not in self.inline)
         self.step_timeout = step_timeout
 
     def expect(self, key, client):
@@ -1257,9 +1329,24 @@ class Tally(object):
 
     def poll(self, deadline):
         """Fold the reports that arrive before deadline; False if none did."""
+        if self.inline:
+            return self.poll_inline(deadline)
         ready = wait_channels(list(self.chans), deadline)
         for chan in ready:
             self.fold(self.chans[chan].reply(now() + self.step_timeout, "distribute"))
+        return bool(ready)
+
+    def poll_inline(self, deadline):
+        """Actors inside the supervisor (a rump kernel's processes) have no receive loop of their
+        own: wait on every socket they serve at once, then drain the ready ones here."""
+        owners = {}
+        for handle in self.inline:
+            for sock in handle.active:
+                owners[sock] = handle
+        ready = self.inline[0].actor.kernel.wait(list(owners), [], deadline)[0]
+        for sock in ready:
+            handle = owners[sock]
+            self.fold({"got": handle.actor.drain(sock, handle.active, handle.kind)})
         return bool(ready)
 
     def fold(self, msg):
@@ -1268,7 +1355,7 @@ class Tally(object):
                 continue
             client = self.pending.pop(key, None) or self.late.pop(key, None)
             if client is not None:
-                close_rst(client)
+                close_rst(self.kernel, client)
                 self.received += 1
                 self.histogram[name] += 1
                 if self.copies is not None:
@@ -1286,7 +1373,7 @@ class Tally(object):
 
     def write_off(self):
         for client in self.pending.values():
-            close_rst(client)
+            close_rst(self.kernel, client)
         self.late.update(dict.fromkeys(self.pending, CLOSED))
         self.pending = {}
 
@@ -1329,7 +1416,7 @@ class Closed(object):
 CLOSED = Closed()
 
 
-def connect_clients(family, dest, count, deadline, tally, window):
+def connect_clients(kernel, family, dest, count, deadline, tally, window):
     """One connection per new socket, each waited for and handed to the tally.
 
     At most `window` (the smallest listen backlog) connections wait to be
@@ -1338,30 +1425,30 @@ def connect_clients(family, dest, count, deadline, tally, window):
     """
     for _ in range(count):
         tally.pace(window, deadline)
-        client = socket.socket(family, socket.SOCK_STREAM)
+        client = kernel.sender(family, socket.SOCK_STREAM, dest)
         client.setblocking(0)
         err, port = -1, None
         try:
             err = client.connect_ex(dest)
             port = client.getsockname()[1]
-            if err in IN_PROGRESS:
-                wait_ready(client, True, deadline)
-                err = client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if kernel.errno_name(err) in IN_PROGRESS:
+                wait_ready(kernel, client, True, deadline)
+                err = kernel.so_error(client)
         except socket.error:
             pass  # refused or unreachable: counted as lost
         # ECONNRESET: established, and already accepted and closed (RST)
-        if err in (0, errno.ECONNRESET):
+        if err == 0 or kernel.errno_name(err) == "ECONNRESET":
             tally.expect(port, client)
         else:
-            close_rst(client)
+            close_rst(kernel, client)
 
 
-def send_datagrams(family, dest, count, deadline, tally, window):
+def send_datagrams(kernel, family, dest, count, deadline, tally, window):
     """One datagram per new socket (distinct source ports), never more in flight than the smallest
     receive queue holds: a flood the harness makes itself must not overflow it."""
     for number in range(count):
         tally.pace(window, deadline)
-        client = socket.socket(family, socket.SOCK_DGRAM)
+        client = kernel.sender(family, socket.SOCK_DGRAM, dest)
         client.setblocking(0)
         payload = "%d" % number
         try:
@@ -1372,7 +1459,7 @@ def send_datagrams(family, dest, count, deadline, tally, window):
         tally.expect(payload, client)
 
 
-def supervisor_main(scenario, options, out, agent_pid):
+def supervisor_main(scenario, options, out, agent_pid, console):
     """The scenario's process group leader; dies with the agent (Linux)."""
     os.setpgid(0, 0)
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -1384,7 +1471,598 @@ def supervisor_main(scenario, options, out, agent_pid):
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
+    if console is not None:  # a rump kernel's console, read back if it crashes
+        console.attach()
     Supervisor(scenario, options, out).run()
+
+
+# ---------------------------------------------------------------------------
+# The rump kernel: NetBSD's network stack as shared libraries, in this process
+#
+# With `--rump DIR` every scenario calls NetBSD's kernel instead of the host's:
+# DIR holds librump*.so, built by `harness rump build` (docs/rump.md).  The
+# agent loads them once; each scenario's supervisor boots a kernel of its own
+# (rump_init: once per host process, and a kernel's threads do not survive
+# fork), so scenarios never see each other's ports or TIME_WAIT, as with a
+# network namespace each.  Actors are processes of that kernel
+# (rump_pub_lwproc_rfork), all driven by the supervisor's one thread: every
+# socket is non-blocking and every wait is the kernel's own poll.
+
+RUMP_LIBS = ("rumpuser", "rump", "rumpnet", "rumpnet_net", "rumpnet_netinet", "rumpnet_netinet6")
+RUMP_RFCFDG = 0x02  # rump.h: a new process with a descriptor table of its own
+RUMP_RFFD_SHARE = 0x00  # rump.h: a new process sharing the current one's descriptor table
+NETBSD_RLIMIT_NOFILE = 8  # sys/resource.h
+
+# NetBSD's numbers (sys/sys/errno.h, socket.h, fcntl.h, sockio.h, net/route.h, sysctl.h).
+NETBSD_ERRNO = dict(enumerate((
+    "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
+    "EDEADLK", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV",
+    "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC",
+    "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EAGAIN", "EINPROGRESS", "EALREADY",
+    "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT",
+    "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL",
+    "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN",
+    "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "ELOOP", "ENAMETOOLONG",
+    "EHOSTDOWN", "EHOSTUNREACH", "ENOTEMPTY", "EPROCLIM", "EUSERS", "EDQUOT", "ESTALE", "EREMOTE",
+    "EBADRPC", "ERPCMISMATCH", "EPROGUNAVAIL", "EPROGMISMATCH", "EPROCUNAVAIL", "ENOLCK", "ENOSYS",
+    "EFTYPE", "EAUTH", "ENEEDAUTH", "EIDRM", "ENOMSG", "EOVERFLOW", "EILSEQ", "ENOTSUP", "ECANCELED",
+    "EBADMSG", "ENODATA", "ENOSR", "ENOSTR", "ETIME", "ENOATTR", "EMULTIHOP", "ENOLINK", "EPROTO"), 1))
+NETBSD_AF = {socket.AF_INET: 2, socket.AF_INET6: 24}
+NETBSD_AF_ROUTE = 34
+NETBSD_SOCK_RAW = 3
+NETBSD_SOCK_NONBLOCK = 0x20000000
+NETBSD_SO_ERROR = 0x1007
+NETBSD_POLLIN, NETBSD_POLLOUT, NETBSD_POLLERR, NETBSD_POLLHUP = 0x1, 0x4, 0x8, 0x10
+# _IOW('i', 26, struct ifaliasreq): IOC_IN | sizeof (64) << 16 | 'i' << 8 | 26
+NETBSD_SIOCAIFADDR = 0x80000000 | (64 << 16) | (ord("i") << 8) | 26
+RTM_ADD, RTM_VERSION, RTM_HEADER = 1, 4, 120  # sizeof(struct rt_msghdr) on LP64
+RTF_UP, RTF_STATIC = 0x1, 0x800
+RTA_DST_GATEWAY_NETMASK = 0x1 | 0x2 | 0x4
+# sysctl MIBs: kern.ostype, kern.osrelease, hw.machine_arch, net.inet6.ip6.v6only
+SYSCTL_NAMES = {"kern.ostype": (1, 1), "kern.osrelease": (1, 2), "hw.machine_arch": (6, 10),
+                "net.inet6.ip6.v6only": (4, 24, 41, 24)}
+RUMP_NOISE = "could not find strtab, symtab or their sizes"  # librumpuser at every boot: harmless
+
+_RUMP = []  # the loaded RumpLibrary (with what its kernel said at boot), once --rump is given
+
+
+def rump_library():
+    """The rump kernel libraries this agent runs scenarios on, or None: the host's kernel."""
+    return _RUMP and _RUMP[0] or None
+
+
+def netbsd_errno_name(num):
+    return NETBSD_ERRNO.get(num, "E%d" % num)
+
+
+def rump_calls():
+    """Entry points of librump: (exported name, result type, argument types).
+
+    rump_sys_* are macros over rump___sysimpl_*, with NetBSD's versioned names where a call was
+    revised (include/rump/rump_syscalls.h: socket30, paccept...). Every argument is typed, so that
+    ctypes passes size_t and pointers at their full width."""
+    c = ctypes
+    ssize = getattr(c, "c_ssize_t", c.c_long)
+    ptr, uint = c.c_void_p, c.c_uint
+    return {
+        "init": ("rump_init", c.c_int, []),
+        "rfork": ("rump_pub_lwproc_rfork", c.c_int, [c.c_int]),
+        "switch": ("rump_pub_lwproc_switch", None, [ptr]),
+        "curlwp": ("rump_pub_lwproc_curlwp", ptr, []),
+        "socket": ("rump___sysimpl_socket30", c.c_int, [c.c_int, c.c_int, c.c_int]),
+        "bind": ("rump___sysimpl_bind", c.c_int, [c.c_int, ptr, uint]),
+        "connect": ("rump___sysimpl_connect", c.c_int, [c.c_int, ptr, uint]),
+        "listen": ("rump___sysimpl_listen", c.c_int, [c.c_int, c.c_int]),
+        "paccept": ("rump___sysimpl_paccept", c.c_int, [c.c_int, ptr, ptr, ptr, c.c_int]),
+        "getsockname": ("rump___sysimpl_getsockname", c.c_int, [c.c_int, ptr, ptr]),
+        "getpeername": ("rump___sysimpl_getpeername", c.c_int, [c.c_int, ptr, ptr]),
+        "setsockopt": ("rump___sysimpl_setsockopt", c.c_int, [c.c_int, c.c_int, c.c_int, ptr, uint]),
+        "getsockopt": ("rump___sysimpl_getsockopt", c.c_int, [c.c_int, c.c_int, c.c_int, ptr, ptr]),
+        "sendto": ("rump___sysimpl_sendto", ssize, [c.c_int, ptr, c.c_size_t, c.c_int, ptr, uint]),
+        "recvfrom": ("rump___sysimpl_recvfrom", ssize, [c.c_int, ptr, c.c_size_t, c.c_int, ptr, ptr]),
+        "write": ("rump___sysimpl_write", ssize, [c.c_int, ptr, c.c_size_t]),
+        "shutdown": ("rump___sysimpl_shutdown", c.c_int, [c.c_int, c.c_int]),
+        "close": ("rump___sysimpl_close", c.c_int, [c.c_int]),
+        "poll": ("rump___sysimpl_poll", c.c_int, [ptr, uint, c.c_int]),
+        "ioctl": ("rump___sysimpl_ioctl", c.c_int, [c.c_int, c.c_ulong, ptr]),
+        "sysctl": ("rump___sysimpl___sysctl", c.c_int, [ptr, uint, ptr, ptr, ptr, c.c_size_t]),
+        "setgroups": ("rump___sysimpl_setgroups", c.c_int, [c.c_int, ptr]),
+        "setgid": ("rump___sysimpl_setgid", c.c_int, [uint]),
+        "setuid": ("rump___sysimpl_setuid", c.c_int, [uint]),
+        "getrlimit": ("rump___sysimpl_getrlimit", c.c_int, [c.c_int, ptr]),
+        "setrlimit": ("rump___sysimpl_setrlimit", c.c_int, [c.c_int, ptr]),
+    }
+
+
+class RumpLibrary(object):
+    """NetBSD's kernel libraries, loaded once in the agent (before any fork), entry points typed."""
+
+    def __init__(self, folder):
+        if ctypes is None:
+            raise InfraError("a rump kernel is called through ctypes, which this Python lacks")
+        self.folder, self.facts = folder, None
+        handles = []
+        for name in RUMP_LIBS:  # in dependency order, each global: they link to each other by name
+            path = os.path.join(folder, "lib%s.so" % name)
+            if not os.path.exists(path):
+                raise InfraError("%s: no such file (a rump kernel needs lib%s.so in %s)" % (path, name, folder))
+            theirs, ours = elf_kind(path), elf_kind(sys.executable)
+            if theirs != ours and None not in (theirs, ours):  # dlopen would only say "No such file"
+                raise InfraError("%s is built for %s; this Python (%s) runs %s" % (path, theirs, sys.executable, ours))
+            try:
+                handles.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL, use_errno=True))
+            except OSError:
+                raise InfraError("cannot load %s: %s" % (path, sys.exc_info()[1]))
+        self.calls = {}
+        for key, (symbol, restype, argtypes) in rump_calls().items():
+            try:
+                func = getattr(handles[1], symbol)
+            except AttributeError:
+                raise InfraError("%s has no %s: not a rump kernel this agent knows"
+                                 % (os.path.join(folder, "librump.so"), symbol))
+            func.restype, func.argtypes = restype, argtypes
+            self.calls[key] = func
+
+    def boot(self):
+        """A NetBSD kernel in this process, loopback ready as the scenarios expect it."""
+        unbuffer_stdout()  # the kernel's console is C's stdout: a panic must not die in a buffer
+        # One virtual CPU unless told otherwise: the agent drives a kernel from one thread, and
+        # each CPU adds kernel threads to start and to reap (benchmarks/rump.py).
+        if "RUMP_NCPU" not in os.environ:
+            os.environ["RUMP_NCPU"] = "1"
+        error = self.calls["init"]()
+        if error:
+            raise InfraError("rump_init: %s" % netbsd_errno_name(error))
+        kernel = RumpKernel(self)
+        kernel.configure_loopback()
+        return kernel
+
+
+ELF_MACHINES = {3: "i386", 8: "mips", 20: "powerpc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86-64",
+                183: "aarch64", 243: "riscv"}
+
+
+def elf_kind(path):
+    """`64-bit x86-64`-style words for an ELF file's class and machine, or None if it is not ELF."""
+    try:
+        handle = open(path, "rb")
+        try:
+            head = handle.read(20)
+        finally:
+            handle.close()
+    except (IOError, OSError):
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    bits = {1: "32-bit", 2: "64-bit"}.get(struct.unpack("B", head[4:5])[0], "?-bit")
+    machine = struct.unpack(head[5:6] == b"\x02" and ">H" or "<H", head[18:20])[0]
+    return "%s %s" % (bits, ELF_MACHINES.get(machine, "machine %d" % machine))
+
+
+def unbuffer_stdout():
+    lib = libc()
+    if lib is not None:
+        try:
+            lib.setvbuf(ctypes.c_void_p.in_dll(lib, "stdout"), None, 2, 0)  # _IONBF
+        except (ValueError, AttributeError):
+            pass  # another C library: its console may be lost in a crash, nothing else
+
+
+class RumpKernel(object):
+    """A booted rump kernel: its processes, which one runs the next call, and waits on sockets.
+
+    Every process it makes shares one descriptor table (that of `base`, made first), each with
+    credentials of its own: a socket's owner is the process that created it (socreate takes the
+    caller's uid), so the other-user rules are per actor as with separate tables, and one poll
+    can wait on the sockets of every actor at once (a poll sees only its process's table).
+    """
+
+    def __init__(self, lib):
+        self.lib, self.current = lib, None
+        error = self.lib.calls["rfork"](RUMP_RFCFDG)
+        if error:
+            raise InfraError("rump_pub_lwproc_rfork: %s" % netbsd_errno_name(error))
+        self.base = self.current = self.lib.calls["curlwp"]()
+        # As many descriptors as the kernel allows, as raise_descriptor_limit gives the host's agent:
+        # NetBSD's soft limit (128) would refuse sockets a scenario can open on the other targets.
+        limit = (ctypes.c_uint64 * 2)()  # struct rlimit: rlim_cur, rlim_max
+        self.call(self.base, "getrlimit", NETBSD_RLIMIT_NOFILE, limit)
+        limit[0] = limit[1]
+        self.call(self.base, "setrlimit", NETBSD_RLIMIT_NOFILE, limit)
+
+    def call(self, lwp, name, *args):
+        """A system call as process `lwp`; failures raise socket.error with NetBSD's errno."""
+        if lwp != self.current:
+            self.lib.calls["switch"](lwp)
+            self.current = lwp
+        result = self.lib.calls[name](*args)
+        if result == -1:
+            num = ctypes.get_errno()
+            raise socket.error(num, netbsd_errno_name(num))
+        return result
+
+    def process(self, user):
+        """A new process of this kernel (an actor's), as `user` (None: the invoking user)."""
+        if user is None:
+            return self.process_as(os.geteuid(), os.getegid())
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            raise Skip("no such user: %s" % user)
+        return self.process_as(pw.pw_uid, pw.pw_gid)
+
+    def process_as(self, uid, gid):
+        """rfork from the base process (root, the shared table), then drop to uid/gid as
+        switch_user does."""
+        if self.current != self.base:
+            self.lib.calls["switch"](self.base)
+            self.current = self.base
+        error = self.lib.calls["rfork"](RUMP_RFFD_SHARE)
+        if error:
+            raise InfraError("rump_pub_lwproc_rfork: %s" % netbsd_errno_name(error))
+        proc = RumpProcess(self, self.lib.calls["curlwp"]())
+        self.current = proc.lwp
+        if (uid, gid) != (0, 0):
+            proc.call("setgroups", 0, None)
+            proc.call("setgid", gid)
+            proc.call("setuid", uid)
+        return proc
+
+    def configure_loopback(self):
+        """lo0 has 127.0.0.1 and ::1 once booted; add 127.0.0.2 and a route for multicast.
+
+        127.0.0.2/32 is an alias (SIOCAIFADDR, as `ifconfig lo0 alias 127.0.0.2`), and
+        224.0.0.0/4 is routed to 127.0.0.1 by an RTM_ADD message on a routing socket (as
+        `route add -net 224.0.0.0/4 -interface 127.0.0.1`): without it joining a group finds no
+        interface (EADDRNOTAVAIL), as in a Linux namespace that has nothing but lo.
+        """
+        proc = self.process_as(0, 0)
+        try:
+            sock = proc.call("socket", NETBSD_AF[socket.AF_INET], socket.SOCK_DGRAM, 0)
+            request = ctypes.create_string_buffer(
+                struct.pack("16s", b"lo0") + netbsd_sockaddr(socket.AF_INET, ("127.0.0.2", 0))
+                + b"\0" * 16 + netbsd_sockaddr(socket.AF_INET, ("255.255.255.255", 0)), 64)
+            proc.call("ioctl", sock, NETBSD_SIOCAIFADDR, request)
+            proc.call("close", sock)
+            addrs = b"".join(netbsd_sockaddr(socket.AF_INET, (host, 0))
+                             for host in ("224.0.0.0", "127.0.0.1", "240.0.0.0"))
+            header = struct.pack("=HBBHxxiiiiiii", RTM_HEADER + len(addrs), RTM_VERSION, RTM_ADD, 0,
+                                 RTF_UP | RTF_STATIC, RTA_DST_GATEWAY_NETMASK, 0, 1, 0, 0, 0)
+            message = header + b"\0" * (RTM_HEADER - len(header)) + addrs
+            route = proc.call("socket", NETBSD_AF_ROUTE, NETBSD_SOCK_RAW, 0)
+            proc.call("write", route, message, len(message))
+            proc.call("close", route)
+        except socket.error:
+            raise InfraError("setting up the rump kernel's loopback: %s" % sys.exc_info()[1])
+
+    def facts(self):
+        """What the kernel says it is, and the settings the reports show (SETTINGS["netbsd"])."""
+        proc = self.process_as(0, 0)
+        facts = {}
+        for name in ("kern.ostype", "kern.osrelease", "hw.machine_arch"):
+            facts[name] = proc.sysctl(name).rstrip(b"\0").decode("ascii", "replace")
+        settings = {}
+        for name in SETTINGS["netbsd"]:
+            try:
+                settings[name] = "%d" % struct.unpack("i", proc.sysctl(name)[:4])[0]
+            except (socket.error, struct.error):
+                settings[name] = None
+        facts["settings"] = settings
+        return facts
+
+    def wait(self, rsocks, wsocks, deadline):
+        """(readable, writable) of the sockets given (of any process: they share one table),
+        waiting until deadline for one."""
+        socks = list(rsocks) + [sock for sock in wsocks if sock not in rsocks]
+        if not socks:
+            if deadline is None:
+                raise InfraError("waiting on no socket, forever")
+            time.sleep(max(0.0, deadline - now()))
+            return [], []
+        while True:
+            ms = -1
+            if deadline is not None:  # rounded up: never wake before the deadline
+                ms = int(max(0.0, deadline - now()) * 1000 + 0.999)
+            fds = b"".join(struct.pack("ihh", sock.fd, (sock in rsocks and NETBSD_POLLIN or 0)
+                                       | (sock in wsocks and NETBSD_POLLOUT or 0), 0) for sock in socks)
+            buf = ctypes.create_string_buffer(fds, len(fds))
+            if self.call(self.current, "poll", buf, len(socks), ms) > 0 or ms == 0:
+                break
+        revents = dict((sock, struct.unpack("ihh", buf.raw[i * 8:i * 8 + 8])[2]) for i, sock in enumerate(socks))
+        gone = NETBSD_POLLERR | NETBSD_POLLHUP
+        return ([sock for sock in rsocks if revents[sock] & (NETBSD_POLLIN | gone)],
+                [sock for sock in wsocks if revents[sock] & (NETBSD_POLLOUT | gone)])
+
+
+class RumpProcess(object):
+    """One process of a rump kernel: the seam (as HostKernel) for the actor or supervisor it is."""
+
+    inline_actors = True  # every actor is a process of the same kernel, driven by the supervisor
+    family = "netbsd"
+    table = OPTION_TABLES["netbsd"]
+
+    def __init__(self, kernel, lwp):
+        self.kernel, self.lwp = kernel, lwp
+
+    def call(self, name, *args):
+        return self.kernel.call(self.lwp, name, *args)
+
+    def process(self, user):
+        return self.kernel.process(user)
+
+    def socket(self, family, kind):
+        fd = self.call("socket", NETBSD_AF[family], kind | NETBSD_SOCK_NONBLOCK, 0)
+        return RumpSocket(self, fd, family, kind)
+
+    def sender(self, family, kind, dest):
+        """As HostKernel.sender, bound first, to a port that is never dest's.
+
+        NetBSD may give an AF_INET socket, as its ephemeral port, one an AF_INET6 socket holds on
+        an IPv4-mapped address: check_suitable_port (netinet/portalgo.c) asks only
+        in_pcblookup_port, which skips AF_INET6 PCBs, and udp4_realinput then delivers to the
+        newcomer instead (an inet6-mapped distribute lost every datagram after such a sender).
+        A datagram to a group is sent from 127.0.0.1: NetBSD takes no source address from a
+        route through a loopback interface (in_selectsrc, netinet/in.c) and lo0 is all a rump
+        kernel has, so from an unbound socket it fails with EADDRNOTAVAIL; a Linux namespace's
+        route gives 127.0.0.1 too (docs/rump.md, "artefacts").
+        """
+        host = family == socket.AF_INET6 and "::" or "0.0.0.0"
+        if family == socket.AF_INET and kind == socket.SOCK_DGRAM and 224 <= int(dest[0].split(".")[0]) < 240:
+            host = "127.0.0.1"
+        taken = []
+        try:
+            for _ in range(16):
+                sock = self.socket(family, kind)
+                sock.bind(sockaddr(family, host, 0))
+                if sock.getsockname()[1] != dest[1]:
+                    return sock
+                taken.append(sock)  # held while another port is drawn
+            raise InfraError("16 senders in a row were given the destination's port %d" % dest[1])
+        finally:
+            for sock in taken:
+                sock.close()
+
+    def wait(self, rsocks, wsocks, deadline):
+        return self.kernel.wait(rsocks, wsocks, deadline)
+
+    def errno_name(self, num):
+        return netbsd_errno_name(num)
+
+    def so_error(self, sock):
+        return sock.getsockopt(self.table["SOL_SOCKET"], NETBSD_SO_ERROR)
+
+    def linger_rst(self, sock):
+        sock.setsockopt(self.table["SOL_SOCKET"], self.table["SO_LINGER"], LINGER_RST)
+
+    def v6only(self, sock):
+        sock.setsockopt(self.table["IPPROTO_IPV6"], self.table["IPV6_V6ONLY"], 1)
+
+    def usable_port(self, port):
+        """Not a multiple of 128. NetBSD files every new PCB in its port hash under port 0 (128
+        chains: TCBHASHSIZE, netinet/tcp_subr.c; in_pcballoc) and an accepted one stays there
+        (syn_cache_get), so a bind's in_pcblookup_port sees the TIME_WAIT of an accepted
+        connection only on ports whose chain is port 0's: one port in 128 would answer otherwise
+        than all others (timewait/rebind-no-reuseaddr). Symbolic ports stand for any free port;
+        this keeps them off the exception (docs/rump.md)."""
+        return port % 128 != 0
+
+    def sysctl(self, name):
+        """The raw value of a sysctl node named in SYSCTL_NAMES."""
+        mib = SYSCTL_NAMES[name]
+        size = ctypes.c_size_t(256)
+        buf = ctypes.create_string_buffer(256)
+        self.call("sysctl", (ctypes.c_int * len(mib))(*mib), len(mib), buf, ctypes.byref(size), None, 0)
+        return buf.raw[:size.value]
+
+
+def netbsd_sockaddr(family, addr):
+    """struct sockaddr_in / sockaddr_in6 with NetBSD's sin_len and family numbers."""
+    host, port = native(addr[0]), addr[1]
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise OverflowError("port must be 0-65535.")  # the socket module's words
+    if family == socket.AF_INET6:
+        return struct.pack("=BBHI16sI", 28, NETBSD_AF[family], socket.htons(port), 0,
+                           socket.inet_pton(socket.AF_INET6, host), 0)
+    return struct.pack("=BBH4s8x", 16, NETBSD_AF[family], socket.htons(port),
+                       socket.inet_pton(socket.AF_INET, host))
+
+
+def host_address(raw):
+    """A NetBSD sockaddr as the socket module gives addresses: (host, port[, flow, scope])."""
+    if len(raw) < 2 or raw[0:1] == b"\0":
+        return None
+    family = struct.unpack("B", raw[1:2])[0]
+    if family == NETBSD_AF[socket.AF_INET6]:
+        port, flow, addr, scope = struct.unpack("!HI16sI", raw[2:28])
+        return (socket.inet_ntop(socket.AF_INET6, addr), port, flow, scope)
+    port, addr = struct.unpack("!H4s", raw[2:8])
+    return (socket.inet_ntop(socket.AF_INET, addr), port)
+
+
+class RumpSocket(object):
+    """A socket of a rump kernel's process, answering as much of the socket module's socket API as
+    the agent uses. Created non-blocking (SOCK_NONBLOCK), as the agent makes every socket."""
+
+    def __init__(self, proc, fd, family, kind):
+        self.proc, self.fd, self.family, self.type = proc, fd, family, kind
+
+    def setblocking(self, flag):
+        pass
+
+    def setsockopt(self, level, name, value):
+        if not isinstance(value, bytes):
+            value = struct.pack("i", value)
+        self.proc.call("setsockopt", self.fd, level, name, value, len(value))
+
+    def getsockopt(self, level, name, buflen=None):
+        """An int option as an int; with buflen, the bytes the kernel wrote (as the socket module)."""
+        size = ctypes.c_uint(buflen or 4)
+        buf = ctypes.create_string_buffer(size.value)
+        self.proc.call("getsockopt", self.fd, level, name, buf, ctypes.byref(size))
+        if buflen is None:
+            return struct.unpack("i", buf.raw[:4])[0]
+        return buf.raw[:size.value]
+
+    def bind(self, addr):
+        raw = netbsd_sockaddr(self.family, addr)
+        self.proc.call("bind", self.fd, raw, len(raw))
+
+    def listen(self, backlog):
+        self.proc.call("listen", self.fd, backlog)
+
+    def connect_ex(self, addr):
+        raw = netbsd_sockaddr(self.family, addr)
+        try:
+            self.proc.call("connect", self.fd, raw, len(raw))
+        except socket.error:
+            return exc_errno(sys.exc_info()[1])
+        return 0
+
+    def address_call(self, name, *args):
+        """A call that writes a sockaddr (accept, getsockname): its result and the address."""
+        size = ctypes.c_uint(128)
+        buf = ctypes.create_string_buffer(size.value)
+        result = self.proc.call(name, self.fd, buf, ctypes.byref(size), *args)
+        return result, host_address(buf.raw[:size.value])
+
+    def accept(self):
+        fd, peer = self.address_call("paccept", None, NETBSD_SOCK_NONBLOCK)
+        return RumpSocket(self.proc, fd, self.family, self.type), peer
+
+    def getsockname(self):
+        return self.address_call("getsockname")[1]
+
+    def getpeername(self):
+        return self.address_call("getpeername")[1]
+
+    def send(self, data):
+        return self.proc.call("sendto", self.fd, data, len(data), 0, None, 0)
+
+    def sendto(self, data, addr):
+        raw = netbsd_sockaddr(self.family, addr)
+        return self.proc.call("sendto", self.fd, data, len(data), 0, raw, len(raw))
+
+    def recvfrom(self, size):
+        buf = ctypes.create_string_buffer(max(1, size))
+        peer_size = ctypes.c_uint(128)
+        peer = ctypes.create_string_buffer(peer_size.value)
+        got = self.proc.call("recvfrom", self.fd, buf, size, 0, peer, ctypes.byref(peer_size))
+        return buf.raw[:got], host_address(peer.raw[:peer_size.value])
+
+    def recv(self, size):
+        return self.recvfrom(size)[0]
+
+    def shutdown(self, how):
+        self.proc.call("shutdown", self.fd, how)
+
+    def close(self):
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            self.proc.call("close", fd)
+
+
+def load_rump(folder, timeout=30.0):
+    """Load the libraries in `folder` and boot a kernel once (in a child) to learn what it is.
+
+    InfraError says why it cannot be used: missing or foreign libraries, or a kernel that does not
+    boot (with the end of its console, where a panic says why)."""
+    lib = RumpLibrary(folder)
+    console = Console()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        run_child(report_rump_facts, lib, Channel(wfd=write_fd), console)
+    os.close(write_fd)
+    chan = Channel(rfd=read_fd)
+    try:
+        try:
+            msg = chan.recv(now() + timeout)
+        except (Timeout, ValueError):
+            msg = None
+    finally:
+        chan.close()
+        if msg is None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        status = os.waitpid(pid, 0)[1]
+    last_words = console.last_words()
+    console.close()
+    if not msg or "facts" not in msg:
+        why = msg and msg.get("error") or "the kernel ended without a word (%s)" % describe_exit(status)
+        raise InfraError("the rump kernel in %s did not boot: %s%s" % (folder, why, last_words))
+    lib.facts = msg["facts"]
+    _RUMP.append(lib)
+    return lib
+
+
+def report_rump_facts(lib, chan, console):
+    console.attach()
+    try:
+        chan.send({"facts": lib.boot().facts()})
+    except InfraError:
+        chan.send({"error": str(sys.exc_info()[1])})
+
+
+class Console(object):
+    """Where a rump kernel's console (C's stdout) and stderr go: a file the agent reads back when
+    the kernel crashed, so that the error can say why (`panic: ...`)."""
+
+    made = [0]
+
+    def __init__(self):
+        """A file of no name: created private, then unlinked (gone when the last holder closes it)."""
+        self.made[0] += 1
+        path = os.path.join(os.environ.get("TMPDIR") or "/tmp",
+                            "harness-console.%d.%d" % (os.getpid(), self.made[0]))
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 384)  # 0600
+        os.unlink(path)
+
+    def attach(self):
+        """In the child: stdout and stderr into the file."""
+        os.dup2(self.fd, 1)
+        os.dup2(self.fd, 2)
+
+    def last_words(self, limit=400):
+        """`; its console: ...` with the end of what it wrote (its known warning left out), or ''."""
+        try:
+            size = os.lseek(self.fd, 0, os.SEEK_END)
+            os.lseek(self.fd, max(0, size - 65536), os.SEEK_SET)
+            text = os.read(self.fd, 65536).decode("utf-8", "replace")
+        except (IOError, OSError):
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip() and RUMP_NOISE not in line]
+        said = " / ".join(lines)
+        if not said:
+            return ""
+        return "; its console: %s" % (len(said) > limit and "..." + said[-limit:] or said)
+
+    def close(self):
+        os.close(self.fd)
+
+
+def rump_identity(lib):
+    """The kernel as it named itself at boot, on this host: never the host, never emulated."""
+    ident = identity()
+    facts = lib.facts
+    release = facts["kern.osrelease"]
+    match = re.match(r"\d+(\.\d+)*", release)
+    ident.update({
+        "system": facts["kern.ostype"], "family": facts["kern.ostype"].lower(),
+        "release": "%s, rump kernel on %s %s" % (release, platform.system(), platform.release()),
+        "version": match and match.group(0) or "", "machine": facts["hw.machine_arch"],
+        "netns": "not used: each scenario boots a rump kernel of its own",
+    })
+    return ident
+
+
+def option_value(argv, name):
+    """The value given as `name VALUE` on the command line, or None."""
+    if name in argv[1:-1]:
+        return argv[argv.index(name) + 1]
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -1430,13 +2108,14 @@ class Job(object):
                        "reason": None, "ports": {}, "steps": []}
         self.budget_ms = options.get("scenario_timeout_ms", 60000)
         self.deadline = self.start + self.budget_ms / 1000.0
+        self.console = rump_library() is not None and Console() or None
         read_fd, write_fd = os.pipe()
         agent_pid = os.getpid()
         freeze_heap()
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            run_child(supervisor_main, scenario, options, Channel(wfd=write_fd), agent_pid)
+            run_child(supervisor_main, scenario, options, Channel(wfd=write_fd), agent_pid, self.console)
         CURRENT.append(pid)
         os.close(write_fd)
         try:
@@ -1469,6 +2148,11 @@ class Job(object):
         if self.result["reason"] is None and self.result["status"] == "error":
             self.result["reason"] = "supervisor ended without a result (%s)" % (
                 status is None and "unknown" or describe_exit(status))
+            if self.console is not None:
+                self.result["reason"] = "the scenario's rump kernel crashed: %s%s" % (
+                    self.result["reason"], self.console.last_words())
+        if self.console is not None:
+            self.console.close()
         self.result["ms"] = ms_since(self.start)
         return self.result
 
@@ -1488,7 +2172,7 @@ def width(options):
     """How many scenarios may run at once: `parallel`, 0 meaning one per CPU. Only scenarios in
     namespaces of their own may share the machine: otherwise their ports could collide."""
     wanted = int(options.get("parallel") or 0)
-    if not use_netns(options):
+    if not use_netns(options) and rump_library() is None:  # a rump kernel each is as good
         return 1
     if wanted <= 0:
         try:
@@ -1557,8 +2241,9 @@ def emit(obj):
 
 
 def hello():
+    lib = rump_library()
     return {"event": HELLO, "protocol": PROTOCOL, "agent": AGENT_VERSION,
-            "identity": identity()}
+            "identity": lib is not None and rump_identity(lib) or identity()}
 
 
 def read_request():
@@ -1573,6 +2258,13 @@ def read_request():
 
 
 def main(argv):
+    rump = option_value(argv, "--rump")
+    if rump is not None:
+        try:
+            load_rump(rump)
+        except InfraError:  # said instead of a hello: this target cannot run at all
+            emit({"event": ERROR, "reason": str(sys.exc_info()[1])})
+            return 3
     # The hello goes out before the input is read: the harness picks which
     # scenarios apply to this target from the identity, then sends them.
     emit(hello())

@@ -214,3 +214,9 @@ def claim_outputs(files: list[Path], lock: bool = True) -> list[IO[str]]:
             handle.close()
         raise
     return locks
+
+
+def cache_dir() -> Path:
+    """What the harness builds or downloads once per machine (boxes, rump kernels): HARNESS_CACHE,
+    else ~/.cache/harness."""
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")

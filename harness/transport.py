@@ -11,9 +11,9 @@ import json
 import time
 from typing import Any, Callable, Optional
 
-from .agent import END, ENVIRONMENT, HELLO, PROTOCOL, SCENARIO
+from .agent import END, ENVIRONMENT, ERROR, HELLO, PROTOCOL, SCENARIO
 
-__all__ = ["END", "ENVIRONMENT", "HELLO", "PROTOCOL", "SCENARIO", "AgentError", "LineReader", "parse_event"]
+__all__ = ["END", "ENVIRONMENT", "ERROR", "HELLO", "PROTOCOL", "SCENARIO", "AgentError", "LineReader", "parse_event"]
 
 
 class AgentError(Exception):

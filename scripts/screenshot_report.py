@@ -5,8 +5,9 @@ Run as root after scripts/setup.sh:
   .venv/bin/python scripts/screenshot_report.py --targets local,local-legacy,freebsd \\
       --reference macos-14,openbsd-7.6,netbsd-10 --png docs/report-contrast.png --width 1400
   .venv/bin/python scripts/screenshot_report.py --file docs/examples/nginx-audited.yaml --row nginx-audited \\
-      --reference freebsd-14,macos-14 --png docs/audit-nginx.png          # docs/audit.md
-The committed docs/report.png used local,local-legacy,linux-modern.
+      --targets local,local-legacy,rump --reference freebsd-14,macos-14 --png docs/audit-nginx.png  # docs/audit.md
+The committed docs/report.png used --targets local,local-legacy,rump --width 1300 (HARNESS_RUMP_LIB set:
+docs/rump.md).
 """
 from __future__ import annotations
 

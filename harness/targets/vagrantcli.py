@@ -23,13 +23,10 @@ logging.getLogger("vagrant").addHandler(logging.NullHandler())
 import vagrant  # noqa: E402
 
 from .. import statedir
+from ..files import cache_dir
 from ..resources import data_root
 from .base import AgentError
 from .process import kill_group
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
 def state_dir(target: str) -> Path:
