@@ -515,6 +515,10 @@ for _, _module in PROVIDER_CLI:
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
+from .explore.command import explore  # noqa: E402 (after the helpers of this module it uses)
+
+cli.add_command(explore)
+
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     cli.main(args=argv, prog_name="harness")

@@ -1,0 +1,169 @@
+"""`harness explore`: the command line of an exploration (docs/explore.md).
+
+Exit status: 0 no disagreement found; 1 findings written; 2 bad input (nothing
+run, nothing written); 3 a target answered nothing (it cannot run here), or
+the findings could not be written; 130 interrupted (the findings made so far
+are written).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, _raise_interrupt, provider_options, targets_or_exit
+from ..files import OutputError, claim_outputs
+from ..run.protocol import RunOptions
+from ..runlog import run_logger
+from ..targets.registry import TargetSettings, split_spec
+from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, clean, err, out
+from .bench import Bench, kept
+from .findings import Book
+from .output import PAGE, SUMMARY, foreign_files, report_run, write_findings, write_summary
+from .session import Counts, Outcome, Session
+from .write import Exploration
+
+
+@click.command()
+@click.option("--targets", "targets_spec", default=lambda: os.environ.get("HARNESS_TARGETS", DEFAULT_TARGETS),
+              show_default=DEFAULT_TARGETS,
+              help="Two or more targets, comma-separated; a name given twice is two agents of one kernel "
+                   "(local,local: the second is local@2).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Sequence N of a seed is always the same.")
+@click.option("--budget", default=1000, show_default=True, type=click.IntRange(1, 10_000_000),
+              help="How many sequences to generate.")
+@click.option("--time", "seconds", type=click.FloatRange(0, min_open=True), metavar="S",
+              help="Start no new batch of sequences after S seconds (what was found is still shrunk).")
+@click.option("--out", "out_dir", default="explore", show_default=True, type=click.Path(file_okay=False),
+              help=f"Folder for a scenario file per finding, {SUMMARY}, {PAGE}, and the report of the findings' run.")
+@click.option("--scenario-jobs", default=24, show_default=True, type=click.IntRange(0, 256),
+              help="Sequences run at once on a target that gives each its own namespace or kernel "
+                   "(most of a sequence's time is waiting); 0: one per CPU.")
+@click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
+@click.option("--scenario-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds one sequence may take in all.")
+@provider_options
+def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float], out_dir: str, scenario_jobs: int,
+            step_timeout: float, scenario_timeout: float, **values: Any) -> None:
+    """Generate call sequences, run them on two or more targets, and shrink every disagreement to a scenario."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    out = Path(out_dir)
+    try:
+        targets, lock = _prepare(targets_spec, out, values)
+    except KeyboardInterrupt:
+        err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
+        sys.exit(EXIT_INTERRUPTED)
+    config = RunOptions(jobs=len(targets), scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
+                        scenario_timeout_ms=int(scenario_timeout * 1000))
+    bench = Bench(targets, config)
+    command = ["harness", "explore", *sys.argv[2:]] if sys.argv[1:2] == ["explore"] else ["harness", "explore"]
+    how = Exploration(seed, budget, tuple(t.name for t in targets), bench.identities, shlex.join(command))
+    with Display(budget) as display:
+        outcome = Session(bench, how, seconds, display.say, display.update).run()
+    status = _finish(outcome, bench, out, command)
+    sys.exit(status)
+
+
+def _prepare(spec: str, out: Path, values: dict[str, Any]):
+    """Targets (a name given twice counted twice) and the output folder, checked before anything runs."""
+    settings = TargetSettings(log=run_logger(out / "run.log"),
+                              options={p.name: module.settings(values) for p, module in PROVIDER_CLI})
+    targets = kept([t for item in split_spec(spec) for t in targets_or_exit(item, settings)])
+    if len(targets) < 2:
+        bad_input(f"explore compares two or more targets, got {', '.join(t.name for t in targets) or 'none'}; "
+                  "to compare a kernel with itself, name it twice: --targets local,local")
+    foreign = foreign_files(out)
+    if foreign:
+        bad_input(f"{out} holds scenario files no exploration wrote ({', '.join(p.name for p in foreign[:3])}); "
+                  "give another --out")
+    try:
+        lock = claim_outputs([out / SUMMARY, out / PAGE])
+    except OutputError as exc:
+        bad_input(str(exc))
+    return targets, lock
+
+
+def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) -> int:
+    """Write what was found, say it; the exit status."""
+    interrupted = outcome.interrupted
+    try:
+        written = write_findings(outcome, folder)
+        report = None
+        if written and not interrupted and not outcome.unavailable:
+            report = report_run([p for _, p in written], bench, folder, command)
+        write_summary(outcome, written, folder, report)
+    except KeyboardInterrupt:
+        interrupted = True
+        written, report = [], None
+        err.print("harness: interrupted while writing; the files written are whole", soft_wrap=True)
+    except OSError as exc:
+        err.print(f"harness: cannot write into {folder}: {clean(str(exc))}", markup=False, soft_wrap=True)
+        return EXIT_INFRA
+    finally:
+        bench.finish(interrupted)
+    _print(outcome, written, folder, report)
+    if interrupted:
+        err.print("harness: interrupted; the findings made so far are written")
+        return EXIT_INTERRUPTED
+    if outcome.unavailable:
+        for target, why in outcome.unavailable.items():
+            err.print(f"harness: {clean(target)} answered nothing: {clean(why)}", markup=False, soft_wrap=True)
+        return EXIT_INFRA
+    return EXIT_FAIL if written else EXIT_OK
+
+
+def _print(outcome: Outcome, written: list, folder: Path, report: Optional[str]) -> None:
+    c = outcome.counts
+    if written:
+        table = Table(title="findings, by signature")
+        for col, justify in (("count", "right"), ("signature", "left"), ("steps", "right"), ("file", "left")):
+            table.add_column(col, justify=justify, overflow="fold")
+        for finding, path in written:
+            table.add_row(str(finding.count), escape(clean(finding.title())), str(len(finding.sequence.calls)),
+                          escape(str(path)))
+        out.print(table)
+    out.print(f"{c.generated} sequences ({c.rate:.0f}/s), {c.disagreed} disagreements: {len(written)} finding(s), "
+              f"{c.explained} counted with one, {c.not_reproduced} not reproduced, {c.not_checked} not kept; "
+              f"{c.infrastructure} not run through", markup=False, soft_wrap=True)
+    for target, why in c.infra_reasons.items():
+        out.print(f"  not run through on {clean(target)}, first: {clean(why, 300)}", markup=False, soft_wrap=True)
+    files = [folder / PAGE, folder / SUMMARY] + ([folder / report] if report else [])
+    out.print(f"written: {'  '.join(map(str, files))}", markup=False, soft_wrap=True)
+
+
+class Display:
+    """A progress bar with the counts on a terminal; a line per batch otherwise (CI logs)."""
+
+    def __init__(self, budget: int) -> None:
+        self.live = err.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err, transient=True)
+        self.task = self.progress.add_task("exploring", total=budget)
+
+    def __enter__(self) -> "Display":
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def say(self, text: str) -> None:
+        self.progress.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
+
+    def update(self, counts: Counts, book: Book) -> None:
+        line = (f"exploring: {counts.disagreed} disagreements, {len(book.findings)} findings, "
+                f"{counts.rate:.0f} sequences/s")
+        self.progress.update(self.task, completed=counts.generated, description=escape(line))
+        if not self.live:
+            self.say(f"{counts.generated} sequences: {line[len('exploring: '):]}")
