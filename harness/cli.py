@@ -177,6 +177,17 @@ def provider_options(command: Callable) -> Callable:
     return command
 
 
+def timeout_options(scenario_seconds: float) -> Callable[[Callable], Callable]:
+    """--step-timeout and --scenario-timeout, for a command that runs scenarios (`run`, `explore`)."""
+    def apply(command: Callable) -> Callable:
+        command = click.option("--scenario-timeout", default=scenario_seconds, show_default=True,
+                               type=click.FloatRange(0.1), help="Seconds one scenario may take in all.")(command)
+        return click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
+                            help="Seconds a step may take beyond its own timeout_ms before it counts as an "
+                                 "infrastructure error.")(command)
+    return apply
+
+
 def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
     try:
         return select_targets(spec, settings)
@@ -204,10 +215,7 @@ def cli() -> None:
 @click.option("--scenario-jobs", default=0, show_default=True, type=click.IntRange(0, 256),
               help="Scenarios run at once on a target where each has a network namespace of its own "
                    "(Linux as root); 0: one per CPU of the target.")
-@click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
-@click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds one scenario may take in all.")
+@timeout_options(60.0)
 @provider_options
 def run(files: tuple[str, ...], targets_spec: str, tags: tuple[str, ...], references: tuple[str, ...],
         out_dir: str, json_path: Optional[str], baseline_dir: Optional[str], baseline_optional: bool, jobs: int,

@@ -16,11 +16,11 @@ from typing import Any, Optional
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, _raise_interrupt, provider_options, targets_or_exit
+from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, _raise_interrupt, provider_options, targets_or_exit, timeout_options
 from ..files import OutputError, claim_outputs
+from ..report.console import LiveProgress
 from ..run.protocol import RunOptions
 from ..runlog import run_logger
 from ..targets.registry import TargetSettings, split_spec
@@ -47,10 +47,7 @@ from .write import Exploration
 @click.option("--scenario-jobs", default=24, show_default=True, type=click.IntRange(0, 256),
               help="Sequences run at once on a target that gives each its own namespace or kernel "
                    "(most of a sequence's time is waiting); 0: one per CPU.")
-@click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
-@click.option("--scenario-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds one sequence may take in all.")
+@timeout_options(30.0)
 @provider_options
 def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float], out_dir: str, scenario_jobs: int,
             step_timeout: float, scenario_timeout: float, **values: Any) -> None:
@@ -140,23 +137,12 @@ def _print(outcome: Outcome, written: list, folder: Path, report: Optional[str])
     out.print(f"written: {'  '.join(map(str, files))}", markup=False, soft_wrap=True)
 
 
-class Display:
+class Display(LiveProgress):
     """A progress bar with the counts on a terminal; a line per batch otherwise (CI logs)."""
 
     def __init__(self, budget: int) -> None:
-        self.live = err.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, transient=True)
+        super().__init__(err)
         self.task = self.progress.add_task("exploring", total=budget)
-
-    def __enter__(self) -> "Display":
-        if self.live:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live:
-            self.progress.stop()
 
     def say(self, text: str) -> None:
         self.progress.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)

@@ -1,7 +1,9 @@
 """Findings: disagreements grouped by signature, so that a thousand instances of one rule are one finding.
 
 A finding's signature is the op and each target's answer at the first step
-where they differ, plus the options its shrunk sequence names. Shrinking is costly, so a new disagreement is first
+where they differ (socket names and numbers aside: one option read back as
+212992 and 41600, or as 8192 and 4096, is one finding), plus the options its
+shrunk sequence names. Shrinking is costly, so a new disagreement is first
 matched against the findings made: it is an instance of one when its first
 difference reads the same (socket names aside) and it contains everything the
 finding's shrunk sequence is made of (`features`: its options, addresses,
@@ -21,8 +23,8 @@ from .compare import Difference
 from .sequence import Sequence
 from .shrink import Shown
 
-SHRINKS_PER_KEY = 10
-REPEATS = 3
+SHRINKS_PER_KEY = 16
+REPEATS = 6
 Key = tuple[str, tuple[str, ...]]  # op, each target's answer without socket names
 
 
@@ -68,54 +70,8 @@ def options(seq: Sequence) -> tuple[str, ...]:
 
 
 @dataclass
-class Finding:
-    """One disagreement, shrunk and re-run, with every raw sequence it stands for."""
-
-    sequence: Sequence  # shrunk, canonical names
-    shown: Shown  # its last run: the difference and every step's answer per target
-    raw: Sequence  # the generated sequence it was shrunk from
-    runs: int = 0  # batches its shrinking took
-    instances: list[str] = field(default_factory=list)  # generated sequences that contain it
-    alike: list[str] = field(default_factory=list)  # same first difference, counted here unproven
-
-    @property
-    def difference(self) -> Difference:
-        assert self.shown.difference is not None
-        return self.shown.difference
-
-    @property
-    def key(self) -> Key:
-        return key(self.difference)
-
-    @property
-    def features(self) -> frozenset[str]:
-        return features(self.sequence)
-
-    @property
-    def count(self) -> int:
-        return len(self.instances) + len(self.alike)
-
-    def signature(self) -> tuple[Any, ...]:
-        return self.difference.op, self.difference.answers, options(self.sequence)
-
-    def title(self) -> str:
-        """`bind (tcp): local ok · rump EADDRINUSE [SO_REUSEADDR]`: the signature, and the socket type shrunk to."""
-        op, answers, opts = self.signature()
-        kind = step_type(self.sequence, self.difference.index)
-        head = f"{op} ({kind})" if kind != "-" else op
-        tail = f" [{', '.join(opts)}]" if opts else ""
-        return f"{head}: " + " · ".join(f"{t} {a}" for t, a in answers) + tail
-
-    def slug(self) -> str:
-        """A file and scenario name: `bind-tcp-ok-vs-eaddrinuse-so-reuseaddr`."""
-        op, answers, opts = self.signature()
-        words = [op, "-vs-".join(dict.fromkeys(a for _, a in answers)), *opts]
-        return re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:80]
-
-
-@dataclass
 class Raw:
-    """A generated sequence whose targets disagreed."""
+    """A sequence whose targets disagreed, and what its run showed."""
 
     sequence: Sequence
     shown: Shown
@@ -131,7 +87,42 @@ class Raw:
 
     @property
     def features(self) -> frozenset[str]:
+        """Its ingredients up to the first difference."""
         return features(self.sequence, self.difference.index)
+
+
+@dataclass
+class Finding(Raw):
+    """A disagreement shrunk (`sequence` ends at its first difference) and re-run, with every generated
+    sequence it stands for."""
+
+    raw: Sequence  # the generated sequence it was shrunk from
+    runs: int = 0  # batches its shrinking took
+    instances: list[str] = field(default_factory=list)  # generated sequences that contain it
+    alike: list[str] = field(default_factory=list)  # same first difference, counted here unproven
+
+    @property
+    def count(self) -> int:
+        return len(self.instances) + len(self.alike)
+
+    def signature(self) -> tuple[Any, ...]:
+        op, answers = self.difference.loose()
+        return op, tuple(zip((t for t, _ in self.difference.answers), answers)), options(self.sequence)
+
+    def title(self) -> str:
+        """`bind (tcp): local ok · rump EADDRINUSE [SO_REUSEADDR]`: the signature as its shrunk sequence showed
+        it, and the socket type of that step."""
+        op, answers, opts = self.difference.op, self.difference.answers, options(self.sequence)
+        kind = step_type(self.sequence, self.difference.index)
+        head = f"{op} ({kind})" if kind != "-" else op
+        tail = f" [{', '.join(opts)}]" if opts else ""
+        return f"{head}: " + " · ".join(f"{t} {a}" for t, a in answers) + tail
+
+    def slug(self) -> str:
+        """A file and scenario name: `bind-tcp-ok-vs-eaddrinuse-so-reuseaddr`."""
+        op, answers, opts = self.difference.op, self.difference.answers, options(self.sequence)
+        words = [op, "-vs-".join(dict.fromkeys(a for _, a in answers)), *opts]
+        return re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:80]
 
 
 class Book:
@@ -150,6 +141,10 @@ class Book:
 
     def wants_shrinking(self, raw: Raw) -> bool:
         return self.shrinks.get(raw.key, 0) < SHRINKS_PER_KEY and self.repeats.get(raw.key, 0) < REPEATS
+
+    def novelty(self, raw: Raw) -> int:
+        """How many ingredients of the nearest finding of its first difference it lacks (0: none made)."""
+        return min((len(f.features - raw.features) for f in self.findings if f.key == raw.key), default=0)
 
     def closest(self, raw: Raw) -> Optional[Finding]:
         fits = [f for f in self.findings if f.key == raw.key]

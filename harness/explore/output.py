@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..files import atomic_write
-from ..report.html import TEMPLATES
 from ..scenario.loader import load_suite
 from ..scenario.ops import OPS, describe
 from .findings import Finding
@@ -83,11 +82,14 @@ def summary(outcome: Outcome, written: list[tuple[Finding, Path]], report: Optio
         "targets": list(outcome.how.targets), "interrupted": outcome.interrupted,
         "counts": {k: v for k, v in vars(c).items() if k != "infra_reasons"}, "rate": round(c.rate, 1),
         "infrastructure": c.infra_reasons, "report": report,
-        "findings": [{**_row(f, p), "signature": f.title()} for f, p in written],
+        "findings": [{**_row(f, p), "signature": f.title(), "sequences": {"containing": f.instances,
+                                                                           "alike": f.alike}} for f, p in written],
     }
 
 
 def page(outcome: Outcome, written: list[tuple[Finding, Path]], report: Optional[str]) -> str:
+    from ..report.html import TEMPLATES  # jinja2, loaded only when a page is written
+
     how = outcome.how
     labels = {t: (f"({how.identities[t].label()})" if how.identities.get(t) else "") for t in how.targets}
     return TEMPLATES.get_template("explore.html.j2").render(

@@ -123,6 +123,8 @@ class Session:
         self.counts.explained += len(raws) - len(pending)
         if not pending:
             return
+        # the ones least like any finding first: a shrinking budget spent on them finds most
+        pending.sort(key=lambda r: -self.book.novelty(r))
         again = self.run_all([r.sequence for r in pending])
         for raw, shown in zip(pending, again):
             if shown is None or shown.difference is None or shown.difference.shape() != raw.difference.shape():

@@ -45,21 +45,20 @@ class Pump:
         self._thread.join()
 
 
-class ConsoleListener(Listener):
-    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
+class LiveProgress:
+    """Progress bars shown on a terminal while in a `with` block (gone when it ends); in a log
+    (`live` false) the user of it prints lines instead."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.pump = Pump(console)
         self.live = console.is_terminal
-        self._lock = threading.Lock()
-        self._tasks: dict[str, int] = {}
         self.progress = Progress(
             TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=True,
         )
 
-    def __enter__(self) -> "ConsoleListener":
+    def __enter__(self):
         if self.live:
             self.progress.start()
         return self
@@ -69,6 +68,15 @@ class ConsoleListener(Listener):
         if self.live:
             self.progress.stop()
         self.pump.drain()
+
+
+class ConsoleListener(Listener, LiveProgress):
+    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
+
+    def __init__(self, console: Console) -> None:
+        LiveProgress.__init__(self, console)
+        self._lock = threading.Lock()
+        self._tasks: dict[str, int] = {}
 
     def target_started(self, target: Target, total: int) -> None:
         with self._lock:
