@@ -37,7 +37,7 @@ WHEN: dict[str, Callable[[Mapping[str, Any]], bool]] = {"v6only": lambda args: a
 CHOICE_WEIGHTS = {"type": {"tcp": 3, "udp": 1}, "family": {"inet": 3, "inet6": 2}}
 # How often a field repeats a value the sequence already used for it: sockets of one type, on one
 # address, with the same option set meet (0.8 for a choice field not named here, 0 for other kinds).
-KEEP = {"type": 0.85, "family": 0.6, "opt": 0.7, "addr": 0.6}
+KEEP = {"type": 0.85, "family": 0.7, "opt": 0.7, "addr": 0.35}
 OPTION_WEIGHTS = {"SO_REUSEADDR": 8, "SO_REUSEPORT": 8, "SO_REUSEPORT_LB": 1, "IPV6_V6ONLY": 1.5, "SO_LINGER": 1.5,
                   "SO_RCVBUF": 0.7, "SO_SNDBUF": 0.5, "SO_KEEPALIVE": 0.3, "SO_BROADCAST": 0.3, "TCP_NODELAY": 0.7,
                   "IP_ADD_MEMBERSHIP": 0.3}

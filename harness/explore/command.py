@@ -63,7 +63,7 @@ def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float],
                         scenario_timeout_ms=int(scenario_timeout * 1000))
     bench = Bench(targets, config)
     command = ["harness", "explore", *sys.argv[2:]] if sys.argv[1:2] == ["explore"] else ["harness", "explore"]
-    how = Exploration(seed, budget, tuple(t.name for t in targets), bench.identities, shlex.join(command))
+    how = Exploration(seed, budget, tuple(t.name for t in targets), {}, shlex.join(command))
     with Display(budget) as display:
         outcome = Session(bench, how, seconds, display.say, display.update).run()
     status = _finish(outcome, bench, out, command)
@@ -93,11 +93,11 @@ def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) ->
     """Write what was found, say it; the exit status."""
     interrupted = outcome.interrupted
     try:
-        written = write_findings(outcome, folder)
-        report = None
+        written, report = write_findings(outcome, folder), None
+        write_summary(outcome, written, folder, report)
         if written and not interrupted and not outcome.unavailable:
             report = report_run([p for _, p in written], bench, folder, command)
-        write_summary(outcome, written, folder, report)
+            write_summary(outcome, written, folder, report)
     except KeyboardInterrupt:
         interrupted = True
         written, report = [], None

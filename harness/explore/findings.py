@@ -9,8 +9,10 @@ difference reads the same (socket names aside) and it contains everything the
 finding's shrunk sequence is made of (`features`: its options, addresses,
 families, actors, ops). Only one that no finding explains is shrunk; once a
 first difference has been shrunk SHRINKS_PER_KEY times, or REPEATS times
-into a finding already made, the rest that share it are counted with the
-finding closest to them, as alike but not proven.
+into a finding already made (unless it lacks two ingredients or more of every
+finding made), the rest that share it are counted with the finding closest to
+them, as alike but not proven. Addresses count by kind (ADDRESS_KINDS): a
+finding on 127.0.0.1 stands for one on 127.0.0.2.
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from .shrink import Shown
 
 SHRINKS_PER_KEY = 16
 REPEATS = 6
+NOVEL = 2  # ingredients missing from every finding of its first difference that make one worth shrinking anyway
+ADDRESS_KINDS = {"loopback": "v4", "loopback2": "v4", "127.0.0.1": "v4", "any": "v4-any", "0.0.0.0": "v4-any",
+                 "loopback6": "v6", "::1": "v6", "any6": "v6-any", "::": "v6-any",
+                 "::ffff:127.0.0.1": "mapped", "::ffff:127.0.0.2": "mapped", "::ffff:0.0.0.0": "mapped-any"}
 Key = tuple[str, tuple[str, ...]]  # op, each target's answer without socket names
 
 
@@ -55,9 +61,9 @@ def features(seq: Sequence, upto: Optional[int] = None) -> frozenset[str]:
             if fld.kind == "opt" and call.fields.get("value", 1) not in (0, False):
                 out.add(f"opt:{value}")
             elif fld.kind == "addr":
-                out.add(f"addr:{value}")
+                out.add(f"addr:{ADDRESS_KINDS.get(value, value)}")
             elif fld.kind == "dest":
-                out.add(f"addr:{value['addr']}")
+                out.add(f"addr:{ADDRESS_KINDS.get(value['addr'], value['addr'])}")
             elif fld.kind == "actor":
                 out.add(f"actor:{value}")
             elif name in ("family", "v6only", "type"):
@@ -140,7 +146,8 @@ class Book:
         return max(fits, key=lambda f: len(f.features), default=None)
 
     def wants_shrinking(self, raw: Raw) -> bool:
-        return self.shrinks.get(raw.key, 0) < SHRINKS_PER_KEY and self.repeats.get(raw.key, 0) < REPEATS
+        return self.shrinks.get(raw.key, 0) < SHRINKS_PER_KEY and (
+            self.repeats.get(raw.key, 0) < REPEATS or self.novelty(raw) >= NOVEL)
 
     def novelty(self, raw: Raw) -> int:
         """How many ingredients of the nearest finding of its first difference it lacks (0: none made)."""

@@ -71,6 +71,7 @@ class Session:
         self.counts = Counts()
         self.loader = Loader()
         self.unavailable: dict[str, str] = {}
+        self.answered: set[str] = set()  # targets that answered some sequence
         self._tmp = tempfile.TemporaryDirectory(prefix="harness-explore-check-")
 
     def run(self) -> Outcome:
@@ -95,9 +96,10 @@ class Session:
             raws = self._batch(seqs)
             self.counts.exploring_s += time.monotonic() - began
             self.unavailable = {t.name: self.counts.infra_reasons.get(t.name, "no answer") for t in self.bench.targets
-                                if self.bench.identities.get(t.name) is None}
+                                if t.name not in self.answered}
             if self.unavailable:  # a target that cannot run: nothing to compare it with
                 return
+            self.how = replace(self.how, identities={t: self.bench.identity(t) for t in self.how.targets})
             began = time.monotonic()
             self._examine(raws)
             self.counts.shrinking_s += time.monotonic() - began
@@ -177,6 +179,7 @@ class Session:
 
     def _shown(self, verdicts: dict[str, ScenarioVerdict]) -> Optional[Shown]:
         missing = [t.name for t in self.bench.targets if t.name not in verdicts]
+        self.answered.update(t for t, v in verdicts.items() if answers(v) is not None)
         diff, answered = first_difference(verdicts)
         if missing or not answered:
             for target, verdict in verdicts.items():
