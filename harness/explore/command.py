@@ -2,14 +2,13 @@
 
 Exit status: 0 no disagreement found; 1 findings written; 2 bad input (nothing
 run, nothing written); 3 a target answered nothing (it cannot run here), or
-the findings could not be written; 130 interrupted (the findings made so far
-are written).
+the findings could not be written; 130 interrupted (Ctrl-C, SIGTERM; 129 for
+SIGHUP): the findings made so far are written.
 """
 from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -18,13 +17,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, _raise_interrupt, provider_options, targets_or_exit, timeout_options
-from ..files import OutputError, claim_outputs
+from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, claim_or_exit, provider_options, targets_or_exit, timeout_options
+from ..interrupt import interrupted_status, stop_on_signals, stopped_by
 from ..report.console import LiveProgress
 from ..run.protocol import RunOptions
 from ..runlog import run_logger
 from ..targets.registry import TargetSettings, split_spec
-from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, clean, err, out
+from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_OK, bad_input, clean, err, out
 from .bench import Bench, kept
 from .findings import Book
 from .output import PAGE, SUMMARY, foreign_files, report_run, write_findings, write_summary
@@ -52,13 +51,13 @@ from .write import Exploration
 def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float], out_dir: str, scenario_jobs: int,
             step_timeout: float, scenario_timeout: float, **values: Any) -> None:
     """Generate call sequences, run them on two or more targets, and shrink every disagreement to a scenario."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_signals()  # SIGTERM and SIGHUP are Ctrl-C, from the first line on
     out = Path(out_dir)
     try:
         targets, lock = _prepare(targets_spec, out, values)
     except KeyboardInterrupt:
-        err.print("harness: interrupted before anything ran; nothing was written", soft_wrap=True)
-        sys.exit(EXIT_INTERRUPTED)
+        err.print(f"harness: {stopped_by()} before anything ran; nothing was written", soft_wrap=True)
+        sys.exit(interrupted_status())
     config = RunOptions(jobs=len(targets), scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000))
     bench = Bench(targets, config)
@@ -82,11 +81,7 @@ def _prepare(spec: str, out: Path, values: dict[str, Any]):
     if foreign:
         bad_input(f"{out} holds scenario files no exploration wrote ({', '.join(p.name for p in foreign[:3])}); "
                   "give another --out")
-    try:
-        lock = claim_outputs([out / SUMMARY, out / PAGE])
-    except OutputError as exc:
-        bad_input(str(exc))
-    return targets, lock
+    return targets, claim_or_exit([out / SUMMARY, out / PAGE])
 
 
 def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) -> int:
@@ -101,7 +96,7 @@ def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) ->
     except KeyboardInterrupt:
         interrupted = True
         written, report = [], None
-        err.print("harness: interrupted while writing; the files written are whole", soft_wrap=True)
+        err.print(f"harness: {stopped_by()} while writing; the files written are whole", soft_wrap=True)
     except OSError as exc:
         err.print(f"harness: cannot write into {folder}: {clean(str(exc))}", markup=False, soft_wrap=True)
         return EXIT_INFRA
@@ -109,8 +104,8 @@ def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) ->
         bench.finish(interrupted)
     _print(outcome, written, folder, report)
     if interrupted:
-        err.print("harness: interrupted; the findings made so far are written")
-        return EXIT_INTERRUPTED
+        err.print(f"harness: {stopped_by()}; the findings made so far are written", soft_wrap=True)
+        return interrupted_status()
     if outcome.unavailable:
         for target, why in outcome.unavailable.items():
             err.print(f"harness: {clean(target)} answered nothing: {clean(why)}", markup=False, soft_wrap=True)

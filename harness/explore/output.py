@@ -118,8 +118,9 @@ def report_run(files: list[Path], bench: "Bench", out: Path, command: list[str])
     writer = ResultsWriter(out / "results.json", command, [str(f) for f in files],
                            [t.name for t in bench.targets], [sc.id for sc in scenarios])
     Runner(scenarios, bench.config, [writer]).run(list(bench.targets))
-    problem = writer.finish(False)
-    if problem:
-        raise OSError(problem)
-    write_all(matrix.build([(str(writer.path), writer.doc)]), {fmt.name: out / fmt.filename for fmt in REPORTS})
+    problems = [p for p in [writer.finish(False)] if p]
+    written, failed = write_all(matrix.build([(str(writer.path), writer.doc)]),
+                                {fmt.name: out / fmt.filename for fmt in REPORTS})
+    if problems + failed:
+        raise OSError("; ".join(problems + failed))
     return next(fmt.filename for fmt in REPORTS if fmt.name == "html")
