@@ -319,23 +319,29 @@ def retry_until(kernel, sock, write, deadline, call):
     """call() at once, as a blocking call would; while it would block, wait
     (until deadline) for readiness and try again.  Trying first reports
     errors the kernel gives at once (ENOTCONN...) instead of a timeout.
-    Readiness can be lasting and still not let the call through (Linux: a UDP
-    socket shut down for reading polls readable, and recvfrom says EAGAIN):
-    then it retries every SPURIOUS_WAIT until the deadline, never spinning."""
-    ready_before = False
+    Readiness can last and still not let the call through (see wait_again)."""
+    was_ready = False
     while True:
         try:
             return call()
         except socket.error:
             if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
                 raise
-        if now() >= deadline:
-            raise Timeout()
-        if ready_before:
-            time.sleep(min(SPURIOUS_WAIT, max(0.0, deadline - now())))
-        ready_before = wait_ready(kernel, sock, write, deadline)
-        if not ready_before:
-            raise Timeout()
+        was_ready = wait_again(deadline, was_ready, lambda: wait_ready(kernel, sock, write, deadline))
+
+
+def wait_again(deadline, was_ready, wait):
+    """After a call that would block: Timeout at the deadline, else wait() for readiness (Timeout
+    if none came). A socket can poll ready for good and still not let the call through (Linux: a
+    UDP socket shut down for reading, recvfrom EAGAIN; NetBSD: a listener shut down for reading,
+    accept EAGAIN): after such a wake-up the next wait comes SPURIOUS_WAIT later, never spinning."""
+    if now() >= deadline:
+        raise Timeout()
+    if was_ready:
+        time.sleep(min(SPURIOUS_WAIT, max(0.0, deadline - now())))
+    if not wait():
+        raise Timeout()
+    return True
 
 
 def accept_any(kernel, names, socks, deadline):
@@ -344,6 +350,7 @@ def accept_any(kernel, names, socks, deadline):
     The first is the step's own listener: its errors are the step's; another
     that fails (it is not listening there) is only no longer waited on."""
     candidates = list(zip(names, socks))
+    was_ready = False
     while True:
         for name, sock in list(candidates):
             try:
@@ -354,8 +361,8 @@ def accept_any(kernel, names, socks, deadline):
                     if sock is socks[0]:
                         raise
                     candidates.remove((name, sock))
-        if not kernel.wait([sock for _, sock in candidates], [], deadline)[0]:
-            raise Timeout()
+        was_ready = wait_again(deadline, was_ready,
+                               lambda: kernel.wait([sock for _, sock in candidates], [], deadline)[0])
 
 
 def close_rst(kernel, sock):

@@ -1,8 +1,9 @@
 """Every wait of the agent ends at its deadline, whatever a kernel's readiness says (found by `harness explore`).
 
 A socket can poll ready for good and still have nothing to give: Linux's UDP socket shut down for
-reading (recvfrom: EAGAIN), NetBSD's listener shut down (accept: ECONNABORTED, again and again) and
-NetBSD's UDP socket shut down for reading (recvfrom: an endless end of file). Each once made a step
+reading (recvfrom: EAGAIN), NetBSD's listener shut down (accept: EAGAIN to a step, ECONNABORTED again
+and again to a distribution) and NetBSD's UDP socket shut down for reading (recvfrom: an endless end
+of file). Each once made a step
 spin until the harness's own timeout: an error instead of the kernel's answer. NetBSD's close of a
 UDP socket connected to the unspecified address fails (ENOTCONN), which crashed the end of the
 scenario.
@@ -37,6 +38,13 @@ scenarios:
       - {op: listen, sock: l}
       - {op: shutdown, sock: l, expect: {linux: ok, netbsd: ok}}
       - {op: distribute, to: {addr: loopback, port: P}, over: [l], count: 4, timeout_ms: 500}
+  - name: accept-on-a-listener-shut-for-reading
+    steps:
+      - {op: socket, sock: l, type: tcp}
+      - {op: bind, sock: l, addr: loopback, port: P}
+      - {op: listen, sock: l}
+      - {op: shutdown, sock: l, how: rd, expect: {linux: ok, netbsd: ok}}
+      - {op: accept, sock: l, timeout_ms: 300, expect: {linux: EINVAL, netbsd: timeout}}
   - name: close-at-the-end-of-a-udp-socket-connected-to-the-unspecified-address
     steps:
       - {op: socket, sock: u, type: udp, family: inet6}

@@ -41,13 +41,22 @@ KEEP = {"type": 0.85, "family": 0.7, "opt": 0.7, "addr": 0.35}
 OPTION_WEIGHTS = {"SO_REUSEADDR": 8, "SO_REUSEPORT": 8, "SO_REUSEPORT_LB": 1, "IPV6_V6ONLY": 1.5, "SO_LINGER": 1.5,
                   "SO_RCVBUF": 0.7, "SO_SNDBUF": 0.5, "SO_KEEPALIVE": 0.3, "SO_BROADCAST": 0.3, "TCP_NODELAY": 0.7,
                   "IP_ADD_MEMBERSHIP": 0.3}
-NEW_OPTION_WEIGHT = 0.5  # an option added to the table later
+NEW_OPTION_WEIGHT = 0.25  # an option of the table not named here (TCP_KEEPIDLE, IPV6_MTU...)
+# Which sockets an option is drawn for: by its level (a TCP option for TCP sockets...), and by name.
+LEVEL_FITS: dict[str, Callable[[Sock], bool]] = {
+    "IPPROTO_TCP": lambda s: s.type == "tcp",
+    "IPPROTO_IPV6": lambda s: s.family == "inet6",
+    "IPPROTO_IP": lambda s: s.family == "inet",
+}
 OPTION_FITS: dict[str, Callable[[Sock], bool]] = {
-    "IPV6_V6ONLY": lambda s: s.family == "inet6",
-    "TCP_NODELAY": lambda s: s.type == "tcp",
-    "IP_ADD_MEMBERSHIP": lambda s: s.type == "udp" and s.family == "inet",
+    "IP_ADD_MEMBERSHIP": lambda s: s.type == "udp",
     "SO_BROADCAST": lambda s: s.type == "udp",
 }
+
+
+def fits(option: str, sock: Sock) -> bool:
+    return (LEVEL_FITS.get(ops.OPTIONS[option], lambda s: True)(sock)
+            and OPTION_FITS.get(option, lambda s: True)(sock))
 READ_BACK = 0.6  # getsockopt (any op with an opt field) reads an option the socket already set
 OPTION_VALUES = {"SO_LINGER": {0: 1, 1: 1}, "SO_RCVBUF": {4096: 1, 65536: 1}, "SO_SNDBUF": {4096: 1, 65536: 1},
                  "IP_ADD_MEMBERSHIP": {GROUP: 1}}
@@ -179,9 +188,8 @@ def _opt(p: Pick) -> Any:
     sock = p.sock()
     if sock and sock.options and p.op != "setsockopt" and p.rng.random() < READ_BACK:
         return p.rng.choice(sock.options)
-    fits = {o: OPTION_WEIGHTS.get(o, NEW_OPTION_WEIGHT) for o in ops.OPTIONS
-            if sock is None or OPTION_FITS.get(o, lambda s: True)(sock)}
-    return p.again(p.weighted(fits), fits)
+    table = {o: OPTION_WEIGHTS.get(o, NEW_OPTION_WEIGHT) for o in ops.OPTIONS if sock is None or fits(o, sock)}
+    return p.again(p.weighted(table), table)
 
 
 def _omitted(p: Pick) -> Any:

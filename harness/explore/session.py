@@ -43,7 +43,7 @@ class Counts:
     not_checked: int = 0  # shrunk, but its file did not pass on every target twice
     exploring_s: float = 0.0  # generating, running, comparing
     shrinking_s: float = 0.0  # re-running, shrinking, checking
-    infra_reasons: dict[str, str] = field(default_factory=dict)  # target -> first reason
+    infra_reasons: dict[str, str] = field(default_factory=dict)  # target -> the first such sequence and why
 
     @property
     def rate(self) -> float:
@@ -175,15 +175,15 @@ class Session:
         named = [replace(seq, name=f"c{i}") for i, seq in enumerate(seqs)]
         scenarios = self.loader.load(named)
         results = self.bench.run(scenarios)
-        return [self._shown(results[sc.id]) for sc in scenarios]
+        return [self._shown(results[sc.id], seq.name) for seq, sc in zip(seqs, scenarios)]
 
-    def _shown(self, verdicts: dict[str, ScenarioVerdict]) -> Optional[Shown]:
+    def _shown(self, verdicts: dict[str, ScenarioVerdict], name: str) -> Optional[Shown]:
         missing = [t.name for t in self.bench.targets if t.name not in verdicts]
         self.answered.update(t for t, v in verdicts.items() if answers(v) is not None)
         diff, answered = first_difference(verdicts)
         if missing or not answered:
             for target, verdict in verdicts.items():
                 if answers(verdict) is None:
-                    self.counts.infra_reasons.setdefault(target, verdict.reason or verdict.verdict)
+                    self.counts.infra_reasons.setdefault(target, f"{name}: {verdict.reason or verdict.verdict}")
             return None
         return Shown(diff, {t: answers(v) or [] for t, v in verdicts.items()})
