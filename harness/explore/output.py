@@ -93,7 +93,7 @@ def page(outcome: Outcome, written: list[tuple[Finding, Path]], report: Optional
     templates = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=True,
                             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     how = outcome.how
-    labels = {t: (f"({how.identities[t].label()})" if how.identities.get(t) else "") for t in how.targets}
+    labels = {t: (how.identities[t].label() if how.identities.get(t) else "") for t in how.targets}
     return templates.get_template("explore.html.j2").render(
         generated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), how=how, labels=labels,
         counts=outcome.counts, rows=[_row(f, p) for f, p in written], report=report, checks=CHECKS,
