@@ -143,7 +143,7 @@ def test_ctrl_c_keeps_the_findings_made_so_far(tmp_path):
     doc = json.loads((out / "explore.json").read_text())
     assert doc["interrupted"] and doc["findings"] and "Traceback" not in "".join(lines)
     assert_ready(out)
-    assert "interrupted" in (out / "explore.html").read_text()
+    assert "Interrupted: only what was found before Ctrl-C is shown" in (out / "explore.html").read_text()
     time.sleep(0.5)
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_agent_of(int(p), str(out))]
 
