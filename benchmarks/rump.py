@@ -1,7 +1,7 @@
 """Benchmark: what the `rump` target costs, from a NetBSD kernel's start to the marginal cost per scenario.
 
 Not a test: it prints figures, each the median (min-max) of several runs. Run after scripts/setup.sh, with
-the libraries the target uses (HARNESS_RUMP_LIB, as scripts/test.sh sets it, or `harness rump build`'s):
+the libraries the target uses (HARNESS_RUMP_LIB, as scripts/test.sh sets it):
 `HARNESS_RUMP_LIB=.venv/share/rump/netbsd-7.99-rump-net-x86_64/lib .venv/bin/python benchmarks/rump.py`.
 
   kernel start      in a child forked from a process that loaded the libraries (as each scenario's

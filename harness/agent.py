@@ -1513,7 +1513,7 @@ def supervisor_main(scenario, options, out, agent_pid, console):
 # The rump kernel: NetBSD's network stack as shared libraries, in this process
 #
 # With `--rump DIR` every scenario calls NetBSD's kernel instead of the host's:
-# DIR holds librump*.so, built by `harness rump build` (docs/rump.md).  The
+# DIR holds NetBSD's librump*.so (docs/rump.md: where they come from).  The
 # agent loads them once; each scenario's supervisor boots a kernel of its own
 # (rump_init: once per host process, and a kernel's threads do not survive
 # fork), so scenarios never see each other's ports or TIME_WAIT, as with a

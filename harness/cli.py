@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__, streams
-from .model import BaselineComparison, Scenario, Suite
+from .model import BaselineComparison, Scenario, ScenarioVerdict, Suite
 from .report import console, matrix
 from .report.formats import REPORTS, write_all
 from .run.protocol import RunOptions
@@ -132,6 +132,19 @@ def print_changes(comparison: Optional[BaselineComparison]) -> None:
                       markup=False, soft_wrap=True)
     for note in comparison.notes:
         out.print(clean(f"baseline: {note}"), markup=False, soft_wrap=True)
+
+
+def print_model_disagreements(verdicts: Sequence[ScenarioVerdict], targets: Sequence[Target]) -> None:
+    """A model column's predictions that differ from what was written: not failures, shown as what they are."""
+    models = {t.name for t in targets if t.info.model}
+    if not models:
+        return
+    from .predict.attach import disagreements
+
+    for v in verdicts:
+        if v.target in models:
+            for line in disagreements(v):
+                out.print(clean(f"MODEL {v.target} {v.scenario.id}: {line}"), soft_wrap=True)
 
 
 @dataclass(frozen=True)
@@ -301,6 +314,7 @@ def _print_run(scenarios: list[Scenario], targets: list[Target], runner: Runner,
             for line in (v.reason or "").split("; "):
                 out.print(f"    {clean(line)}", soft_wrap=True)
     print_changes(m.baseline)
+    print_model_disagreements(verdicts, targets)
     out.print(console.counts_line(verdicts), soft_wrap=True)
     out.print(clean(where), soft_wrap=True)
 
@@ -507,7 +521,8 @@ def list_targets() -> None:
 
         rows = list(pool.map(facts, targets))
     table = Table(caption="available: the provider works here; a missing box is fetched or built when needed. "
-                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only)")
+                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only), "
+                          "model://SYSTEM (the model's predictions, docs/model.md)")
     columns = ("box", "network", "box present", "state")
     for col in ("target", "provider", *columns):
         table.add_column(col, no_wrap=True)

@@ -193,13 +193,18 @@ class ScenarioRun:
 @dataclass
 class StepVerdict:
     """One step judged on one target; `rule` is the index of the expectation rule that applied
-    (None where no rule matches or the target's system is unknown), also for steps not run."""
+    (None where no rule matches or the target's system is unknown), also for steps not run.
+    Where no kernel answered, `predicted` holds the model's prediction shown instead of a written
+    `any` (or of every step, in a model column), and `agreement` whether it agrees with what was
+    written (harness/predict/attach.py); never an observation, never judged."""
 
     step: Step
     rule: Optional[int]
     observed: Optional[StepRun]
     ok: bool
     not_run: Optional[str] = None  # why it never got its chance (its socket was never made); then not observed
+    predicted: Optional[Any] = None  # harness.predict.engine.Prediction
+    agreement: Optional[str] = None  # agree | disagree | unknown | unchecked
 
     @property
     def applied(self) -> Optional[Rule]:

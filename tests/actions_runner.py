@@ -326,9 +326,10 @@ def _read_pairs(path: Path) -> dict[str, str]:
 
 def run_job(workflow: Mapping[str, Any], job_id: str, workspace: Path, artifacts: Artifacts, temp: Path,
             matrix: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None,
+            variables: Optional[Mapping[str, str]] = None,
             skip: Callable[[Mapping[str, Any]], Optional[str]] = lambda step: None,
             timeout: float = 300, say: Callable[[str], None] = print) -> JobResult:
-    """Every step of one job (one matrix entry), in order."""
+    """Every step of one job (one matrix entry), in order; `variables` are the repository's (`vars.X`)."""
     job = workflow["jobs"][job_id]
     temp.mkdir(parents=True, exist_ok=True)
     summary = temp / "step_summary.md"
@@ -340,7 +341,7 @@ def run_job(workflow: Mapping[str, Any], job_id: str, workspace: Path, artifacts
     context: dict[str, Any] = {"matrix": dict(matrix or {}), "steps": {}, "env": {}, "needs": {},
                                "github": {"workflow": workflow.get("name", ""), "ref": "refs/heads/main",
                                           "workspace": str(workspace), "event_name": "schedule"},
-                               "runner": {"temp": str(temp), "os": "Linux"}}
+                               "runner": {"temp": str(temp), "os": "Linux"}, "vars": dict(variables or {})}
     for scope in (workflow.get("env") or {}, job.get("env") or {}):
         env.update({k: substitute(str(v), context) for k, v in scope.items()})
     default_shell = ((job.get("defaults") or {}).get("run") or {}).get("shell") or \

@@ -26,8 +26,10 @@ HEAVY = ("seccomp", "vagrant", "paramiko", "fabric", "harness.targets.vagrant",
 def run_as(system: str, release: str, tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     """`harness ARGS` in a fresh interpreter that believes it runs on `system`, as a non-root user."""
     modules = tmp_path / "modules.json"
+    # urllib.request (which xml.sax.saxutils imports) needs macOS's own _scproxy once sys.platform says darwin:
+    # loaded before the platform is faked, as it would load on a real Mac.
     script = f"""
-import atexit, json, os, platform, sys
+import atexit, json, os, platform, sys, urllib.request
 sys.platform = {system.lower()!r}
 platform.system = lambda: {system!r}
 platform.release = lambda: {release!r}

@@ -114,12 +114,22 @@ def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: li
         head = t.name + (f"\n{ident.family} {ident.version}" if ident else "")
         if ident and ident.emulated:
             head += " (emulated)"
+        if t.info.model:
+            head += "\n(model)"
         table.add_column(head, justify="center")
-    cells = {(v.scenario.id, v.target): v.verdict for v in verdicts}
+    cells = {(v.scenario.id, v.target): v for v in verdicts}
     for sc in scenarios:
         row = [cells.get((sc.id, t.name)) for t in targets]
-        table.add_row(clean(sc.id), *[verdict_cell(c) if c else "-" for c in row])
+        table.add_row(clean(sc.id), *[_cell(v, t) if v else "-" for v, t in zip(row, targets)])
     return table
+
+
+def _cell(verdict: ScenarioVerdict, target: Target) -> Text:
+    """A verdict, or in a model column `predicted` (≠ where a prediction disagrees with what was written)."""
+    if target.info.model and any(s.predicted is not None for s in verdict.steps):
+        differs = any(s.agreement == "disagree" for s in verdict.steps)
+        return Text("predicted ≠" if differs else "predicted", style="cyan")
+    return verdict_cell(verdict.verdict)
 
 
 def counts(verdicts: list[ScenarioVerdict]) -> dict[str, int]:

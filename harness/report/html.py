@@ -57,7 +57,7 @@ def bars(hist: dict[str, int]) -> dict[str, Any]:
 
 def _cell_step(sc: StepCell) -> list[Any]:
     """[signature, match (1/0/None), rule index, bars, what the baseline recorded where it changed, why it
-    never ran], trailing parts left out when derivable.
+    never ran, the model's prediction where one is shown], trailing parts left out when derivable.
 
     The expected outcome travels as the index of the rule the verdict applied,
     not as text: on a 10 x 1000 page that is most of the difference between
@@ -74,7 +74,22 @@ def _cell_step(sc: StepCell) -> list[Any]:
         out += [None] * (4 - len(out)) + [sc.baseline.old]
     if sc.not_run:
         out += [None] * (5 - len(out)) + [sc.not_run]
+    if sc.shown_as_predicted:
+        p = sc.predicted or {}
+        shown = {"p": sc.expected, "r": [r["id"] for r in p.get("rules") or []], "w": p.get("why") or ""}
+        out += [None] * (6 - len(out)) + [{**shown, "a": sc.agrees} if sc.agrees else shown]
     return out
+
+
+def rule_texts(row: Row, out: dict[str, str]) -> None:
+    """Every rule a shown prediction of the row cites, into `out` (once per page): `text [sources]
+    (confidence)`, as results.json carries it (the report reads, never asks the model)."""
+    for cell in row.cells:
+        for sc in cell.steps:
+            if sc.shown_as_predicted:
+                for r in (sc.predicted or {}).get("rules") or []:
+                    out.setdefault(r["id"], f"{r.get('text', '')} [{'; '.join(r.get('sources') or [])}] "
+                                            f"({r.get('confidence', '')})")
 
 
 def row_details(row: Row) -> dict[str, Any]:
@@ -111,26 +126,31 @@ def island_json(value: Any) -> str:
     return text
 
 
-def _recorded(rows: Iterable[Row], scratch: IO[str]) -> Iterator[Row]:
-    """The rows as the template walks them; each one's outcomes written to the island's scratch file."""
+def _recorded(rows: Iterable[Row], scratch: IO[str], rules: dict[str, str]) -> Iterator[Row]:
+    """The rows as the template walks them; each one's outcomes written to the island's scratch file, the
+    rules its predictions cite gathered."""
     for i, row in enumerate(rows):
         scratch.write(("," if i else "") + island_json(row_details(row)))
+        rule_texts(row, rules)
         yield row
 
 
-def _island(matrix: Matrix, scratch: IO[str]) -> Iterator[Markup]:
+def _island(matrix: Matrix, scratch: IO[str], rules: dict[str, str]) -> Iterator[Markup]:
+    """The JSON island, once the template has walked every row (the rules are gathered by then)."""
     yield Markup('{"cols":' + island_json([c.key for c in matrix.columns]) + ',"rows":[')
     scratch.seek(0)
     while piece := scratch.read(1 << 20):
         yield Markup(piece)
-    yield Markup("]}")
+    yield Markup('],"rules":' + island_json(rules) + "}")
 
 
 def chunks(matrix: Matrix, generated: Optional[str] = None) -> Iterator[bytes]:
     generated = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with tempfile.TemporaryFile("w+", encoding="utf-8") as scratch:
+        rules: dict[str, str] = {}
         pieces = _ENV.get_template("report.html.j2").generate(
-            matrix=matrix, generated=generated, rows=_recorded(matrix.rows, scratch), island=_island(matrix, scratch))
+            matrix=matrix, generated=generated, rows=_recorded(matrix.rows, scratch, rules),
+            island=_island(matrix, scratch, rules))
         batch: list[str] = []
         for piece in pieces:
             batch.append(piece)

@@ -36,6 +36,7 @@ class Column:
     source: str
     declared: Optional[dict[str, Any]] = None  # the system it stands for, where no agent ran
     reference: bool = False  # a column of expectations by design (--reference)
+    model: bool = False  # a column of the model's predictions (model://SYSTEM)
     environment: Optional[dict[str, Any]] = None  # kernel settings its agent read
 
     @property
@@ -78,6 +79,9 @@ class StepCell:
     signature: Optional[str]  # comparable reading of the observation
     baseline: Optional[BaselineMark] = None  # against the baseline, when one was given
     not_run: Optional[str] = None  # why it never got its chance on a target that ran the scenario
+    expected_from: Optional[str] = None  # what `expected` is: written by the scenario's author, or model
+    predicted: Optional[dict[str, Any]] = None  # the model's prediction shown: outcome, rules with sources, why
+    agrees: Optional[str] = None  # a model column: the prediction against what was written
 
     @property
     def changed(self) -> bool:
@@ -85,8 +89,13 @@ class StepCell:
 
     @property
     def shown_as_expected(self) -> bool:
-        """No kernel answered here: what is shown is an expectation, never an observation."""
-        return self.observed is None
+        """No kernel answered here: what is shown is a written expectation, never an observation."""
+        return self.observed is None and not self.shown_as_predicted
+
+    @property
+    def shown_as_predicted(self) -> bool:
+        """No kernel answered and the model's prediction is shown: never an observation, never written."""
+        return self.observed is None and self.expected_from == "model"
 
     @property
     def resolved(self) -> bool:
@@ -98,6 +107,8 @@ class StepCell:
         """The observation's signature, or where none was made the expected one, for spotting contrast."""
         if self.observed is not None:
             return self.signature
+        if self.shown_as_predicted:
+            return None if self.expected == "unknown" else expected_signature(self.expected)
         return expected_signature(self.expected) if self.resolved else None
 
 
@@ -118,7 +129,8 @@ class Cell:
     def shows_steps(self) -> bool:
         """Whether the cell has steps to show: a scenario skipped where it cannot apply (only:, a
         variant the system lacks) has neither observations nor expectations, only its reason."""
-        return self.verdict != "skipped" or any(s.observed is not None or s.resolved for s in self.steps)
+        return self.verdict != "skipped" or any(s.observed is not None or s.resolved or s.shown_as_predicted
+                                                for s in self.steps)
 
 
 @dataclass
@@ -226,7 +238,7 @@ def _columns(docs: list[tuple[str, dict[str, Any]]]) -> list[Column]:
         key=key, name=t["name"], provider=t.get("provider", ""), description=t.get("description", ""),
         emulated=bool(t.get("emulated")), ran=bool(t.get("ran")), reason=t.get("reason"),
         identity=t.get("identity"), details=t.get("details") or {}, source=source, declared=t.get("declared"),
-        reference=bool(t.get("reference")), environment=t.get("environment"),
+        reference=bool(t.get("reference")), model=bool(t.get("model")), environment=t.get("environment"),
     ) for (source, t), key in zip(entries, column_keys(entries))]
 
 
@@ -328,7 +340,7 @@ def _cell(row: Row, result: Optional[dict[str, Any]], column: Column,
         cells.append(StepCell(observed, expected, selector, raw.get("rule"), raw.get("match"),
                               signature(step.op, observed),
                               marks.get((column.source, column.name, row.id, step.index)) if marks else None,
-                              raw.get("not_run")))
+                              raw.get("not_run"), raw.get("expected_from"), raw.get("predicted"), raw.get("agrees")))
     if result is None:
         return Cell(verdict=None, reason="not in this target's run", ms=None, steps=cells)
     known = bool(baseline and (column.source, column.name, row.id) in baseline.known)

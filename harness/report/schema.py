@@ -52,6 +52,21 @@ class Observed(Shape):
     lost: Optional[int] = None
 
 
+class CitedRule(Shape):
+    """A rule of the model that decided a prediction, with its sources (docs/model.md)."""
+    id: str
+    system: str = ""
+    text: str = ""
+    confidence: str = ""
+    sources: list[str] = []
+
+
+class Predicted(Shape):
+    outcome: str
+    rules: list[CitedRule] = []
+    why: Optional[str] = None
+
+
 class Step(Shape):
     index: int
     op: str
@@ -65,6 +80,13 @@ class Step(Shape):
     observed: Optional[Observed] = None
     match: Optional[bool] = None
     not_run: Optional[str] = None  # why a step of a scenario that ran never got its chance
+    expected_from: Optional[Literal["written", "model"]] = None  # who says `expected`: the author or the model
+    predicted: Optional[Predicted] = None  # the model's prediction shown where nothing was observed
+    agrees: Optional[str] = None  # a model column: its prediction against what was written
+
+    def __post_init__(self) -> None:
+        if self.expected_from == "model" and (self.observed is not None or self.predicted is None):
+            raise ValueError("a prediction is shown only where nothing was observed, with its rules in `predicted`")
 
 
 class Result(Shape):
@@ -103,6 +125,7 @@ class Target(Shape):
     description: str = ""
     emulated: bool = False
     reference: bool = False
+    model: bool = False  # a column of the model's predictions (model://SYSTEM), never of observations
     ran: bool = False
     reason: Optional[str] = None
     identity: Optional[Identity] = None

@@ -36,6 +36,7 @@ def identity_dict(ident: Identity) -> dict[str, Any]:
 
 def _step_dict(sv: StepVerdict) -> dict[str, Any]:
     step = sv.step
+    shown = _shown(sv)
     return {
         "index": step.index,
         "op": step.op,
@@ -46,12 +47,26 @@ def _step_dict(sv: StepVerdict) -> dict[str, Any]:
         "note": step.note,
         "expect": [{"selector": str(r.selector), "outcome": str(r.outcome)} for r in step.expect.rules],
         "rule": sv.rule,
-        "expected": str(sv.expected) if sv.expected else None,
-        "selector": str(sv.selector) if sv.selector else None,
+        **shown,
         "observed": None if sv.observed is None else sv.observed.record,
         "match": sv.ok if sv.observed is not None else None,
         **({"not_run": sv.not_run} if sv.not_run is not None else {}),  # why no kernel saw it
     }
+
+
+def _shown(sv: StepVerdict) -> dict[str, Any]:
+    """What a step shows where it was not observed: the written expectation (`expected_from`: written), or
+    the model's prediction where none was written, or in a model column (`expected_from`: model, with the
+    prediction's rules and sources in `predicted`). docs/results.md."""
+    if sv.predicted is None or sv.observed is not None:
+        written = str(sv.expected) if sv.expected else None
+        return {"expected": written, "selector": str(sv.selector) if sv.selector else None,
+                "expected_from": "written" if written else None}
+    shown = {"expected": sv.predicted.outcome, "selector": None, "expected_from": "model",
+             "predicted": sv.predicted.record()}
+    if sv.agreement is not None:
+        shown["agrees"] = sv.agreement
+    return shown
 
 
 def verdict_dict(v: ScenarioVerdict) -> dict[str, Any]:
@@ -112,6 +127,7 @@ class ResultsWriter(Listener):
             "description": info.description,
             "emulated": info.emulated,
             "reference": info.reference,
+            "model": info.model,
             "details": info.details,
             "ran": ident is not None,
             "reason": reason,

@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Optional
 
 from ..judge.verdict import errored, judge, not_applicable, skipped
+from ..predict.attach import predicted
 from ..model import Identity, Scenario, ScenarioVerdict
 from ..targets.base import AgentSession, Target
 from ..transport import END, ENVIRONMENT, SCENARIO, AgentError
@@ -131,7 +132,8 @@ class Runner:
                     # A scenario the declared system could not run at all (only:, a variant it lacks)
                     # says so, rather than showing expectations for it.
                     why = not_applicable(sc, declared) if declared else None
-                    self._emit(skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared))
+                    verdict = skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared)
+                    self._emit(predicted(verdict, declared, target.info.model) if declared and not why else verdict)
                 return
             ok = self._run_agent(target)
         finally:

@@ -30,8 +30,11 @@ class TargetInfo:
     """What reports say about a target besides the agent's identity.
 
     `system` is the system the target stands for (`freebsd 14`): where no
-    agent answers, expectations for it are shown, marked as not measured.
-    A `reference` target never runs anything: it is such a column by design.
+    agent answers, expectations for it are shown, marked as not measured, and
+    where none was written the model's prediction, marked as predicted.
+    A `reference` target never runs anything: it is such a column by design;
+    a `model` target (model://SYSTEM) is one whose every step shows the model's
+    prediction.
     """
 
     name: str
@@ -41,6 +44,7 @@ class TargetInfo:
     details: dict[str, Any] = field(default_factory=dict)  # box name, version...
     system: str = ""
     reference: bool = False
+    model: bool = False
 
 
 class AgentSession(ABC):

@@ -32,10 +32,11 @@ class Provider:
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider("local", "harness.targets.local", "local"),
-    Provider("rump", "harness.targets.rump", "rump", cli="harness.targets.rump_commands"),
+    Provider("rump", "harness.targets.rump", "rump"),
     Provider("vagrant", "harness.targets.vagrant", "vagrant", cli="harness.targets.vagrant_commands"),
     Provider("ssh", "harness.targets.remote", "ssh"),
     Provider("ref", "harness.targets.reference", "ref"),
+    Provider("model", "harness.targets.model", "model", cli="harness.predict.commands"),
 )
 
 

@@ -1,7 +1,7 @@
 """`rump` (`rump://netbsd`): NetBSD's network stack, run in-process by the agent as a rump kernel.
 
 NetBSD's kernel code (sockets, TCP/IP for IPv4 and IPv6, loopback) built as Linux shared libraries
-(`harness rump build`, harness/targets/rump_build.py). The agent loads them (`agent.py --rump DIR`)
+by the rump kernel project's buildrump.sh (the harness neither ships nor builds them). The agent loads them (`agent.py --rump DIR`)
 and boots a fresh kernel per scenario, so every answer is NetBSD's own code's. The agent reads the
 kernel's identity from the kernel (kern.osrelease) and says "rump kernel on <host>" in it: the
 column is NetBSD's, neither emulated nor a NetBSD machine. docs/rump.md.
@@ -20,12 +20,13 @@ from .process import ProcessSession
 from .registry import TargetSettings, TargetURL
 
 ENV = "HARNESS_RUMP_LIB"
-SYSTEM = "netbsd 7.99"  # what the pinned sources build (rump_build.py): expectations where none ran
-BUILD_HINT = f"build them with `harness rump build` (about 7 minutes), or set {ENV}=DIR"
+SYSTEM = "netbsd 7.99"  # the kernel the target was checked against: expectations where none ran
+HINT = (f"set {ENV}=DIR to a folder holding librump.so and the network libraries, or put them in "
+        "~/.cache/harness/rump/netbsd-7.99-<machine>/lib (docs/rump.md)")
 
 
 def cache_folder() -> Path:
-    """Where `harness rump build` installs the libraries for this machine kind."""
+    """The folder the product keeps the libraries in for this machine kind, where a user may put them."""
     return cache_dir() / "rump" / f"netbsd-7.99-{platform.machine()}" / "lib"
 
 
@@ -35,7 +36,7 @@ def library_folder() -> tuple[Optional[Path], str]:
     if chosen:
         return Path(chosen).expanduser(), ENV
     if (cache_folder() / "librump.so").exists():
-        return cache_folder(), "built by `harness rump build`"
+        return cache_folder(), "the harness's cache folder"
     return None, ""
 
 
@@ -53,7 +54,7 @@ class RumpTarget(Target):
         """Libraries named or built: available. A named folder that is wrong is the agent's to say
         (an infrastructure error with the loader's reason), not a reason to skip quietly."""
         if self.folder is None:
-            return Availability(False, f"no NetBSD rump kernel libraries: {BUILD_HINT}")
+            return Availability(False, f"no NetBSD rump kernel libraries: {HINT}")
         return Availability(True)
 
     def launch(self, needs_root: bool = False) -> AgentSession:
