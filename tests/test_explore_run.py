@@ -90,6 +90,17 @@ def test_linux_against_netbsd_finds_ready_scenarios_that_pass_on_both(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+@needs_root
+def test_a_model_column_is_explored_like_any_target(tmp_path):
+    """model://linux-6 answers by prediction: compared step by step with this kernel's observations."""
+    proc, out = explore(tmp_path, "local,model://linux-6", 200)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    doc = json.loads((out / "explore.json").read_text())
+    assert doc["targets"] == ["local", "model:linux-6"] and doc["counts"]["answered"] == 200
+    for path in assert_ready(out):
+        assert "model:linux-6 (linux 6, predicted)" in path.read_text()
+
+
 def test_bad_input_runs_nothing_and_writes_nothing(tmp_path):
     out = tmp_path / "found"
     one = harness("explore", "--targets", "local", "--out", str(out))

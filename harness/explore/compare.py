@@ -1,10 +1,12 @@
 """Where targets first part ways on one sequence, judged as the rest of the harness judges.
 
 Each step's answer is its observation's signature (harness/observation.py:
-the outcome and the fields its op row compares; a distribution's shape). A
-target whose scenario did not run through (the agent's error, the harness's
-own timeout, a target that could not run) gave no answer: that is
-infrastructure, never a disagreement.
+the outcome and the fields its op row compares; a distribution's shape), or,
+in a column that answers by prediction (a model://), the signature its
+predicted outcome would have (`unknown`: no answer). A target whose scenario
+did not run through (the agent's error, the harness's own timeout, a target
+that could not run) gave no answer: that is infrastructure, never a
+disagreement.
 """
 from __future__ import annotations
 
@@ -13,16 +15,19 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from ..model import ScenarioVerdict
-from ..observation import signature
+from ..observation import expected_signature, signature
 
 Answers = list[Optional[str]]  # one signature per step; None where the step did not run
 
 
 def answers(verdict: ScenarioVerdict) -> Optional[Answers]:
-    """Every step's signature on the target, or None if the scenario did not run through there."""
-    if verdict.verdict not in ("pass", "fail"):
-        return None
-    return [signature(sv.step.op, sv.observed.record if sv.observed else None) for sv in verdict.steps]
+    """Every step's signature on the target, or None if it answered nothing (did not run through)."""
+    if verdict.verdict in ("pass", "fail"):
+        return [signature(sv.step.op, sv.observed.record if sv.observed else None) for sv in verdict.steps]
+    if verdict.steps and all(sv.predicted is not None for sv in verdict.steps):
+        return [expected_signature(sv.predicted.outcome) if sv.predicted.known and not sv.not_run else None
+                for sv in verdict.steps]
+    return None
 
 
 @dataclass(frozen=True)

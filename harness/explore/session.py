@@ -156,7 +156,9 @@ class Session:
             self.say(f"  the same as: {kept.title()}")
 
     def _check(self, finding: Finding) -> bool:
-        """Whether the finding's file loads and passes on every target CHECKS times."""
+        """Whether the finding's file loads and passes on every target CHECKS times: each answers every
+        step as the shrunk sequence's last run did, and no kernel's observation fails an expectation
+        (a column that answers by prediction passes by answering alike: it is never judged)."""
         text = check_text(finding, self.how)
         path = Path(self._tmp.name) / f"{finding.slug()}.yaml"
         path.write_text(text, encoding="utf-8")
@@ -167,8 +169,9 @@ class Session:
             return False
         copies = [replace(scenario, name=f"{scenario.name}.{n}") for n in range(CHECKS)]
         results = self.bench.run(copies)
-        verdicts = [v for sc in copies for v in results[sc.id].values()]
-        return len(verdicts) == CHECKS * len(self.bench.targets) and all(v.verdict == "pass" for v in verdicts)
+        runs = [(t, v) for sc in copies for t, v in results[sc.id].items()]
+        return len(runs) == CHECKS * len(self.bench.targets) and all(
+            v.verdict != "fail" and answers(v) == finding.shown.answers[t] for t, v in runs)
 
     def run_all(self, seqs: list[Sequence]) -> list[Optional[Shown]]:
         """Each sequence's first difference and answers on every target; None where one did not run it through."""

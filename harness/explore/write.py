@@ -31,8 +31,12 @@ class Exploration:
     command: str
 
     def label(self, target: str) -> str:
+        """`local (linux 6.18.44)`, `local-legacy (linux 3.8, emulated)`, `model:linux-6 (linux 6, predicted)`."""
         ident = self.identities.get(target)
-        return f"{target} ({ident.family} {ident.version}{', emulated' if ident.emulated else ''})" if ident else target
+        if ident is None:
+            return target
+        how = ", emulated" if ident.emulated else ", predicted" if ident.declared else ""
+        return f"{target} ({ident.family} {ident.version}{how})"
 
 
 def selectors(identities: Mapping[str, Optional[Identity]]) -> dict[str, Optional[str]]:
