@@ -31,7 +31,11 @@ def foreign_files(out: Path) -> list[Path]:
     """Scenario files in the folder that no exploration wrote."""
     if not out.is_dir():
         return []
-    return [p for p in sorted(out.glob("*.y*ml")) if not p.read_text(encoding="utf-8", errors="replace").startswith(MARK)]
+    return [p for p in sorted(out.glob("*.y*ml")) if not _ours(p)]
+
+
+def _ours(path: Path) -> bool:
+    return path.read_text(encoding="utf-8", errors="replace").startswith(MARK)
 
 
 def names(findings: list[Finding]) -> list[str]:
@@ -58,7 +62,7 @@ def write_findings(outcome: Outcome, out: Path) -> list[tuple[Finding, Path]]:
         written.append((finding, path))
     keep = {p.resolve() for _, p in written}
     for stale in out.glob("*.yaml"):
-        if stale.resolve() not in keep and stale.read_text(encoding="utf-8", errors="replace").startswith(MARK):
+        if stale.resolve() not in keep and _ours(stale):
             stale.unlink()
     return written
 

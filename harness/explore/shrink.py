@@ -232,24 +232,25 @@ def simpler(seq: Sequence) -> list[Sequence]:
 def _everywhere(seq: Sequence, families: Mapping[str, str]) -> list[Sequence]:
     """For each address the sequence's `addr` fields use more than once, the sequence with a plainer
     one (for every socket that uses it) in all of them."""
-    uses: dict[Any, set[str]] = {}
+    uses: dict[Any, list[str]] = {}  # address -> the family of each socket that uses it
     for call in seq.calls:
-        for name, fld in OPS[call.op].fields.items():
-            if fld.kind == "addr" and name in call.fields:
-                uses.setdefault(call.fields[name], set()).add(families.get(call.fields.get("sock", ""), "inet"))
+        for name in _addr_fields(call):
+            uses.setdefault(call.fields[name], []).append(families.get(call.fields.get("sock", ""), "inet"))
     out = []
     for addr, fams in uses.items():
-        count = sum(1 for c in seq.calls for n, f in OPS[c.op].fields.items() if f.kind == "addr" and c.fields.get(n) == addr)
-        if count < 2:
+        if len(fams) < 2:
             continue
-        plainer = [a for a in PLAIN if all(a in _plainer(addr, fam) for fam in fams)]
-        for new in plainer:
-            calls = tuple(c.with_fields({n: new for n, f in OPS[c.op].fields.items() if f.kind == "addr" and
-                                         c.fields.get(n) == addr}, f"addr {addr} simplified to {new}")
-                          if any(f.kind == "addr" and c.fields.get(n) == addr for n, f in OPS[c.op].fields.items())
-                          else c for c in seq.calls)
+        for new in [a for a in PLAIN if all(a in _plainer(addr, fam) for fam in fams)]:
+            why = f"addr {addr} simplified to {new}"
+            calls = tuple(c.with_fields({n: new for n in _addr_fields(c) if c.fields[n] == addr}, why)
+                          if any(c.fields[n] == addr for n in _addr_fields(c)) else c for c in seq.calls)
             out.append(replace(seq, calls=calls))
     return out
+
+
+def _addr_fields(call: Call) -> list[str]:
+    """The names of the call's `addr` fields that it writes."""
+    return [n for n, f in OPS[call.op].fields.items() if f.kind == "addr" and n in call.fields]
 
 
 def _show(value: Any) -> str:
