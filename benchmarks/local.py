@@ -11,25 +11,40 @@ root after scripts/setup.sh: `.venv/bin/python benchmarks/local.py`.
                     (a fork, a fork that unshares a network namespace, and brings up lo, a whole
                     trivial scenario with and without its namespace)
 
-Comparing with packetdrill (not installed by this project): build it from its repository, write a
-script making the same calls as ONE_SCENARIO below (socket, setsockopt SO_REUSEPORT, bind, listen,
-socket, setsockopt, bind, listen: eight calls), and time `packetdrill --local_ip=127.0.0.1 FILE` and
-this benchmark's one-scenario command alternately with hyperfine or `/usr/bin/time -v`, medians of
-ten runs each. Measured that way on this machine kind: packetdrill about 150 ms per script.
+  packetdrill       where packetdrill is installed (PACKETDRILL=PATH, or on PATH; this project neither
+                    installs nor builds it), the same eight calls as a packetdrill script, the two
+                    commands run alternately, and the ratio harness/packetdrill pair by pair (a drift
+                    in the machine's speed hits both of a pair). packetdrill runs in a network
+                    namespace of its own (unshare -n), where the tun device and addresses it makes
+                    exist and die with it; the harness makes one per scenario too.
+  load              the load average before and after, since figures on a busy machine are not quiet
 """
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = [str(ROOT / ".venv" / "bin" / "harness")]
 RUNS = 7
+# The same calls as ONE_SCENARIO, as packetdrill's script language writes them.
+PACKETDRILL_SCRIPT = """\
+0   socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0  setsockopt(3, SOL_SOCKET, SO_REUSEPORT, [1], 4) = 0
++0  bind(3, ..., ...) = 0
++0  listen(3, 16) = 0
++0  socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0  setsockopt(4, SOL_SOCKET, SO_REUSEPORT, [1], 4) = 0
++0  bind(4, ..., ...) = 0
++0  listen(4, 16) = 0
+"""
 ONE_SCENARIO = """suite: one
 scenarios:
   - name: two-listeners
@@ -54,9 +69,14 @@ def trivial(count: int, folder: Path) -> Path:
     return path
 
 
+# What a user's machine does: Python keeps the bytecode of what it imports. An environment that
+# forbids it (PYTHONDONTWRITEBYTECODE, set on some CI machines) compiles every module at every start.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(args: list[str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True)
+    proc = subprocess.run(args, capture_output=True, text=True, env=ENV)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} exited {proc.returncode}: {proc.stderr[-500:]}")
@@ -128,9 +148,34 @@ def run_on(target: str, folder: Path) -> Path:
     return large
 
 
+def packetdrill() -> Optional[str]:
+    return os.environ.get("PACKETDRILL") or shutil.which("packetdrill")
+
+
+def side_by_side(folder: Path, tool: str, pairs: int = 11) -> None:
+    """harness's one scenario and packetdrill's one script, alternately, and the ratio of each pair."""
+    script = folder / "two-listeners.pkt"
+    script.write_text(PACKETDRILL_SCRIPT)
+    (folder / "one.yaml").write_text(ONE_SCENARIO)
+    ours = HARNESS + ["run", "--targets", "local", "--out", str(folder / "out"), str(folder / "one.yaml")]
+    theirs = ["unshare", "-n", "sh", "-c", f'ip link set lo up && exec "{tool}" "{script}"']
+    timed(ours), timed(theirs)  # warm both
+    samples = [(timed(ours), timed(theirs)) for _ in range(pairs)]
+    figure("  harness, one scenario of 8 calls (3 reports written)", [a for a, _ in samples])
+    figure("  packetdrill, one script of the same 8 calls", [b for _, b in samples])
+    figure("  ratio harness/packetdrill, pair by pair", [a / b for a, b in samples], unit=1, suffix="")
+
+
 def main() -> None:
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        tool = packetdrill()
+        if tool:
+            print(f"side by side with packetdrill ({tool}):")
+            side_by_side(folder, tool)
+        else:
+            print("packetdrill: not installed (PACKETDRILL=PATH names it): no side-by-side figure")
         timed(HARNESS + ["--version"])  # warm the page cache
         figure("start-up: harness --version", [timed(HARNESS + ["--version"]) for _ in range(RUNS)])
         seed = str(ROOT / "scenarios" / "reuseport.yaml")
@@ -139,6 +184,7 @@ def main() -> None:
         large = run_on("local", folder)
         print("where one scenario's time goes:")
         breakdown(large)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

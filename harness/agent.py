@@ -36,9 +36,7 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import time
-import traceback
 
 try:
     import ctypes
@@ -234,7 +232,14 @@ def gai_name(num):
 
 def exception_line():
     """The exception being handled, as the last line of its traceback (`KeyError: 'x'`)."""
+    import traceback  # on failure only: the agent starts faster without it
     return traceback.format_exc().strip().splitlines()[-1]
+
+
+def print_traceback():
+    """The exception being handled, in full, on stderr (where the harness reads its diagnostics)."""
+    import traceback
+    traceback.print_exc()
 
 
 def failure(exc, kernel):
@@ -511,6 +516,7 @@ def read_setting(name):
                 handle.close()
         except (IOError, OSError):
             return None
+    import subprocess  # the BSDs' sysctl(8) only: Linux reads /proc
     for tool in SYSCTL:
         if os.path.exists(tool):
             proc = subprocess.Popen([tool, "-n", name], stdout=subprocess.PIPE,
@@ -704,7 +710,7 @@ def run_child(func, *args):
             signal.signal(sig, signal.SIG_DFL)
         func(*args)
     except BaseException:
-        traceback.print_exc()
+        print_traceback()
         code = 1
     os._exit(code)
 
@@ -1167,7 +1173,7 @@ class Supervisor(object):
         except InfraError:
             status = {"status": "error", "reason": str(sys.exc_info()[1])}
         except Exception:  # a bug or exhausted resources: still report and clean up
-            traceback.print_exc()
+            print_traceback()
             status = {"status": "error", "reason": "agent failure: %s"
                       % exception_line()}
         self.stop_actors()  # before reporting: nothing outlives the scenario

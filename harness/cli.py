@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 from . import __version__, streams
 from .model import BaselineComparison, Scenario, ScenarioVerdict, Suite
 from .report import console, matrix
-from .report.formats import REPORTS, write_all
+from .report.formats import REPORTS, preload, write_all
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
@@ -32,7 +30,7 @@ from .scenario import library
 from .scenario.loader import ScenarioFileError, load_files
 from .targets.base import Availability, Target
 from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
-from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, bad_input, clean, err, out
+from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, Grid, Styled, bad_input, clean, err, out
 
 if TYPE_CHECKING:
     from .judge import baseline
@@ -276,6 +274,7 @@ def _run(scenarios: list[Scenario], targets: list[Target], paths: OutputPaths, f
     listener = console.ConsoleListener(err)
     try:
         with listener:  # its lines are printed by a thread: a slow reader holds up no agent
+            preload()  # the report writers load while the agents run
             runner = Runner(scenarios, config, [listener, writer])
             try:
                 runner.run(targets)
@@ -309,8 +308,7 @@ def _print_run(scenarios: list[Scenario], targets: list[Target], runner: Runner,
     out.print(console.summary_table(scenarios, targets, verdicts, runner.identities))
     for v in verdicts:
         if v.verdict in ("fail", "error"):
-            out.print(Text.assemble((v.verdict.upper(), "bold"), clean(f" {v.target} {v.scenario.id} ({v.scenario.pos}):")),
-                      soft_wrap=True)
+            out.print([Styled(v.verdict.upper(), "bold"), clean(f" {v.target} {v.scenario.id} ({v.scenario.pos}):")])
             for line in (v.reason or "").split("; "):
                 out.print(f"    {clean(line)}", soft_wrap=True)
     print_changes(m.baseline)
@@ -447,14 +445,13 @@ def suites() -> None:
     files = library.shipped()
     loaded = {suite.name: suite for suite in load_suites_or_exit(list(map(str, files.values())))}
     total = sum(len(suite.scenarios) for suite in loaded.values())
-    table = Table(caption=f"{total} scenarios in all (each address-family variant counted); "
-                          f"the files: {shown(scenarios_dir())}{os.sep}")
-    for col in ("suite", "scenarios", "description"):
-        table.add_column(col, overflow="fold")
+    table = Grid(["suite", "scenarios", "description"], folded=frozenset({2}),
+                 caption=f"{total} scenarios in all (each address-family variant counted); "
+                         f"the files: {shown(scenarios_dir())}{os.sep}")
     for name in files:
         suite = loaded.get(name)
-        table.add_row(clean(name), str(len(suite.scenarios)) if suite else "-",
-                      clean(suite.description or "") if suite else "-")
+        table.rows.append([clean(name), str(len(suite.scenarios)) if suite else "-",
+                           clean(suite.description or "") if suite else "-"])
     out.print(table)
 
 
@@ -520,17 +517,15 @@ def list_targets() -> None:
             return t, avail, {**t.info.details, **(t.describe() if avail.available else {})}
 
         rows = list(pool.map(facts, targets))
-    table = Table(caption="available: the provider works here; a missing box is fetched or built when needed. "
-                          "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only), "
-                          "model://SYSTEM (the model's predictions, docs/model.md)")
     columns = ("box", "network", "box present", "state")
-    for col in ("target", "provider", *columns):
-        table.add_column(col, no_wrap=True)
-    table.add_column("available", overflow="fold")
+    table = Grid(["target", "provider", *columns, "available"], folded=frozenset({len(columns) + 2}),
+                 caption="available: the provider works here; a missing box is fetched or built when needed. "
+                         "Also: ssh://USER@HOST (a machine you have), ref://SYSTEM (expectations only), "
+                         "model://SYSTEM (the model's predictions, docs/model.md)")
     for t, avail, facts in rows:
-        state = Text("yes", "green") if avail.available else Text.assemble(("no", "red"), f": {clean(avail.reason)}")
+        state = Styled("yes", "green") if avail.available else [Styled("no", "red"), f": {clean(avail.reason)}"]
         provider = t.info.provider + (" (emulated)" if t.info.emulated else "")
-        table.add_row(t.name, provider, *(clean(str(facts.get(col, "-"))) for col in columns), state)
+        table.rows.append([t.name, provider, *(clean(str(facts.get(col, "-"))) for col in columns), state])
     out.print(table)
 
 

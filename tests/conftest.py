@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -58,6 +59,13 @@ def page_data(html: str) -> dict:
     """The JSON island of a report page: every step outcome its script draws."""
     start = html.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
     return json.loads(html[start:html.index("</script>", start)])
+
+
+def grid_rows(text: str) -> dict[str, list[str]]:
+    """A table as a command prints it into a pipe (plain columns, two spaces or more apart): its cells,
+    by the first."""
+    rows = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if "  " in line.strip()]
+    return {cells[0]: cells for cells in rows}
 
 
 def free_port() -> int:

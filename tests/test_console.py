@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import io
-
-from rich.console import Console
+import re
 
 from harness.judge.verdict import judge, skipped
 from harness.model import Identity, ScenarioRun, StepRun
 from harness.report import console
 from harness.scenario.loader import load_suite
 from harness.targets.base import Availability, Target, TargetInfo
+from harness.terminal import Output, Styled
 
 LEGACY = Identity(system="Linux", release="3.8 (emulated)", version="3.8", family="linux",
                   emulated_on="Linux 6.1.0")
@@ -37,7 +37,7 @@ def test_a_log_gets_one_plain_line_per_event(tmp_path):
     buffer = io.StringIO()
     sc = suite(tmp_path)[0]
     target = Named("legacy")
-    with console.ConsoleListener(Console(file=buffer, width=200)) as listener:  # not a terminal: CI log
+    with console.ConsoleListener(Output(stderr=True, stream=buffer)) as listener:  # not a terminal: CI log
         listener.target_started(target, 1)
         listener.target_phase(target, "booting")
         listener.target_ready(target, LEGACY, None)
@@ -55,7 +55,31 @@ def test_summary_table_marks_emulated_targets_and_counts(tmp_path):
                 skipped(sc, "gone", "target unavailable: no box")]
     table = console.summary_table([sc], [Named("legacy"), Named("gone")], verdicts, {"legacy": LEGACY, "gone": None})
     buffer = io.StringIO()
-    Console(file=buffer, width=120).print(table)
+    Output(stderr=False, stream=buffer).print(table)  # a log: plain columns
     text = buffer.getvalue()
     assert "(emulated)" in text and "c/opt" in text and "pass" in text and "skipped" in text
     assert console.counts_line(verdicts) == "1 passed, 0 failed, 1 skipped, 0 errors"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a person's would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_rich_drawing_and_a_log_plain_columns(tmp_path):
+    sc = suite(tmp_path)[0]
+    verdicts = [judge(sc, "legacy", LEGACY, ScenarioRun("ran", [StepRun("ok"), StepRun("ENOPROTOOPT")]))]
+    table = console.summary_table([sc], [Named("legacy")], verdicts, {"legacy": LEGACY})
+    screen, log = Terminal(), io.StringIO()
+    Output(stderr=False, stream=screen).print(table)
+    Output(stderr=False, stream=log).print(table)
+    assert "┃" in screen.getvalue() and "pass" in screen.getvalue()  # rich's box, on a terminal
+    assert log.getvalue().splitlines()[1:] == ["scenario  legacy linux 3.8 (emulated)", "c/opt     pass"]
+
+
+def test_messages_are_never_markup_on_either(tmp_path):
+    for stream in (Terminal(), io.StringIO()):
+        Output(stderr=True, stream=stream).print(["[red]x[/] ", Styled(":100:", "bold")])
+        assert "[red]x[/] :100:" in re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())  # colour codes aside

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_root
+from conftest import ROOT, grid_rows, needs_root
 
 from harness.scenario.loader import load_files
 from harness.scenario.schema import json_schema
@@ -164,7 +164,7 @@ def test_targets_lists_the_catalogue_with_why_each_vm_cannot_run(installed):
     for tool in ("vagrant", "virsh", "libvirtd", "VBoxManage", "bash"):
         assert shutil.which(tool, path=installed.env()["PATH"]) is None, f"{tool} is reachable: a VM could boot"
     proc = checked(installed.run("targets"), "harness targets")
-    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("│")}
+    rows = {name: "  ".join(cells) for name, cells in grid_rows(proc.stdout).items()}
     for name, box in (("linux-legacy", "debian/wheezy64"), ("linux-modern", "debian/bookworm64"),
                       ("freebsd", "generic/freebsd14")):  # vagrant/targets.yaml, read from the package
         assert box in rows[name] and "no: vagrant is not installed" in rows[name], proc.stdout
@@ -210,9 +210,9 @@ def test_validate_suites_schema_and_python_m_harness(installed):
     assert checked(installed.run("validate", "all"), "validate").stdout.strip() == \
         f"ok: {len(library)} suite(s), {scenarios} scenario(s)"
     listed = checked(installed.run("suites"), "suites").stdout
+    rows = grid_rows(listed)
     for suite in library:
-        assert any(line.startswith(f"│ {suite.name} ") and f"│ {len(suite.scenarios)} " in line
-                   for line in listed.splitlines()), listed
+        assert rows[suite.name][1] == str(len(suite.scenarios)), listed
     assert str(installed.package / "_data" / "scenarios") in listed
     assert json.loads(checked(installed.run("schema"), "schema").stdout) == json_schema()
     unknown = installed.run("run", "reuseprot", "--targets", "local")

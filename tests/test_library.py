@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, harness, needs_root, results
+from conftest import ROOT, grid_rows, harness, needs_root, results
 
 from harness import resources, statedir
 from harness.scenario import library
@@ -46,8 +46,7 @@ def test_suites_lists_each_shipped_suite_with_its_scenario_count():
     proc = harness("suites")
     assert proc.returncode == 0, proc.stderr
     counts = {suite.name: len(suite.scenarios) for suite in load_files([str(ROOT / "scenarios")])}
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in proc.stdout.splitlines()
-            if line.startswith("│")}
+    rows = {name: cells[1] for name, cells in grid_rows(proc.stdout).items() if name in counts}
     assert rows == {name: str(n) for name, n in counts.items()}
     assert f"{sum(counts.values())} scenarios in all" in proc.stdout and "scenarios/" in proc.stdout
 

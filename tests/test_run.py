@@ -6,6 +6,7 @@ needed): scenarios bind only 127.0.0.1 ports the agent picked as free.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -210,3 +211,23 @@ def test_results_writer_keeps_the_given_order_and_flushes_within_half_a_second(t
     assert (step["rule"], step["expected"], step["observed"]["outcome"], step["match"]) == (
         0, "EADDRINUSE", "EADDRINUSE", True)
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # nothing left aside
+
+
+def test_the_local_agent_runs_compiled_from_a_cache_only_we_can_write(tmp_path, monkeypatch):
+    """A local run starts the agent from its bytecode, kept under its source's hash in the cache folder;
+    a folder others could write is never run from (the agent runs as root), nor stale bytecode."""
+    from harness.targets import local
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HARNESS_AGENT_PYTHON", raising=False)
+    compiled = local.compiled_agent()
+    assert compiled is not None and compiled.parent == tmp_path / "cache" / "agent"
+    assert local.agent_command()[-1] == str(compiled) and compiled.stat().st_mode & 0o022 == 0
+    hello = subprocess.run([*local.agent_command(), "--identity"], capture_output=True, text=True, timeout=60)
+    assert json.loads(hello.stdout)["event"] == "hello"  # the bytecode is the agent
+    compiled.parent.chmod(0o777)
+    assert local.compiled_agent() is None and local.agent_command()[-1] == str(local.AGENT_PATH)
+    compiled.parent.chmod(0o700)
+    monkeypatch.setattr(local, "AGENT_PATH", tmp_path / "agent.py")
+    (tmp_path / "agent.py").write_text("print('an edited agent')\n")
+    assert local.compiled_agent() != compiled  # another source, another file: never the stale one

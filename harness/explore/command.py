@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, claim_or_exit, provider_options, targets_or_exit, timeout_options
 from ..interrupt import interrupted_status, stop_on_signals, stopped_by
-from ..report.console import LiveProgress
+from ..report.console import progress_bars
 from ..run.protocol import RunOptions
 from ..runlog import run_logger
 from ..targets.registry import TargetSettings, split_spec
-from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_OK, bad_input, clean, err, out
+from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_OK, Grid, bad_input, clean, err, out
 from .bench import Bench, kept
 from .findings import Book
 from .output import PAGE, SUMMARY, foreign_files, report_run, write_findings, write_summary
@@ -56,7 +54,7 @@ def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float],
     try:
         targets, lock = _prepare(targets_spec, out, values)
     except KeyboardInterrupt:
-        err.print(f"harness: {stopped_by()} before anything ran; nothing was written", soft_wrap=True)
+        err.print(f"harness: {stopped_by()} before anything ran; nothing was written")
         sys.exit(interrupted_status())
     config = RunOptions(jobs=len(targets), scenario_jobs=scenario_jobs, step_timeout_ms=int(step_timeout * 1000),
                         scenario_timeout_ms=int(scenario_timeout * 1000))
@@ -96,19 +94,19 @@ def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) ->
     except KeyboardInterrupt:
         interrupted = True
         written, report = [], None
-        err.print(f"harness: {stopped_by()} while writing; the files written are whole", soft_wrap=True)
+        err.print(f"harness: {stopped_by()} while writing; the files written are whole")
     except OSError as exc:
-        err.print(f"harness: cannot write into {folder}: {clean(str(exc))}", markup=False, soft_wrap=True)
+        err.print(f"harness: cannot write into {folder}: {clean(str(exc))}")
         return EXIT_INFRA
     finally:
         bench.finish(interrupted)
     _print(outcome, written, folder, report)
     if interrupted:
-        err.print(f"harness: {stopped_by()}; the findings made so far are written", soft_wrap=True)
+        err.print(f"harness: {stopped_by()}; the findings made so far are written")
         return interrupted_status()
     if outcome.unavailable:
         for target, why in outcome.unavailable.items():
-            err.print(f"harness: {clean(target)} answered nothing: {clean(why)}", markup=False, soft_wrap=True)
+            err.print(f"harness: {clean(target)} answered nothing: {clean(why)}")
         return EXIT_INFRA
     return EXIT_FAIL if written else EXIT_OK
 
@@ -116,35 +114,43 @@ def _finish(outcome: Outcome, bench: Bench, folder: Path, command: list[str]) ->
 def _print(outcome: Outcome, written: list, folder: Path, report: Optional[str]) -> None:
     c = outcome.counts
     if written:
-        table = Table(title="findings, by signature")
-        for col, justify in (("count", "right"), ("signature", "left"), ("steps", "right"), ("file", "left")):
-            table.add_column(col, justify=justify, overflow="fold")
-        for finding, path in written:
-            table.add_row(str(finding.count), escape(clean(finding.title())), str(len(finding.sequence.calls)),
-                          escape(str(path)))
-        out.print(table)
+        rows = [[str(f.count), clean(f.title()), str(len(f.sequence.calls)), clean(str(path))] for f, path in written]
+        out.print(Grid(["count", "signature", "steps", "file"], rows, title="findings, by signature",
+                       folded=frozenset({1, 3})))
     out.print(f"{c.generated} sequences ({c.rate:.0f}/s), {c.disagreed} disagreements: {len(written)} finding(s), "
               f"{c.explained} counted with one, {c.not_reproduced} not reproduced, {c.not_checked} not kept; "
-              f"{c.infrastructure} not run through", markup=False, soft_wrap=True)
+              f"{c.infrastructure} not run through")
     for target, why in c.infra_reasons.items():
-        out.print(f"  not run through on {clean(target)}, first: {clean(why, 300)}", markup=False, soft_wrap=True)
+        out.print(f"  not run through on {clean(target)}, first: {clean(why, 300)}")
     files = [folder / PAGE, folder / SUMMARY] + ([folder / report] if report else [])
-    out.print(f"written: {'  '.join(map(str, files))}", markup=False, soft_wrap=True)
+    out.print(f"written: {'  '.join(map(str, files))}")
 
 
-class Display(LiveProgress):
+class Display:
     """A progress bar with the counts on a terminal; a line per batch otherwise (CI logs)."""
 
     def __init__(self, budget: int) -> None:
-        super().__init__(err)
-        self.task = self.progress.add_task("exploring", total=budget)
+        self.progress = progress_bars(err) if err.is_terminal else None
+        self.task = self.progress.add_task("exploring", total=budget) if self.progress else None
+
+    def __enter__(self) -> "Display":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
 
     def say(self, text: str) -> None:
-        self.progress.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
+        if self.progress:
+            self.progress.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
+        else:
+            err.print(clean(text))
 
     def update(self, counts: Counts, book: Book) -> None:
-        line = (f"exploring: {counts.disagreed} disagreements, {len(book.findings)} findings, "
-                f"{counts.rate:.0f} sequences/s")
-        self.progress.update(self.task, completed=counts.generated, description=escape(line))
-        if not self.live:
-            self.say(f"{counts.generated} sequences: {line[len('exploring: '):]}")
+        line = f"{counts.disagreed} disagreements, {len(book.findings)} findings, {counts.rate:.0f} sequences/s"
+        if self.progress:
+            self.progress.update(self.task, completed=counts.generated, description=f"exploring: {line}")
+        else:
+            self.say(f"{counts.generated} sequences: {line}")

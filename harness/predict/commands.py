@@ -68,8 +68,7 @@ def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: b
         click.echo(json.dumps(render_json(table), indent=1, ensure_ascii=False))
     else:
         for renderable in render_tables(table):
-            out.print(renderable) if not isinstance(renderable, str) else out.print(clean(renderable), markup=False,
-                                                                                   soft_wrap=True)
+            out.print(renderable if not isinstance(renderable, str) else clean(renderable))
     disagree = any(cell is not None and cell.agreement == "disagree" for row in table.rows for step in row.cells
                    for cell in step)
     raise SystemExit(EXIT_FAIL if check and disagree else EXIT_OK)

@@ -10,13 +10,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rich.markup import escape
-from rich.table import Table
-
 from ..judge.expectations import resolve
 from ..judge.verdict import not_applicable
 from ..model import Identity, Outcome, Scenario
 from ..scenario.ops import describe
+from ..terminal import Grid, Piece, Styled, clean
 from .agree import with_written
 from .engine import Prediction, predict
 from .rulebook import RULES
@@ -83,17 +81,17 @@ def predictions(scenarios: list[Scenario], systems: list[System]) -> Predictions
     return Predictions(systems, rows)
 
 
-def _cell_text(cell: Optional[Cell]) -> str:
+def _cell_text(cell: Optional[Cell]) -> list[Piece]:
     if cell is None:
-        return "[dim]not applicable[/]"
+        return [Styled("not applicable", "dim")]
     p = cell.prediction
-    text = f"{MARK[cell.agreement]} {escape(p.outcome)}"
+    text: list[Piece] = [f"{MARK[cell.agreement]} {clean(p.outcome)}"]
     if cell.agreement == "disagree":
-        text += f" [red](written {escape(str(cell.written))} \\[{escape(cell.selector or '')}])[/]"
+        text.append(Styled(f" (written {clean(str(cell.written))} [{clean(cell.selector or '')}])", "red"))
     if p.rules:
-        text += f" [dim]{escape(' '.join(p.rules))}[/]"
+        text.append(Styled(f" {' '.join(p.rules)}", "dim"))
     if p.why and not p.known:
-        text += f"\n[dim]{escape(p.why)}[/]"
+        text.append(Styled(f" {clean(p.why)}", "dim"))
     return text
 
 
@@ -102,13 +100,10 @@ def render_tables(table: Predictions) -> list[Any]:
     out: list[Any] = []
     for row in table.rows:
         sc = row.scenario
-        t = Table(title=f"{escape(sc.id)}  [dim]{escape(str(sc.pos))}[/]", title_justify="left", show_lines=False)
-        t.add_column("#", justify="right")
-        t.add_column("step", overflow="fold")
-        for system in table.systems:
-            t.add_column(escape(system.name), overflow="fold")
+        t = Grid(["#", "step", *(system.name for system in table.systems)], title=clean(f"{sc.id}  {sc.pos}"),
+                 folded=frozenset(range(1, len(table.systems) + 2)))
         for step, cells in zip(sc.steps, row.cells):
-            t.add_row(str(step.index), escape(describe(step.op, step.args)), *map(_cell_text, cells))
+            t.rows.append([str(step.index), clean(describe(step.op, step.args)), *map(_cell_text, cells)])
         out.append(t)
         for name, why in row.skipped.items():
             out.append(f"  {name}: not applicable: {why}")

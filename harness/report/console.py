@@ -5,28 +5,23 @@ import queue
 import threading
 from typing import Optional
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
-
 from ..model import VERDICTS, Identity, Scenario, ScenarioVerdict
 from ..run.runner import Listener
 from ..targets.base import Target
-from ..terminal import clean
+from ..terminal import Grid, Line, Output, Styled, clean
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta", "skipped": "yellow"}
 
 
-def verdict_cell(verdict: str) -> Text:
-    return Text(verdict, style=STYLE[verdict])
+def verdict_cell(verdict: str) -> Styled:
+    return Styled(verdict, STYLE[verdict])
 
 
 class Pump:
     """Prints from a thread of its own, in order: a terminal or pipe that reads slowly (or not at all)
     delays the lines, never the run that emits them (its agents wait on no terminal)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Output) -> None:
         self.console = console
         self._lines: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="console", daemon=True)
@@ -37,7 +32,7 @@ class Pump:
 
     def _loop(self) -> None:
         while (line := self._lines.get()) is not None:
-            self.console.print(line, highlight=False, soft_wrap=True)
+            self.console.print(line)
 
     def drain(self) -> None:
         """Wait until every line was printed (blocks as long as the reader does)."""
@@ -45,70 +40,69 @@ class Pump:
         self._thread.join()
 
 
-class LiveProgress:
-    """Progress bars shown on a terminal while in a `with` block (gone when it ends); in a log
-    (`live` false) the user of it prints lines instead."""
+class ConsoleListener(Listener):
+    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Output) -> None:
         self.console = console
         self.pump = Pump(console)
         self.live = console.is_terminal
-        self.progress = Progress(
-            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True,
-        )
+        self._lock = threading.Lock()
+        self._tasks: dict[str, int] = {}
+        self.progress = progress_bars(console) if self.live else None
 
-    def __enter__(self):
-        if self.live:
+    def __enter__(self) -> "ConsoleListener":
+        if self.progress:
             self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         """Every line printed (this waits for a slow reader: leave the block once the files are written)."""
-        if self.live:
+        if self.progress:
             self.progress.stop()
         self.pump.drain()
 
-
-class ConsoleListener(Listener, LiveProgress):
-    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
-
-    def __init__(self, console: Console) -> None:
-        LiveProgress.__init__(self, console)
-        self._lock = threading.Lock()
-        self._tasks: dict[str, int] = {}
-
     def target_started(self, target: Target, total: int) -> None:
-        with self._lock:
-            self._tasks[target.name] = self.progress.add_task(f"{target.name}: starting", total=total)
+        if self.progress:
+            with self._lock:
+                self._tasks[target.name] = self.progress.add_task(f"{target.name}: starting", total=total)
 
     def target_ready(self, target: Target, ident: Optional[Identity], reason: Optional[str]) -> None:
         self.target_phase(target, ident.label() if ident else f"unavailable: {reason}")
 
     def target_phase(self, target: Target, text: str) -> None:
         """On the target's progress bar; as a line of its own in logs."""
-        self.progress.update(self._tasks[target.name], description=clean(f"{target.name}: {text}", 200))
-        if not self.live:
+        if self.progress:
+            self.progress.update(self._tasks[target.name], description=clean(f"{target.name}: {text}", 200))
+        else:
             self.pump.print(clean(f"{target.name}: {text}"))
 
     def verdict(self, verdict: ScenarioVerdict) -> None:
-        self.progress.advance(self._tasks[verdict.target])
+        if self.progress:
+            self.progress.advance(self._tasks[verdict.target])
         if verdict.verdict in ("fail", "error") or not self.live:
-            line = Text.assemble(" " * (7 - len(verdict.verdict)), verdict_cell(verdict.verdict),
-                                 clean(f" {verdict.target} {verdict.scenario.id}"))
+            line: list = [" " * (7 - len(verdict.verdict)), verdict_cell(verdict.verdict),
+                          clean(f" {verdict.target} {verdict.scenario.id}")]
             if verdict.reason and verdict.verdict != "pass":
-                line.append(f": {clean(verdict.reason)}")  # `[linux<3.9]` is text: Text is never markup
+                line.append(f": {clean(verdict.reason)}")  # `[linux<3.9]` is text: never markup
             self.pump.print(line)
 
     def target_finished(self, target: Target) -> None:
         pass
 
 
+def progress_bars(console: Output):  # type: ignore[no-untyped-def]
+    """The progress bars of a terminal (rich, loaded only for one), for `run` and `explore`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console.rich, transient=True)
+
+
 def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: list[ScenarioVerdict],
-                  identities: dict[str, Optional[Identity]]) -> Table:
+                  identities: dict[str, Optional[Identity]]) -> Grid:
     """Scenarios down, targets across: the same shape as the HTML report's matrix."""
-    table = Table(title="harness results", show_lines=False)
-    table.add_column("scenario", no_wrap=True)
+    heads = ["scenario"]
     for t in targets:
         ident = identities.get(t.name)
         head = t.name + (f"\n{ident.family} {ident.version}" if ident else "")
@@ -116,19 +110,20 @@ def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: li
             head += " (emulated)"
         if t.info.model:
             head += "\n(model)"
-        table.add_column(head, justify="center")
+        heads.append(head)
     cells = {(v.scenario.id, v.target): v for v in verdicts}
+    rows: list[list[Line]] = []
     for sc in scenarios:
         row = [cells.get((sc.id, t.name)) for t in targets]
-        table.add_row(clean(sc.id), *[_cell(v, t) if v else "-" for v, t in zip(row, targets)])
-    return table
+        rows.append([clean(sc.id), *[_cell(v, t) if v else "-" for v, t in zip(row, targets)]])
+    return Grid(heads, rows, title="harness results", centred=frozenset(range(1, len(heads))))
 
 
-def _cell(verdict: ScenarioVerdict, target: Target) -> Text:
+def _cell(verdict: ScenarioVerdict, target: Target) -> Styled:
     """A verdict, or in a model column `predicted` (≠ where a prediction disagrees with what was written)."""
     if target.info.model and any(s.predicted is not None for s in verdict.steps):
         differs = any(s.agreement == "disagree" for s in verdict.steps)
-        return Text("predicted ≠" if differs else "predicted", style="cyan")
+        return Styled("predicted ≠" if differs else "predicted", "cyan")
     return verdict_cell(verdict.verdict)
 
 

@@ -10,6 +10,7 @@ module (docs/extending.md).
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional
@@ -35,6 +36,23 @@ REPORTS: tuple[ReportFormat, ...] = (
     ReportFormat("junit", "junit.xml", "harness.report.junit", "JUnit XML"),
     ReportFormat("html", "report.html", "harness.report.html", "HTML report"),
 )
+
+
+def preload() -> threading.Thread:
+    """Import every format's module in a thread of its own, started while the agents run: the run
+    mostly waits on them, so the template engine's import and the page's template load (tens of
+    milliseconds) cost the command nothing. Modules that fail to import are the writer's to report."""
+    def load() -> None:
+        for fmt in REPORTS:
+            try:
+                module = importlib.import_module(fmt.module)
+                getattr(module, "prepare", lambda: None)()
+            except Exception:  # said by write_all, where a format is written or falls back
+                pass
+
+    thread = threading.Thread(target=load, name="reports", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_all(matrix: "Matrix", paths: Mapping[str, Path]) -> tuple[dict[str, Optional[Path]], list[str]]:

@@ -22,10 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Optional
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from ..terminal import visible
 from .matrix import Matrix, Row, StepCell
 
@@ -36,8 +36,37 @@ def _shown(value: Any) -> Any:
         return visible(value)
     return value
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """The template compiled once and kept in the harness's cache folder (a run that writes one page
+    would otherwise spend most of its report time compiling it); jinja2 keys each entry by the
+    template's checksum, so an edited template is compiled again. Where the folder cannot be read or
+    written, the template is compiled each time: a cache never fails a report."""
+
+    def load_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _template_cache() -> "_TemplateCache | None":
+    folder = cache_dir() / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _TemplateCache(str(folder))
+
+
 _ENV = Environment(
     loader=PackageLoader("harness.report", "templates"),
+    bytecode_cache=_template_cache(),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -142,6 +171,11 @@ def _island(matrix: Matrix, scratch: IO[str], rules: dict[str, str]) -> Iterator
     while piece := scratch.read(1 << 20):
         yield Markup(piece)
     yield Markup('],"rules":' + island_json(rules) + "}")
+
+
+def prepare() -> None:
+    """Load (or compile) the page's template now: formats.preload calls it while the agents run."""
+    _ENV.get_template("report.html.j2")
 
 
 def chunks(matrix: Matrix, generated: Optional[str] = None) -> Iterator[bytes]:

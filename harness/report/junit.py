@@ -17,8 +17,8 @@ The rows are walked once: each case is set aside under its target as it comes
 (a testsuite's counts come before its cases).
 Text is written as XML can hold it: characters XML 1.0 forbids (controls,
 lone surrogates) and those that would hide text (U+202E) as their escapes
-(terminal.visible), the rest escaped by the standard library's
-xml.sax.saxutils. The junit-xml package was used before; it builds the whole
+(terminal.visible), the rest escaped by the standard library's html.escape
+(&, <, >, and both quotes: what XML needs; xml.sax.saxutils would load urllib). The junit-xml package was used before; it builds the whole
 document in memory (a million cases took gigabytes), so the document is now
 streamed here, case by case.
 """
@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator, Optional
-from xml.sax.saxutils import escape, quoteattr
+from html import escape
 
 from .. import observation
 from ..files import atomic_write
@@ -37,12 +37,14 @@ from .matrix import Cell, Column, Matrix, Row, StepCell
 
 
 def _text(value: str) -> str:
-    return escape(visible(value))
+    return escape(visible(value), quote=False)
 
 
 def _attr(value: object) -> str:
-    """An attribute's value, quoted; its line breaks and tabs kept as character references."""
-    return quoteattr(visible(str(value)), {"\n": "&#10;", "\t": "&#9;"})
+    """An attribute's value, quoted; its line breaks and tabs kept as character references (an XML
+    parser would turn them into spaces)."""
+    return '"' + escape(visible(str(value))).replace("\n", "&#10;").replace("\t", "&#9;") + '"'
+
 
 
 def _properties(column: Column) -> dict[str, str]:

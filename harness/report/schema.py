@@ -28,6 +28,8 @@ import msgspec
 SCHEMA = "harness-results/1"
 MAX_BYTES = 4 * 1024 * 1024 * 1024  # a bound on time, not memory: the file is mapped, not loaded
 VERDICT_NAMES = ("pass", "fail", "error", "skipped")
+EXPECTED_FROM = ("written", "model")
+ENUMS = {"verdict": VERDICT_NAMES, "expected_from": EXPECTED_FROM}  # a field of fixed words -> the words
 LOOSEN_EVERY = 1 << 16  # results decoded between two releases of the mapped pages
 Number = Union[int, float]
 
@@ -177,7 +179,8 @@ def _where(error: msgspec.ValidationError, prefix: str) -> str:
         wanted, got = (_NAMES.get(t, t) for t in types.groups())
         return f"{path.lstrip('.')}: expected {wanted}, not {got}"
     if text.startswith("Invalid enum value"):
-        return f"{path.lstrip('.')}: {text.split('value ', 1)[1][:40]} is not one of {', '.join(VERDICT_NAMES)}"
+        allowed = ENUMS.get(path.rsplit(".", 1)[-1], ())
+        return f"{path.lstrip('.')}: {text.split('value ', 1)[1][:40]} is not one of {', '.join(allowed)}"
     return f"{path.lstrip('.') or 'the document'}: {text}"
 
 

@@ -12,7 +12,6 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Optional
 
 from ..judge.verdict import errored, judge, not_applicable, skipped
-from ..predict.attach import predicted
 from ..model import Identity, Scenario, ScenarioVerdict
 from ..targets.base import AgentSession, Target
 from ..transport import END, ENVIRONMENT, SCENARIO, AgentError
@@ -133,7 +132,11 @@ class Runner:
                     # says so, rather than showing expectations for it.
                     why = not_applicable(sc, declared) if declared else None
                     verdict = skipped(sc, target.name, why or target.skip_reason(avail), None if why else declared)
-                    self._emit(predicted(verdict, declared, target.info.model) if declared and not why else verdict)
+                    if declared and not why:
+                        from ..predict.attach import predicted  # the model: loaded only where no kernel answers
+
+                        verdict = predicted(verdict, declared, target.info.model)
+                    self._emit(verdict)
                 return
             ok = self._run_agent(target)
         finally:

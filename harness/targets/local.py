@@ -9,11 +9,15 @@ SOL_SOCKET/SO_REUSEPORT fail with ENOPROTOOPT exactly as a 3.8 kernel does.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import platform
+import py_compile
+import stat
 import sys
 from typing import Optional
 
+from ..files import cache_dir
 from ..model import Identity
 from .base import AGENT_PATH, AgentSession, Availability, Target, TargetInfo
 from .process import ProcessSession
@@ -28,8 +32,35 @@ def agent_python() -> str:
 
 
 def agent_command() -> list[str]:
-    """The agent needs only the standard library: -S skips site-packages, and their start-up cost."""
-    return [agent_python(), "-S", str(AGENT_PATH)]
+    """The agent needs only the standard library: -S skips site-packages, and their start-up cost. It
+    runs from its compiled form where that can be kept (a script is compiled at every start)."""
+    return [agent_python(), "-S", str(compiled_agent() or AGENT_PATH)]
+
+
+def compiled_agent() -> Optional[Path]:
+    """agent.py compiled for the interpreter that runs it, kept in the cache folder under the hash of
+    its source (an edited agent is compiled again, never run stale); None where it cannot be kept, or
+    where another interpreter runs the agent (its bytecode would differ). The agent often runs as root:
+    a file or folder someone else could have written is never run (the source is, then)."""
+    if agent_python() != sys.executable:
+        return None
+    try:
+        digest = hashlib.sha256(AGENT_PATH.read_bytes()).hexdigest()[:16]
+        folder = cache_dir() / "agent"
+        compiled = folder / f"agent-{digest}.{sys.implementation.cache_tag}.pyc"
+        if not compiled.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            partial = folder / f".{compiled.name}.{os.getpid()}"
+            py_compile.compile(str(AGENT_PATH), cfile=str(partial), doraise=True)
+            os.replace(partial, compiled)
+        return compiled if all(_only_ours(p) for p in (folder, compiled)) else None
+    except (OSError, py_compile.PyCompileError):
+        return None
+
+
+def _only_ours(path: Path) -> bool:
+    info = os.lstat(path)
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022 and not stat.S_ISLNK(info.st_mode)
 
 
 def _is_linux() -> bool:
