@@ -233,6 +233,7 @@ PACE_WAIT = 0.1    # this much silence from the receivers: what is in flight wen
 COLLECT_QUIET = 1.0  # ... and at the end of a step, this much: nothing more is coming
 DATAGRAM_COST = 2048  # receive buffer a small datagram may take (Linux: 768-1024 bytes of truesize)
 MAX_WINDOW = 1024  # connections or datagrams in flight at most, whatever the backlogs and buffers
+SPURIOUS_WAIT = 0.01  # between retries of a call its socket polls ready for but that would block
 LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left
 
 # Linux-only constants used through ctypes / ioctl / netlink.
@@ -388,15 +389,30 @@ def wait_ready(kernel, sock, write, deadline):
 def retry_until(kernel, sock, write, deadline, call):
     """call() at once, as a blocking call would; while it would block, wait
     (until deadline) for readiness and try again.  Trying first reports
-    errors the kernel gives at once (ENOTCONN...) instead of a timeout."""
+    errors the kernel gives at once (ENOTCONN...) instead of a timeout.
+    Readiness can last and still not let the call through (see wait_again)."""
+    was_ready = False
     while True:
         try:
             return call()
         except socket.error:
             if kernel.errno_name(exc_errno(sys.exc_info()[1])) not in AGAIN:
                 raise
-        if not wait_ready(kernel, sock, write, deadline):
-            raise Timeout()
+        was_ready = wait_again(deadline, was_ready, lambda: wait_ready(kernel, sock, write, deadline))
+
+
+def wait_again(deadline, was_ready, wait):
+    """After a call that would block: Timeout at the deadline, else wait() for readiness (Timeout
+    if none came). A socket can poll ready for good and still not let the call through (Linux: a
+    UDP socket shut down for reading, recvfrom EAGAIN; NetBSD: a listener shut down for reading,
+    accept EAGAIN): after such a wake-up the next wait comes SPURIOUS_WAIT later, never spinning."""
+    if now() >= deadline:
+        raise Timeout()
+    if was_ready:
+        time.sleep(min(SPURIOUS_WAIT, max(0.0, deadline - now())))
+    if not wait():
+        raise Timeout()
+    return True
 
 
 def accept_any(kernel, names, socks, deadline):
@@ -405,6 +421,7 @@ def accept_any(kernel, names, socks, deadline):
     The first is the step's own listener: its errors are the step's; another
     that fails (it is not listening there) is only no longer waited on."""
     candidates = list(zip(names, socks))
+    was_ready = False
     while True:
         for name, sock in list(candidates):
             try:
@@ -415,8 +432,8 @@ def accept_any(kernel, names, socks, deadline):
                     if sock is socks[0]:
                         raise
                     candidates.remove((name, sock))
-        if not kernel.wait([sock for _, sock in candidates], [], deadline)[0]:
-            raise Timeout()
+        was_ready = wait_again(deadline, was_ready,
+                               lambda: kernel.wait([sock for _, sock in candidates], [], deadline)[0])
 
 
 def close_rst(kernel, sock):
@@ -1313,9 +1330,12 @@ class Actor(object):
         return sizes and max(1, min(sizes) // DATAGRAM_COST) or 1
 
     def drain(self, sock, active, kind):
-        """Everything pending on sock; a socket that fails for good leaves the loop."""
+        """Everything pending on sock; a socket that fails for good leaves the loop, and so does
+        one whose one-shot error comes again at once (NetBSD: a listener shut down for reading
+        answers every accept ECONNABORTED)."""
         got = []
         name = active[sock]
+        transient = None
         while True:
             try:
                 if kind == "tcp":
@@ -1323,16 +1343,20 @@ class Actor(object):
                     close_rst(self.kernel, conn)
                     got.append([name, peer[1]])
                 else:
-                    data = sock.recvfrom(256)[0]
+                    data, peer = sock.recvfrom(256)
+                    if not data and not peer:  # shut down for reading (NetBSD: an endless end of file)
+                        del active[sock]
+                        return got
                     got.append([name, data.decode("ascii", "replace")])
+                transient = None
             except socket.error:
                 error = self.kernel.errno_name(exc_errno(sys.exc_info()[1]))
                 if error in AGAIN:
                     return got
-                if error not in TRANSIENT:
+                if error not in TRANSIENT or error == transient:
                     del active[sock]
                     return got
-                # a one-shot error (aborted connection, ICMP): keep draining
+                transient = error  # a one-shot error (aborted connection, ICMP): keep draining
 
 
 def actor_main(chan, user):
@@ -1383,8 +1407,13 @@ class InlineActor(object):
                 what, self.name, exception_line()))
 
     def close(self):
+        """At the scenario's end. NetBSD's close can fail (ENOTCONN for a UDP socket connected to
+        the unspecified address: soclose's sodisconnect); what a step did not ask about is no outcome."""
         for sock in list(self.actor.socks.values()) + self.actor.unnamed:
-            sock.close()
+            try:
+                sock.close()
+            except socket.error:
+                pass
         self.actor.socks, self.actor.unnamed = {}, []
 
 
@@ -1764,10 +1793,14 @@ class Tally(object):
             for sock in handle.active:
                 owners[sock] = handle
         ready = self.inline[0].actor.kernel.wait(list(owners), [], deadline)[0]
+        got = []
         for sock in ready:
             handle = owners[sock]
-            self.fold({"got": handle.actor.drain(sock, handle.active, handle.kind)})
-        return bool(ready)
+            got += handle.actor.drain(sock, handle.active, handle.kind)
+        self.fold({"got": got})
+        if ready and not got:  # readable yet nothing to take (a socket shut down): no spinning
+            time.sleep(min(SPURIOUS_WAIT, max(0.0, deadline - now())))
+        return bool(ready) and now() < deadline
 
     def fold(self, msg):
         for name, key in msg.get("got", ()):
@@ -1801,10 +1834,10 @@ class Tally(object):
         """Until everything in flight arrived (and, with `settle`, then nothing
         more for that long: multicast copies), the receivers fell silent for
         COLLECT_QUIET (what is missing went elsewhere), or the deadline."""
-        while self.pending and self.serving:
+        while self.pending and self.serving and now() < deadline:
             if not self.poll(min(deadline, now() + COLLECT_QUIET)):
                 break
-        while settle is not None and self.serving and self.poll(min(deadline, now() + settle)):
+        while settle is not None and self.serving and now() < deadline and self.poll(min(deadline, now() + settle)):
             pass
 
     def stop(self):

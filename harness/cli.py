@@ -165,6 +165,17 @@ def provider_options(command: Callable) -> Callable:
     return command
 
 
+def timeout_options(scenario_seconds: float) -> Callable[[Callable], Callable]:
+    """--step-timeout and --scenario-timeout, for a command that runs scenarios (`run`, `explore`)."""
+    def apply(command: Callable) -> Callable:
+        command = click.option("--scenario-timeout", default=scenario_seconds, show_default=True,
+                               type=click.FloatRange(0.1), help="Seconds one scenario may take in all.")(command)
+        return click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
+                            help="Seconds a step may take beyond its own timeout_ms before it counts as an "
+                                 "infrastructure error.")(command)
+    return apply
+
+
 def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
     try:
         return select_targets(spec, settings)
@@ -192,10 +203,7 @@ def cli() -> None:
 @click.option("--scenario-jobs", default=0, show_default=True, type=click.IntRange(0, 256),
               help="Scenarios run at once on a target where each has a network namespace of its own "
                    "(Linux as root); 0: one per CPU of the target.")
-@click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds a step may take beyond its own timeout_ms before it counts as an infrastructure error.")
-@click.option("--scenario-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1),
-              help="Seconds one scenario may take in all.")
+@timeout_options(60.0)
 @click.option("--host-sysctl", is_flag=True,
               help="Let scenarios' sysctl: change machine-wide settings where no network namespace or rump kernel "
                    "of their own isolates them (restored after each scenario); without it they are skipped there.")
@@ -504,6 +512,10 @@ def list_targets() -> None:
 for _, _module in PROVIDER_CLI:
     for _command in _module.COMMANDS:
         cli.add_command(_command)
+
+from .explore.command import explore  # noqa: E402 (after the helpers of this module it uses)
+
+cli.add_command(explore)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

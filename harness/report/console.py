@@ -49,7 +49,7 @@ class ConsoleListener(Listener):
         self.live = console.is_terminal
         self._lock = threading.Lock()
         self._tasks: dict[str, int] = {}
-        self.progress = _progress(console) if self.live else None
+        self.progress = progress_bars(console) if self.live else None
 
     def __enter__(self) -> "ConsoleListener":
         if self.progress:
@@ -91,8 +91,8 @@ class ConsoleListener(Listener):
         pass
 
 
-def _progress(console: Output):  # type: ignore[no-untyped-def]
-    """The progress bars of a terminal (rich, loaded only for one)."""
+def progress_bars(console: Output):  # type: ignore[no-untyped-def]
+    """The progress bars of a terminal (rich, loaded only for one), for `run` and `explore`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
