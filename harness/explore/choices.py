@@ -196,12 +196,19 @@ def _omitted(p: Pick) -> Any:
     return OMIT
 
 
+def _flags(p: Pick) -> Any:
+    return [p.rng.choice(p.fld.choices)]  # one flag at a time: a difference names its flag
+
+
 Chooser = Callable[[Pick], Any]
 CHOOSERS: dict[str, Chooser] = {
     "sock_new": _sock_new, "sock": _sock, "socks": _socks, "actor": _actor, "choice": _choice, "int": _int,
     "bool": _bool, "value": _value, "text": _text, "addr": _addr, "port": _port, "opt": _opt,
     "level": _omitted,  # each option's own level: the agent knows it
     "dest": _dest,
+    "port_new": _omitted,  # its ports are P and Q: a sequence names no port it reads (getsockname's as:)
+    "flags": _flags,
+    "sockaddr": _omitted,  # a malformed address tests bad input, not how kernels share addresses
 }
 
 
