@@ -22,23 +22,20 @@ from .report.formats import REPORTS, preload, write_all
 from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
-from .files import OutputError, atomic_write, claim_outputs, in_place, write_or_fall_back
+from .files import atomic_write, in_place, write_or_fall_back
+from .command_options import (DEFAULT_TARGETS, PROVIDER_CLI, claim_or_exit, provider_options, target_settings,
+                              targets_or_exit, timeout_options)
 from .interrupt import interrupted_status, stop_on_signals, stopped_by
 from .resources import scenarios_dir, shown
-from .runlog import run_logger
 from .scenario import library
 from .scenario.arguments import files_or_exit, load_or_exit, load_suites_or_exit
 from .targets.base import Availability, Target
-from .targets.registry import TargetSettings, UnknownTarget, all_targets, cli_modules, select_targets, split_spec
+from .targets.registry import all_targets, split_spec
 from .terminal import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, Grid, Styled, bad_input, clean, err, out
 
 if TYPE_CHECKING:
     from .judge import baseline
     from .report.schema import ResultsFile
-
-DEFAULT_TARGETS = "local,local-legacy"
-PROVIDER_CLI = cli_modules()
-
 
 def exit_status(m: matrix.Matrix, failed_targets: Sequence[str] = ()) -> int:
     """3 infrastructure (errors, a named target that could not run), else 1 behaviour (a failed scenario
@@ -158,31 +155,6 @@ def output_options(command: Callable) -> Callable:
     return command
 
 
-def provider_options(command: Callable) -> Callable:
-    """The options providers add to `harness run` (Vagrant's --keep, --destroy...)."""
-    for _, module in reversed(PROVIDER_CLI):
-        command = module.run_options(command)
-    return command
-
-
-def timeout_options(scenario_seconds: float) -> Callable[[Callable], Callable]:
-    """--step-timeout and --scenario-timeout, for a command that runs scenarios (`run`, `explore`)."""
-    def apply(command: Callable) -> Callable:
-        command = click.option("--scenario-timeout", default=scenario_seconds, show_default=True,
-                               type=click.FloatRange(0.1), help="Seconds one scenario may take in all.")(command)
-        return click.option("--step-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1),
-                            help="Seconds a step may take beyond its own timeout_ms before it counts as an "
-                                 "infrastructure error.")(command)
-    return apply
-
-
-def targets_or_exit(spec: str, settings: TargetSettings) -> list[Target]:
-    try:
-        return select_targets(spec, settings)
-    except UnknownTarget as exc:
-        bad_input(str(exc))
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
@@ -239,8 +211,7 @@ def _prepare_run(files: Sequence[str], targets_spec: str, tags: Sequence[str], r
         scenarios = [sc for sc in scenarios if wanted & set(sc.tags)]
         if not scenarios:
             bad_input(f"no scenario carries any of the tags {', '.join(sorted(wanted))}")
-    settings = TargetSettings(log=run_logger(paths.log),
-                              options={p.name: module.settings(provider_values) for p, module in PROVIDER_CLI})
+    settings = target_settings(paths.log, provider_values)
     systems = [f"ref://{system}" for group in references for system in split_spec(group)]
     targets = targets_or_exit(",".join([targets_spec, *systems]), settings)
     return scenarios, targets, paths, claim_or_exit(paths.files)
@@ -370,14 +341,6 @@ def report(results: tuple[str, ...], out_dir: str, json_path: Optional[str], bas
         err.print(f"harness: {clean(problem)}", soft_wrap=True)
     say_lost_output()
     sys.exit(EXIT_INFRA if problems else exit_status(m) if baseline_dir is not None else EXIT_OK)
-
-
-def claim_or_exit(files: list[Path], lock: bool = True) -> list[Any]:
-    """Every output usable and its folder this command's alone, or bad input (exit 2) before any work."""
-    try:
-        return claim_outputs(files, lock)
-    except OutputError as exc:
-        bad_input(str(exc))
 
 
 @cli.group("baseline")

@@ -15,12 +15,11 @@ from typing import Any, Optional
 
 import click
 
-from ..cli import DEFAULT_TARGETS, PROVIDER_CLI, claim_or_exit, provider_options, targets_or_exit, timeout_options
+from ..command_options import DEFAULT_TARGETS, claim_or_exit, provider_options, target_settings, targets_or_exit, timeout_options
 from ..interrupt import interrupted_status, stop_on_signals, stopped_by
 from ..report.console import progress_bars
 from ..run.protocol import RunOptions
-from ..runlog import run_logger
-from ..targets.registry import TargetSettings, split_spec
+from ..targets.registry import split_spec
 from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_OK, Grid, bad_input, clean, err, out
 from .bench import Bench, kept
 from .findings import Book
@@ -69,8 +68,7 @@ def explore(targets_spec: str, seed: int, budget: int, seconds: Optional[float],
 
 def _prepare(spec: str, out: Path, values: dict[str, Any]):
     """Targets (a name given twice counted twice) and the output folder, checked before anything runs."""
-    settings = TargetSettings(log=run_logger(out / "run.log"),
-                              options={p.name: module.settings(values) for p, module in PROVIDER_CLI})
+    settings = target_settings(out / "run.log", values)
     targets = kept([t for item in split_spec(spec) for t in targets_or_exit(item, settings)])
     if len(targets) < 2:
         bad_input(f"explore compares two or more targets, got {', '.join(t.name for t in targets) or 'none'}; "
