@@ -45,7 +45,7 @@ def available(spec: str) -> str:
 
 def kernels(scenarios, spec: str, what: str) -> None:
     start = time.monotonic()
-    verdicts, idents = observe(scenarios, spec)
+    verdicts, idents = observe(scenarios, spec, scenario_jobs=8)  # mostly waiting: 8 side by side
     for target, tally in with_kernels(verdicts, lambda t: system_of(idents.get(t))).items():
         print(tally.line(f"{what} on {target} ({system_of(idents.get(target)).label})"))
         for d in tally.disagreements:

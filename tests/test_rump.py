@@ -220,6 +220,28 @@ def test_distribute_loses_nothing_when_the_supervisor_drains_the_actors_itself(k
 
 
 @needs_rump
+def test_waits_on_sockets_shut_for_reading_end_at_their_deadlines():
+    """NetBSD counts a socket shut for reading as readable (soreadable) while a non-blocking accept on it
+    says EWOULDBLOCK and a datagram socket reads end of file: the accept, recv and distribute steps still end
+    at their own deadlines (they once spun until the scenario's timeout)."""
+    def step(op, sock, **fields):
+        return {"op": op, "actor": "main", "sock": sock, **fields}
+    steps = [step("socket", "l", type="tcp", family="inet", v6only=None), step("listen", "l", backlog=4),
+             step("shutdown", "l", how="rd"), step("accept", "l", timeout_ms=300, **{"as": "a"}),
+             step("socket", "u", type="udp", family="inet", v6only=None), step("bind", "u", addr="loopback", port="P"),
+             step("shutdown", "u", how="rd"), step("recv", "u", size=10, timeout_ms=300),
+             {"op": "distribute", "actor": "main", "to": {"addr": "loopback", "port": "P"}, "over": ["u", "l"],
+              "count": 8, "type": "udp", "timeout_ms": 300}]
+    start = time.monotonic()
+    lines = run_agent(plan({"id": "t/shut", "actors": {"main": {}}, "steps": steps}, scenario_timeout_ms=20000))
+    took = time.monotonic() - start
+    outcomes = [s["outcome"] for s in lines[2]["steps"]]
+    assert outcomes[3] == "timeout" and outcomes[7:] == ["ok", "ok"], lines[2]["steps"]
+    assert lines[2]["steps"][7]["bytes"] == 0  # end of file, at once
+    assert lines[2]["steps"][8]["lost"] == 8 and took < 10, (took, lines[2]["steps"])
+
+
+@needs_rump
 def test_netbsds_bind_sees_an_accepted_connections_time_wait_only_on_ports_that_hash_with_port_0():
     """The fact behind timewait's `netbsd: ok`, and why symbolic ports on rump are never multiples of 128."""
     def time_wait_then_bind(port):

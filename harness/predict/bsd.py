@@ -294,6 +294,8 @@ class BSD(Kernel):
             return Answer.of(self.enotsup, self.rule_refused_listener, "A3")
         if s.type == "tcp" and s.state != NEW and s.state != BOUND:
             return Answer.of("EISCONN", "B5")
+        if s.family == "inet6" and self.crosses_families(s, dest):
+            return self.connect_across(w, s, dest)
         local = self.source(s, dest)
         rules = ["B10"]
         if s.port is not None:
@@ -305,11 +307,12 @@ class BSD(Kernel):
                 s.port, s.explicit, s.seq = w.ephemeral_port(), False, w.next_seq()
             s.addr, s.state, s.peer = local, CONNECTED, (dest.addr, dest.port)
             return Answer.of("ok", "B5", "B10")
+        if s.port is not None and s.port == dest.port and _key(local) == _key(dest.addr):
+            return self.connect_self(w, s, dest, local, rules)
         winner, why = self.receivers(w, dest, "tcp")
         rules += why
         if not winner:
-            if s.explicit:
-                w.unsure(s)  # a dropped PCB: its place in the tables after the RST is not modelled
+            self.refused(w, s)
             return Answer("ECONNREFUSED", tuple(rules + ["B9"]))
         if len(winner) > 1:
             raise Unknown("the connection is hashed over a group: which socket gets it is not known", rules)
@@ -333,6 +336,30 @@ class BSD(Kernel):
         listener.queue.append(child)
         return Answer("ok", tuple(rules + ["B9"]))
 
+    @staticmethod
+    def crosses_families(s: Sock, dest: Dest) -> bool:
+        """An AF_INET6 socket connecting across IPv4 and IPv6: to a v4-mapped address while IPV6_V6ONLY or
+        bound to a native IPv6 address, or to an IPv6 address while bound to a v4-mapped one."""
+        laddr = s.addr.ip if s.addr is not None else ANY6
+        if dest.family == "inet":
+            return s.v6only or not (laddr.is_unspecified or laddr.ipv4_mapped is not None)
+        return laddr.ipv4_mapped is not None
+
+    def connect_across(self, w: World, s: Sock, dest: Dest) -> Answer:
+        raise Unknown(f"a connect between IPv4 (v4-mapped) and IPv6 addresses is not modelled for {self.label}")
+
+    def connect_self(self, w: World, s: Sock, dest: Dest, local: Addr, rules: list[str]) -> Answer:
+        """A TCP connect to the socket's own address and port: its SYN comes back to it (simultaneous open)."""
+        raise Unknown(f"a connection to its own address and port (TCP simultaneous open) is not modelled for {self.label}",
+                      rules)
+
+    def refused(self, w: World, s: Sock) -> None:
+        """What a refused connect (RST) leaves of the socket: where the family's code was not read for
+        it, the socket and its port are unknown from then on."""
+        w.unsure(s)
+        if s.port is not None:
+            w.unsure(port=(s.type, s.port))
+
     def syn_to_bound(self, w: World, s: Sock, rules: list[str]) -> Answer:
         """A SYN whose PCB is only bound: RST (ECONNREFUSED) or dropped (the agent's connect times out)."""
         if not self.bound_only_syn:
@@ -351,9 +378,13 @@ class BSD(Kernel):
 
     def accept(self, w: World, s: Sock, others: list[Sock]) -> tuple[Answer, Optional[Sock]]:
         if s.type != "tcp" or s.state != LISTEN:
-            raise Unknown(f"accept on a socket that does not listen is not modelled for {self.label}")
+            return self.accept_refused(s), None
         child = take_connection([s] + [o for o in others if o.type == "tcp" and o.state == LISTEN])
         return Answer("ok" if child else "timeout", ("B6", "A10") if others else ("B6",)), child
+
+    def accept_refused(self, s: Sock) -> Answer:
+        """accept on a socket that does not listen (or a UDP one)."""
+        raise Unknown(f"accept on a socket that does not listen is not modelled for {self.label}")
 
     def recv(self, w: World, s: Sock) -> Answer:
         if s.type != "tcp" or s.state != CONNECTED or s.reset_in:

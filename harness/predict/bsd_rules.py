@@ -184,14 +184,46 @@ rules("netbsd", [
      (RUMP, "sys/netinet/tcp_input.c", "syn_cache_get", "7.99.34, run"), (NB, "sys/netinet/tcp_syncache.c", "syn_cache_get", "10 read")),
     ("N-10", "TIME_WAIT lasts 2*MSL: 2 s for the local address 127.0.0.1 (tcp_msl_loop), 10 s for another "
              "local address", "verified", (RUMP, "sys/netinet/tcp_timer.c", "tcp_msl_loop / tcp_msl_local", "7.99.34, run")),
-    ("N-12", "listen on UDP: EOPNOTSUPP; unbound TCP listen binds a port; connect on a listening socket: "
-             "EOPNOTSUPP; to a closed port: ECONNREFUSED", "verified", (RUMP, "sys/kern/uipc_socket.c", "solisten, soconnect", "run")),
-    ("N-13", "shutdown of an unconnected TCP or UDP socket: ok", "verified", (RUMP, "sys/kern/uipc_socket.c", "soshutdown", "run")),
+    ("N-12", "listen on a connected socket (UDP included: solisten checks SS_ISCONNECTED before the protocol): "
+             "EINVAL; on another UDP socket: EOPNOTSUPP; unbound TCP listen binds a port; connect on a listening "
+             "socket: EOPNOTSUPP; to a closed port: ECONNREFUSED", "verified",
+     (RUMP, "sys/kern/uipc_socket.c", "solisten, soconnect", "7.99.34, run"),
+     (RUMP, "sys/netinet/udp_usrreq.c", "udp_listen", "7.99.34"), (RUMP, "sys/netinet6/udp6_usrreq.c", "udp6_listen", "7.99.34")),
+    ("N-13", "shutdown of an unconnected TCP or UDP socket: ok; for writing, on a TCP socket that is only bound or "
+             "listening, it closes the PCB (tcp_usrclosed -> tcp_close): the socket is dropped as after N-18",
+     "verified", (RUMP, "sys/kern/uipc_socket.c", "soshutdown", "7.99.34, run"),
+     (RUMP, "sys/netinet/tcp_usrreq.c", "tcp_shutdown, tcp_usrclosed", "7.99.34, run")),
     ("N-14", "a SYN to a PCB that is only bound is dropped: connect times out", "verified",
      (RUMP, "sys/netinet/tcp_input.c", "tcp_input (TCPS_CLOSED -> drop)", "run")),
     ("N-15", "who receives: the newest PCB bound to exactly the destination, else the newest wildcard one; "
-             "IPv4 traffic tries AF_INET PCBs before AF_INET6 ones", "verified",
-     (RUMP, "sys/netinet/in_pcb.c", "in_pcblookup_connect, in_pcblookup_bind", "7.99.34, run")),
+             "IPv4 traffic tries AF_INET PCBs before AF_INET6 ones, and among these the v4-mapped address, then "
+             "::ffff:0.0.0.0, then ::", "verified",
+     (RUMP, "sys/netinet/in_pcb.c", "in_pcblookup_connect, in_pcblookup_bind", "7.99.34, run"),
+     (RUMP, "sys/netinet6/in6_pcb.c", "in6_pcblookup_bind", "7.99.34, run"),
+     (RUMP, "sys/netinet/tcp_input.c", "tcp_input (the order of the lookups)", "7.99.34")),
+    ("N-17", "a TCP connect to the socket's own address and port: its SYN finds the socket itself by the "
+             "four-tuple while it is in SYN_SENT, a simultaneous open: ok, connected to itself", "verified",
+     (RUMP, "sys/netinet/tcp_input.c", "tcp_input (in_pcblookup_connect first; TCPS_SYN_SENT: SYN without ACK -> "
+                                       "TCPS_SYN_RECEIVED)", "7.99.34, run")),
+    ("N-18", "a refused TCP connect (RST) frees the socket's PCB (tcp_drop -> tcp_close -> in_pcbdetach): the "
+             "socket stays open in no table; bind, listen, connect and shutdown for writing then say EINVAL "
+             "(tcp_getpcb), setsockopt ECONNRESET at every level (tcp_ctloutput; a SOL_SOCKET option is stored "
+             "first by sosetopt1), getsockopt ECONNRESET except at SOL_SOCKET", "verified",
+     (RUMP, "sys/netinet/tcp_subr.c", "tcp_drop, tcp_close", "7.99.34"),
+     (RUMP, "sys/netinet/tcp_usrreq.c", "tcp_getpcb, tcp_ctloutput", "7.99.34, run"),
+     (RUMP, "sys/kern/uipc_socket.c", "sosetopt, sogetopt, soshutdown", "7.99.34, run")),
+    ("N-19", "accept on a UDP socket: EOPNOTSUPP (no PR_LISTEN); on a TCP socket that does not listen "
+             "(no SO_ACCEPTCONN): EINVAL", "verified", (RUMP, "sys/kern/uipc_syscalls.c", "do_sys_accept", "7.99.34, run")),
+    ("N-20", "an AF_INET6 connect across the families: to a v4-mapped address from an IPV6_V6ONLY socket or one "
+             "bound to a native IPv6 address, or to an IPv6 address from one bound to a v4-mapped address: EINVAL "
+             "(an unbound TCP socket is bound to :: and a port first, by tcp_connect); a wildcard-bound socket "
+             "connecting to a v4-mapped address becomes bound to ::ffff:0.0.0.0", "verified",
+     (RUMP, "sys/netinet6/in6_pcb.c", "in6_pcbconnect (sanity check for mapped address case)", "7.99.34, run"),
+     (RUMP, "sys/netinet/tcp_usrreq.c", "tcp_connect", "7.99.34")),
+    ("N-21", "connect on a connected UDP socket disconnects it first, which clears its local address: the new "
+             "connection's source is chosen again", "high",
+     (RUMP, "sys/kern/uipc_socket.c", "soconnect (sodisconnect)", "7.99.34"),
+     (RUMP, "sys/netinet/udp_usrreq.c", "udp_disconnect", "7.99.34"), (RUMP, "sys/netinet6/udp6_usrreq.c", "udp6_disconnect", "7.99.34")),
     ("N-16", "a multicast datagram: every UDP PCB on the port bound to the group or a wildcard (no per-socket "
              "membership test), newest socket first, stopping after one without SO_REUSEPORT/SO_REUSEADDR",
      "high", (RUMP, "sys/netinet/udp_usrreq.c", "udp4_realinput", "7.99.34 read")),

@@ -17,7 +17,8 @@ from .agree import AGREE, DISAGREE, UNKNOWN, with_observation, with_written
 from ..observation import text
 from .engine import ASSUMES, predict
 
-COLLISION = "collision"  # disagreed, but the prediction said it assumed a kernel-picked port differs from a named one
+COLLISION = "collision"  # disagreed where the prediction assumed a kernel-picked port differs from a named one, or later
+# in a scenario where that assumption already failed
 from .systems import System
 
 
@@ -65,11 +66,12 @@ def with_kernels(verdicts: list[ScenarioVerdict], system_of: Callable[[str], Opt
         if system is None or v.run is None or v.run.status != "ran":
             continue
         tally = out.setdefault(v.target, Agreement())
+        collided = False  # a step of this scenario was a collision: later ones rest on the same wrong assumption
         for sv, p in zip(v.steps, predict(v.scenario, system, v.run.ports)):
             observed = sv.observed.record if sv.observed is not None else None
             verdict = with_observation(sv.step.op, p.outcome, observed)
-            if verdict == DISAGREE and p.why.startswith(ASSUMES):
-                verdict = COLLISION
+            if verdict == DISAGREE and (collided or p.why.startswith(ASSUMES)):
+                verdict, collided = COLLISION, True
             tally.counts[verdict] += 1
             if verdict in (DISAGREE, UNKNOWN, COLLISION) and observed is not None:
                 item = Disagreement(v.scenario.id, sv.step.index, describe(sv.step.op, sv.step.args), p.outcome,

@@ -39,7 +39,7 @@ rules("agent", [
            "port; what reaches a socket outside `over` is lost", "verified",
      ("harness", AGENT, "Supervisor.distribute, connect_clients, send_datagrams", "")),
     ("A8", "distribute's receive loop also accepts (and resets) connections already waiting in the queue of a "
-           "listener of `over`: that listener counts as a receiver", "verified",
+           "listener of `over`; they are not the step's own, so they are not counted", "verified",
      ("harness", AGENT, "Actor.serve_distribute, Actor.drain, Tally.fold", "")),
     ("A9", "connect with `wait: false` reports the one non-blocking call: EINPROGRESS for a TCP connection "
            "under way (it then completes, or fails, as a waited one would)", "verified",

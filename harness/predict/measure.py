@@ -24,12 +24,14 @@ class _Identities(Listener):
         self.seen[target.name] = ident
 
 
-def observe(scenarios: list[Scenario], targets: str, chunk: int = 400) -> tuple[list[ScenarioVerdict], dict[str, Optional[Identity]]]:
-    """Every scenario run on every target of `targets` (a --targets spec), `chunk` at a time."""
+def observe(scenarios: list[Scenario], targets: str, chunk: int = 400,
+            scenario_jobs: int = 0) -> tuple[list[ScenarioVerdict], dict[str, Optional[Identity]]]:
+    """Every scenario run on every target of `targets` (a --targets spec), `chunk` at a time, up to
+    `scenario_jobs` side by side on a target (0: one per CPU)."""
     verdicts: list[ScenarioVerdict] = []
     idents = _Identities()
     for start in range(0, len(scenarios), chunk):
-        runner = Runner(scenarios[start:start + chunk], RunOptions(jobs=4), [idents])
+        runner = Runner(scenarios[start:start + chunk], RunOptions(jobs=4, scenario_jobs=scenario_jobs), [idents])
         runner.run(select_targets(targets))
         verdicts += runner.verdicts
     return verdicts, idents.seen

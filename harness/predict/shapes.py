@@ -2,8 +2,8 @@
 
 The agent (harness/agent.py distribute) sends `count` connections or datagrams from fresh client
 sockets, each with its own source port, and counts what the sockets of `over` receive; what reaches
-any other socket is lost. A listener of `over` also accepts what already waited in its queue. The
-shape is what a report compares (harness/observation.py signature).
+any other socket is lost. A listener of `over` also accepts (and resets) what already waited in its
+queue, without counting it. The shape is what a report compares (harness/observation.py signature).
 """
 from __future__ import annotations
 
@@ -33,18 +33,18 @@ def distribution(w: World, found: list[Sock], over: list[tuple[str, Optional[Soc
         raise Unknown(f"{count} connections over {len(found)} sockets may all land on one (rule A7)", rules + ["A7"])
     else:
         new, rules = inside, rules + ["A7"]
-    queued = _drain_queues(w, over)
-    if queued:
+    if _drain_queues(w, over):
         rules.append("A8")
-    got = list(dict.fromkeys(new + queued))
-    if every and not queued and len(got) == len(over) > 1:
+    got = list(dict.fromkeys(new))
+    if every and len(got) == len(over) > 1:
         return Answer("each", tuple(rules))
     return Answer("none" if not got else f"single:{got[0]}" if len(got) == 1 else "spread", tuple(rules))
 
 
 def _drain_queues(w: World, over: list[tuple[str, Optional[Sock]]]) -> list[str]:
     """The sockets of `over` with connections waiting to be accepted: the agent accepts them during the step
-    and closes each with RST, so their clients are reset (rule A8)."""
+    and closes each with RST, so their clients are reset; they are not the step's own, so they are not
+    counted (rule A8)."""
     names = []
     for name, s in over:
         if s is None or not s.queue:

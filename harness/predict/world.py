@@ -16,8 +16,10 @@ from .addrs import Addr
 
 Port = Union[str, int]
 
-# Socket states, as far as the rules need them.
+# Socket states, as far as the rules need them. DROPPED: still open, but the kernel has let go of its
+# protocol state (NetBSD frees the PCB of a refused or reset TCP connection: it is in no table).
 NEW, BOUND, LISTEN, CONNECTED, ORPHAN, TIME_WAIT = "new", "bound", "listening", "connected", "orphan", "time_wait"
+DROPPED = "dropped"
 
 
 @dataclass(eq=False)
