@@ -7,6 +7,8 @@ a resumed guest.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import stat
@@ -53,21 +55,32 @@ def conn(sshd):
     close_connection(c)
 
 
-def test_the_agent_is_installed_once_then_run_from_where_only_root_can_change_it(conn, home):
-    report, path = guest.prepare(conn, clean=False, home=home)
+PYTHON = "python3"
+
+
+def test_the_agent_is_installed_and_compiled_once_then_run_from_where_only_root_can_change_it(conn, home):
+    report = guest.prepare(conn, PYTHON, clean=False, home=home)
+    path, pyc = guest.agent_path(guest.agent_digest(), home), guest.compiled_path(guest.agent_digest(), home)
     assert report.agent == "install" and path == f"{home}/agent-{guest.agent_digest()}.py"
     assert open(path, "rb").read() == AGENT_PATH.read_bytes()
-    st = os.stat(path)
-    assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o644 and stat.S_IMODE(os.stat(home).st_mode) == 0o755
-    again, same = guest.prepare(conn, clean=False, home=home)
-    assert again.agent == "cached" and same == path
+    assert report.compiled == hashlib.sha256(open(pyc, "rb").read()).hexdigest()
+    for made in (path, pyc):
+        st = os.stat(made)
+        assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o755
+    again = guest.prepare(conn, PYTHON, clean=False, compiled=report.compiled, home=home)
+    assert again.agent == "cached" and again.compiled == ""
     assert not again.stepped and abs(again.offset_s) <= 1 and again.leftovers == 0  # this host's own clock
+    # The host lost what the bytecode's digest was (a record written before, or none): made again.
+    assert guest.prepare(conn, PYTHON, clean=False, home=home).agent == "install"
 
 
 @pytest.mark.parametrize("tamper", ["group-writable file", "world-writable folder", "other content",
-                                    "file of another owner", "folder is a symlink"])
+                                    "file of another owner", "folder is a symlink", "other bytecode",
+                                    "bytecode of another owner", "no bytecode"])
 def test_an_agent_that_anyone_but_root_could_have_changed_is_installed_afresh(conn, home, tmp_path, tamper):
-    _, path = guest.prepare(conn, clean=False, home=home)
+    compiled = guest.prepare(conn, PYTHON, clean=False, home=home).compiled
+    path, pyc = guest.agent_path(guest.agent_digest(), home), guest.compiled_path(guest.agent_digest(), home)
     if tamper == "group-writable file":
         os.chmod(path, 0o664)
     elif tamper == "world-writable folder":
@@ -77,21 +90,55 @@ def test_an_agent_that_anyone_but_root_could_have_changed_is_installed_afresh(co
             f.write(b"\nimport os; os.system('id')\n")
     elif tamper == "file of another owner":
         os.chown(path, 65534, 65534)
+    elif tamper == "other bytecode":
+        with open(pyc, "ab") as f:
+            f.write(b"\0")
+    elif tamper == "bytecode of another owner":
+        os.chown(pyc, 65534, 65534)
+    elif tamper == "no bytecode":
+        os.unlink(pyc)
     else:
         shutil.copytree(home, tmp_path / "elsewhere")
         shutil.rmtree(home)
         os.symlink(tmp_path / "elsewhere", home)
-    report, again = guest.prepare(conn, clean=False, home=home)
-    assert report.agent == "install" and again == path
-    assert not os.path.islink(home) and guest_trusts(home) and guest_trusts(path)
+    report = guest.prepare(conn, PYTHON, clean=False, compiled=compiled, home=home)
+    assert report.agent == "install"
+    assert not os.path.islink(home) and guest_trusts(home) and guest_trusts(path) and guest_trusts(pyc)
     assert open(path, "rb").read() == AGENT_PATH.read_bytes()
-    assert guest.prepare(conn, clean=False, home=home)[0].agent == "cached"
+    assert guest.prepare(conn, PYTHON, clean=False, compiled=report.compiled, home=home).agent == "cached"
 
 
 def test_under_a_folder_others_can_write_to_the_agent_is_copied_privately(conn, tmp_path):
-    report, path = guest.prepare(conn, clean=False, home=str(tmp_path / "agents"))  # under /tmp (1777)
-    assert report.agent == "push" and path is None
+    report = guest.prepare(conn, PYTHON, clean=False, home=str(tmp_path / "agents"))  # under /tmp (1777)
+    assert report.agent == "push" and report.compiled == ""
     assert not (tmp_path / "agents").exists()
+
+
+def agent_runs(session) -> str:
+    """The agent's hello read, an empty plan sent, its end read: the path of the program it ran."""
+    hello = session.read_event(20)
+    assert hello["event"] == "hello", hello
+    program = open(f"/proc/{session.remote_pid}/cmdline", "rb").read().split(b"\0")
+    session.send(json.dumps({"protocol": hello["protocol"], "options": {}, "scenarios": []}).encode())
+    while session.read_event(20) is not None:
+        pass
+    assert session.close() == 0
+    return program[-2].decode()
+
+
+def test_the_agent_starts_in_the_same_exec_as_the_preparation_once_installed(sshd, home):
+    first, session = guest.start(connect(sshd.endpoint()), PYTHON, clean=False, home=home)
+    assert first.agent == "install" and first.compiled  # installed, then started by a second exec
+    assert agent_runs(session) == guest.compiled_path(guest.agent_digest(), home)
+    again, session = guest.start(connect(sshd.endpoint()), PYTHON, clean=False, compiled=first.compiled,
+                                 home=home)
+    assert again.agent == "cached" and "agent=cached" in session.prelude
+    assert agent_runs(session) == guest.compiled_path(guest.agent_digest(), home)
+
+
+def test_where_it_cannot_be_installed_the_agent_is_pushed_and_started(sshd, tmp_path):
+    report, session = guest.start(connect(sshd.endpoint()), PYTHON, clean=False, home=str(tmp_path / "agents"))
+    assert report.agent == "push" and agent_runs(session).endswith("/agent.py")
 
 
 def test_the_report_reads_the_scripts_lines():

@@ -77,7 +77,7 @@ def test_ssh_config_is_parsed_with_paramiko():
 
 def test_command_line_holds_only_quoted_paths():
     cmd = agent_command("/usr/local/bin/python3", "/tmp/harness.ab12/agent.py", sudo=True)
-    assert cmd == """sh -c 'echo "harness-pid $$"; exec sudo -n /usr/local/bin/python3 /tmp/harness.ab12/agent.py'"""
+    assert cmd == """sh -c 'echo "harness-pid $$"; exec sudo -n /usr/local/bin/python3 -S /tmp/harness.ab12/agent.py'"""
 
 
 def test_agent_runs_over_ssh_and_cleans_up(sshd):

@@ -271,6 +271,16 @@ def test_freebsd_provisioning_bootstraps_pkg_and_python_without_a_prompt():
     assert "ifconfig lo0 alias 127.0.0.2/32 up || true" in lines
 
 
+@needs_vagrant
+def test_every_machine_names_its_guest_so_vagrant_does_not_probe_for_it():
+    # Unnamed, `vagrant up` runs some twenty SSH commands to guess the guest (~12 s under TCG).
+    view = vagrant_view(HARNESS_MACOS_BOX="some/macos")
+    assert {name: m["guest"] for name, m in view.items()} == {
+        "linux-legacy": "debian", "linux-modern": "debian", "freebsd": "freebsd", "macos": "darwin"}
+    # 127.0.0.2 on Linux's lo is the Vagrantfile's own check at every `up`: no first-boot copy of it.
+    assert [p["name"] for p in view["linux-modern"]["provisioners"]] == ["loopback"]
+
+
 def test_a_provider_networked_machine_is_refused_where_only_isolated_ones_may_boot(monkeypatch):
     monkeypatch.setenv("HARNESS_ISOLATED_ONLY", "1")
     freebsd = next(t for t in select_targets("freebsd"))

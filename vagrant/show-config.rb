@@ -39,6 +39,7 @@ Dir.mktmpdir do |data|
     end
     machines[name] = {
       box: config.vm.box,
+      guest: config.vm.guest,
       networks: config.vm.networks,
       ssh: { host: config.ssh.host, port: config.ssh.port, shell: config.ssh.shell },
       provider: settings,

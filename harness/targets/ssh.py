@@ -239,36 +239,57 @@ def push_agent(conn: Connection) -> str:
 
 
 def agent_command(python: str, path: str, sudo: bool) -> str:
-    """It first prints its pid (so we can kill it), then execs the agent."""
+    """It first prints its pid (so we can kill it), then execs the agent (standard library only: -S
+    spares the interpreter the site-packages it never uses)."""
     agent = shlex.quote(path)
-    run = f"{'sudo -n ' if sudo else ''}{shlex.quote(python)} {agent}"
+    run = f"{'sudo -n ' if sudo else ''}{shlex.quote(python)} -S {agent}"
     return sh(f'echo "harness-pid $$"; exec {run}')
+
+
+class AgentNotStarted(AgentError):
+    """A `command` that printed its prelude and ended without starting the agent (by design or not)."""
+
+    def __init__(self, prelude: str, stderr: str) -> None:
+        super().__init__((prelude.strip() or stderr.strip() or "no output")[-300:])
+        self.prelude = prelude
 
 
 class SSHSession(AgentSession):
     """The remote agent behind one exec channel of an open connection, which the session then owns.
 
     `agent`: the path of an agent already installed on the far end (see guest.py); without it the
-    agent is copied into a private folder, removed again at close. `on_close` gets the exit status.
+    agent is copied into a private folder, removed again at close. `command`: a command of the
+    caller's that prints lines of its own (kept in `prelude`), then `harness-pid PID` and execs the
+    agent, or ends without starting it: AgentNotStarted, the connection left open for another try.
+    `on_close` gets the exit status. Any other failure to start closes the connection.
     """
 
     def __init__(self, conn: Connection, python: str, sudo: bool,
-                 on_close: Callable[[int], None] = lambda status: None, agent: Optional[str] = None) -> None:
+                 on_close: Callable[[int], None] = lambda status: None, agent: Optional[str] = None,
+                 command: Optional[str] = None) -> None:
         self.conn, self.sudo, self._on_close = conn, sudo, on_close
         self._stderr = bytearray()
         self.folder: Optional[str] = None
+        self.prelude: list[str] = []
         super().__init__()
         try:
-            if agent is None:
+            if agent is None and command is None:
                 self.folder = push_agent(conn)
             self.channel = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
-            self.channel.exec_command(agent_command(python, agent or f"{self.folder}/agent.py", sudo))
+            self.channel.exec_command(command or agent_command(python, agent or f"{self.folder}/agent.py", sudo))
         except (AgentError, *LOST) as exc:
             close_connection(conn)
             raise AgentError(f"cannot start the agent over ssh: {exc}") from None
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()
-        self.remote_pid = self._read_pid()
+        try:
+            self.remote_pid = self._read_pid(prelude=command is not None)
+        except AgentNotStarted:
+            self.channel.close()
+            raise
+        except AgentError:
+            close_connection(conn)
+            raise
 
     def _drain_stderr(self) -> None:
         while True:
@@ -281,11 +302,18 @@ class SSHSession(AgentSession):
             self._stderr += chunk
             del self._stderr[:-65536]  # keep the tail
 
-    def _read_pid(self) -> Optional[int]:
-        line = self.read_line(CONNECT_TIMEOUT)
-        if not line or not line.startswith("harness-pid "):
+    def _read_pid(self, prelude: bool) -> Optional[int]:
+        while True:
+            line = self.read_line(CONNECT_TIMEOUT)
+            if line is not None and line.startswith("harness-pid "):
+                return int(line.split()[1])
+            if line is not None and prelude:
+                self.prelude.append(line)
+                continue
+            if line is None and prelude:
+                self._drain.join(timeout=2)
+                raise AgentNotStarted("\n".join(self.prelude), self.stderr_tail())
             raise AgentError(f"remote shell did not start the agent: {line!r}; stderr: {self.stderr_tail()}")
-        return int(line.split()[1])
 
     def _read_chunk(self, wait: float) -> Optional[bytes]:
         if not self.channel.recv_ready():

@@ -387,44 +387,57 @@ class VagrantTarget(Target):
         return conn
 
     def launch(self, needs_root: bool = False) -> AgentSession:
-        from .ssh import SSHSession, close_connection
+        """The guest prepared and the agent started there, in one SSH exec when it is installed (guest.py)."""
+        from . import guest
+        from .ssh import close_connection
 
         try:
             conn = self.ready()
-            try:
-                agent = self._prepare_guest(conn)
-            except AgentError:
+            if self._stopped.is_set():
                 close_connection(conn)
-                raise
-            self.phase("starting the agent over ssh")
-            return SSHSession(conn, python=self.machine.python, sudo=True, on_close=self._agent_ended, agent=agent)
+                self._check_stopped()
+            self.phase("preparing the guest, starting the agent")
+            report, session = guest.start(conn, self.machine.python, clean=self._clean, compiled=self._compiled(),
+                                          on_close=self._agent_ended)
+            self._note(report)
+            if self._stopped.is_set():  # Ctrl-C came while it started: the runner never sees this agent
+                session.close()
+                self._check_stopped()
+            return session
         except VagrantCommandError as exc:
             raise AgentError(f"{self.name}: {exc}") from None
 
     def bring_up(self) -> None:
         """`harness up`: the machine up (resumed, reused or booted), its guest prepared, ready for runs."""
+        from . import guest
         from .ssh import close_connection
 
         conn = self.ready()
         try:
-            self._prepare_guest(conn)
+            self._check_stopped()
+            self.phase("preparing the guest")
+            self._note(guest.prepare(conn, self.machine.python, clean=self._clean, compiled=self._compiled()))
         finally:
             close_connection(conn)
         self.healthy = True
 
-    def _prepare_guest(self, conn: "Connection") -> Optional[str]:
-        """Clock, leftovers and the installed agent (guest.py); the agent's path on the guest."""
-        from . import guest
+    @property
+    def _clean(self) -> bool:
+        """Whether leftovers of earlier runs are removed: on a machine one of them may have left something in."""
+        return self.resumed
 
-        self._check_stopped()
-        self.phase("preparing the guest")
-        report, agent = guest.prepare(conn, clean=self.resumed)
-        self._note(report)
-        self._check_stopped()
-        return agent
+    def _compiled(self) -> str:
+        """The SHA-256 of the agent's bytecode on the guest, as its install reported it."""
+        record = MachineRecord.read(self.record_path)
+        return record.compiled if record else ""
 
     def _note(self, report) -> None:
-        """What the preparation did, in the log and in the reports' details."""
+        """What the preparation did, in the log, the reports' details and (a new bytecode) the record."""
+        if report.compiled:
+            record = MachineRecord.read(self.record_path)
+            if record is not None:
+                record.compiled = report.compiled
+                record.write(self.record_path)
         self.info.details["clock"] = report.clock_note()
         self.info.details["started"] = "resumed from disk" if self.resumed else (
             "booted" if self.created else "reused running")

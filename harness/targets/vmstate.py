@@ -45,6 +45,7 @@ class MachineRecord:
     user: str
     key_file: str
     details: dict[str, Any] = field(default_factory=dict)  # for the reports: box version, source
+    compiled: str = ""  # SHA-256 of the agent's bytecode installed on the guest (guest.py checks it)
 
     @classmethod
     def read(cls, path: Path) -> Optional["MachineRecord"]:
