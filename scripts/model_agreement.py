@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 from harness.predict import System  # noqa: E402
 from harness.predict.compare import with_expectations, with_kernels  # noqa: E402
 from harness.predict.generate import sequences, suite_text  # noqa: E402
-from harness.predict.measure import observe, system_of  # noqa: E402
+from harness.predict.systems import system_of  # noqa: E402
+from harness.run.observe import observe  # noqa: E402
 from harness.scenario.loader import load_files  # noqa: E402
 from harness.targets.registry import UnknownTarget, select_targets  # noqa: E402
 

@@ -17,7 +17,8 @@ from harness.predict import System, predict
 from harness.predict.agree import with_observation
 from harness.predict.compare import with_kernels
 from harness.predict.generate import Sequence, sequences, shrink, suite_text
-from harness.predict.measure import observe, system_of
+from harness.predict.systems import system_of
+from harness.run.observe import observe
 from harness.scenario.loader import load_files
 from harness.targets.registry import PROVIDERS, UnknownTarget, select_targets
 

@@ -7,7 +7,7 @@ outcome that system gives (in the scenario's own vocabulary: `ok`, an errno, `va
 Pure: no I/O, no kernel. docs/model.md says what it covers.
 
 The package loads its rules only when a name of it is asked for: the command line imports
-`harness.predict.commands` at every start, and a run whose every target answers needs no model.
+`harness.targets.model_commands` at every start, and a run whose every target answers needs no model.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from ..model import Identity
 from ..scenario.selector import parse_system
 from .kernel import Kernel
 
@@ -67,3 +68,14 @@ class System:
         if not version:
             kernel.unsupported = f"no version of {self.family} was given ({self.version!r}): the rules differ by version"
         return kernel
+
+
+def system_of(ident: Optional[Identity]) -> Optional[System]:
+    """The system the model predicts for a target that ran: its own, or for an emulated Linux (local-legacy)
+    the emulated version on the host's kernel."""
+    if ident is None:
+        return None
+    if ident.emulated_on:
+        host = ident.emulated_on.split()[-1] if ident.emulated_on.split() else ident.emulated_on
+        return System.emulated(ident.version, host)
+    return System(ident.family, ident.version)

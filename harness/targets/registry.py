@@ -36,7 +36,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("vagrant", "harness.targets.vagrant", "vagrant", cli="harness.targets.vagrant_commands"),
     Provider("ssh", "harness.targets.remote", "ssh"),
     Provider("ref", "harness.targets.reference", "ref"),
-    Provider("model", "harness.targets.model", "model", cli="harness.predict.commands"),
+    Provider("model", "harness.targets.model", "model", cli="harness.targets.model_commands"),
 )
 
 

@@ -41,9 +41,9 @@ def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: b
 
     Each step shows ✓ where the prediction agrees with the expectation written for that system, ✗
     where it does not, ? where the model does not know (it never guesses), · where nothing is written."""
+    from ..predict.listing import predictions, render_json, render_tables, rules_markdown
     from ..scenario.arguments import files_or_exit, load_or_exit
-    from ..targets.registry import split_spec
-    from .listing import predictions, render_json, render_tables, rules_markdown
+    from .registry import split_spec
 
     if rules_table:
         click.echo(rules_markdown(), nl=False)
@@ -53,7 +53,7 @@ def predict_command(files: tuple[str, ...], systems: tuple[str, ...], as_json: b
     chosen = []
     for spec in [s for group in systems for s in split_spec(group)]:
         try:
-            from .systems import System
+            from ..predict.systems import System
             chosen.append(System.parse(spec))
         except ValueError as exc:
             bad_input(f"--system {exc}")
