@@ -482,4 +482,13 @@ cli.add_command(explore)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    cli.main(args=argv, prog_name="harness")
+    """The command line; a bug in the harness itself exits 3 with its traceback, never 1 (which says a
+    kernel behaved otherwise, or that explore found a difference)."""
+    try:
+        cli.main(args=argv, prog_name="harness")
+    except Exception:  # click has handled bad usage; what is left is ours
+        import traceback
+        traceback.print_exc()
+        err.print("harness: internal error (a bug in the harness, not an answer of any kernel): the traceback is "
+                  "above", markup=False, soft_wrap=True)
+        raise SystemExit(EXIT_INFRA)

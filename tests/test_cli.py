@@ -200,3 +200,21 @@ def test_the_readmes_example_runs_as_the_readme_says(tmp_path):
     hist = {r["target"]: r["steps"][-1]["observed"]["histogram"] for r in results(tmp_path / "out")["results"]
             if r["target"] in ("local", "local-legacy")}
     assert min(hist["local"].values()) > 0 and hist["local-legacy"] == {"a": 32, "b": 0}
+
+
+def test_a_bug_in_the_harness_exits_3_with_its_traceback_never_1(monkeypatch, capsys):
+    """Exit 1 means a kernel behaved otherwise (or explore found a difference): a crash of ours must not
+    read as that."""
+    from harness import cli
+
+    def broken(files):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(cli, "load_or_exit", broken)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["validate", str(SEED)])
+    assert exc.value.code == 3
+    stderr = capsys.readouterr().err
+    assert "Traceback" in stderr and "RuntimeError: a bug" in stderr and "internal error" in stderr
+    with pytest.raises(SystemExit) as exc:  # bad usage is still click's: 2
+        cli.main(["validate", "--no-such-option"])
+    assert exc.value.code == 2
