@@ -291,5 +291,6 @@ def test_weights_and_choices_name_only_what_the_table_has():
     assert set(gen.OP_WEIGHTS) <= set(ops.OPS)
     assert set(choices.CHOOSERS) == set(__import__("harness.scenario.fields", fromlist=["FIELD_KINDS"]).FIELD_KINDS)
     assert set(choices.OPTION_WEIGHTS) <= set(ops.OPTIONS) and set(choices.PREFER) <= set(ops.OPS)
-    for _, allowed in gen.PROFILES.values():
-        assert allowed is None or allowed <= set(ops.OPS)
+    for profile in gen.PROFILES.values():
+        assert profile.ops is None or profile.ops <= set(ops.OPS)
+        assert profile.options is None or profile.options <= set(ops.OPTIONS)

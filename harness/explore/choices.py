@@ -90,6 +90,7 @@ class Pick:
     name: str
     fld: ops.Field
     args: dict[str, Any]
+    options: Optional[frozenset] = None  # the options this sequence may set (its profile's), None: all
 
     def weighted(self, table: Mapping[Any, float]) -> Any:
         keys = list(table)
@@ -188,7 +189,8 @@ def _opt(p: Pick) -> Any:
     sock = p.sock()
     if sock and sock.options and p.op != "setsockopt" and p.rng.random() < READ_BACK:
         return p.rng.choice(sock.options)
-    table = {o: OPTION_WEIGHTS.get(o, NEW_OPTION_WEIGHT) for o in ops.OPTIONS if sock is None or fits(o, sock)}
+    table = {o: OPTION_WEIGHTS.get(o, NEW_OPTION_WEIGHT) for o in ops.OPTIONS
+             if (sock is None or fits(o, sock)) and (p.options is None or o in p.options)}
     return p.again(p.weighted(table), table)
 
 

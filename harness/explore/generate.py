@@ -12,7 +12,7 @@ name where it came from.
 from __future__ import annotations
 
 import random
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 from ..scenario.ops import OPS
 from .choices import IMPOSSIBLE, OMIT, OTHER_ACTOR, OTHER_USER, Pick, draw
@@ -22,15 +22,25 @@ from .sequence import Call, Sequence
 LENGTH = (4, 14)  # steps before the closing one
 FINISH = 0.5  # how often a sequence ends by asking who receives (an op whose row distributes)
 DEFAULT_WEIGHT = 0.5
-# Each sequence draws a profile, which narrows the ops it is made of: most sequences are about who may
-# share an address and who then receives, some about connections and their TIME_WAIT, the rest take
-# every op of the table (an op added later is explored there). A difference early in a sequence hides
-# any later one, so the narrower profiles keep the calls that differ for other reasons out of the way.
-PROFILES: dict[str, tuple[float, Optional[frozenset]]] = {
-    "sharing": (0.55, frozenset({"socket", "setsockopt", "getsockopt", "bind", "listen", "close", "distribute"})),
-    "lifecycle": (0.2, frozenset({"socket", "setsockopt", "bind", "listen", "connect", "accept", "close",
-                                  "shutdown", "sleep", "distribute"})),
-    "anything": (0.25, None),
+# Each sequence draws a profile, which narrows the ops it is made of, and the options it sets: most
+# sequences are about who may share an address and who then receives, some about connections and their
+# TIME_WAIT, the rest take every op and option of the table (one added later is explored there). A
+# difference early in a sequence hides any later one, so the narrower profiles keep the calls that differ
+# for other reasons out of the way: an option one kernel lacks (TCP_FASTOPEN on NetBSD) would make the
+# setsockopt the first difference of every sequence that sets it, and no distribution behind it is seen.
+class Profile(NamedTuple):
+    weight: float
+    ops: Optional[frozenset]  # None: every op
+    options: Optional[frozenset]  # None: every option
+
+
+SHARING_OPTIONS = frozenset({"SO_REUSEADDR", "SO_REUSEPORT", "SO_REUSEPORT_LB", "IPV6_V6ONLY", "SO_LINGER"})
+PROFILES: dict[str, Profile] = {
+    "sharing": Profile(0.55, frozenset({"socket", "setsockopt", "getsockopt", "bind", "listen", "close",
+                                        "distribute"}), SHARING_OPTIONS),
+    "lifecycle": Profile(0.2, frozenset({"socket", "setsockopt", "bind", "listen", "connect", "accept", "close",
+                                         "shutdown", "sleep", "distribute"}), SHARING_OPTIONS),
+    "anything": Profile(0.25, None, None),
 }
 
 
@@ -61,14 +71,16 @@ def weight(op: str, draft: Draft) -> float:
     return OP_WEIGHTS.get(op, lambda d: DEFAULT_WEIGHT)(draft)
 
 
-def draw_call(rng: random.Random, draft: Draft, ops: list[str], origin: str) -> Optional[Call]:
-    """One step of one of `ops` (by weight), all its fields drawn; None if none of them is possible now."""
+def draw_call(rng: random.Random, draft: Draft, ops: list[str], origin: str,
+              options: Optional[frozenset] = None) -> Optional[Call]:
+    """One step of one of `ops` (by weight), all its fields drawn (an option among `options`, None: any);
+    None if none of them is possible now."""
     ops = list(ops)
     while ops:
         op = rng.choices(ops, weights=[weight(o, draft) for o in ops])[0]
         args: dict = {}
         for name, fld in OPS[op].fields.items():
-            value = draw(Pick(rng, draft, op, name, fld, args))
+            value = draw(Pick(rng, draft, op, name, fld, args, options))
             if value is IMPOSSIBLE:
                 break
             if value is not OMIT:
@@ -83,17 +95,17 @@ def generate(seed: int, index: int) -> Sequence:
     """Sequence `index` of `seed`."""
     rng = random.Random(f"harness-explore:{seed}:{index}")
     draft = Draft()
-    profile = rng.choices(list(PROFILES), weights=[w for w, _ in PROFILES.values()])[0]
-    everything = [op for op in OPS if PROFILES[profile][1] is None or op in PROFILES[profile][1]]
+    profile = PROFILES[rng.choices(list(PROFILES), weights=[p.weight for p in PROFILES.values()])[0]]
+    everything = [op for op in OPS if profile.ops is None or op in profile.ops]
     finishing = [op for op in everything if OPS[op].distributes]
     length = rng.randint(*LENGTH)
     while len(draft.calls) < length:
-        call = draw_call(rng, draft, everything, _origin(seed, index, len(draft.calls)))
+        call = draw_call(rng, draft, everything, _origin(seed, index, len(draft.calls)), profile.options)
         if call is None:
             break
         draft.add(call)
     if finishing and rng.random() < FINISH and draft.shared_ports():
-        call = draw_call(rng, draft, finishing, _origin(seed, index, len(draft.calls)))
+        call = draw_call(rng, draft, finishing, _origin(seed, index, len(draft.calls)), profile.options)
         draft.add(call) if call else None
     return Sequence(f"seq-{index}", tuple(draft.calls), {OTHER_ACTOR: OTHER_USER})
 
