@@ -17,7 +17,7 @@ import click
 
 from ..command_options import DEFAULT_TARGETS, claim_or_exit, provider_options, target_settings, targets_or_exit, timeout_options
 from ..interrupt import interrupted_status, stop_on_signals, stopped_by
-from ..report.console import progress_bars
+from ..report.console import TerminalBars
 from ..run.protocol import RunOptions
 from ..targets.registry import split_spec
 from ..terminal import EXIT_FAIL, EXIT_INFRA, EXIT_OK, Grid, bad_input, clean, err, out
@@ -124,21 +124,12 @@ def _print(outcome: Outcome, written: list, folder: Path, report: Optional[str])
     out.print(f"written: {'  '.join(map(str, files))}")
 
 
-class Display:
+class Display(TerminalBars):
     """A progress bar with the counts on a terminal; a line per batch otherwise (CI logs)."""
 
     def __init__(self, budget: int) -> None:
-        self.progress = progress_bars(err) if err.is_terminal else None
+        super().__init__(err)
         self.task = self.progress.add_task("exploring", total=budget) if self.progress else None
-
-    def __enter__(self) -> "Display":
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress:
-            self.progress.stop()
 
     def say(self, text: str) -> None:
         if self.progress:

@@ -40,26 +40,41 @@ class Pump:
         self._thread.join()
 
 
-class ConsoleListener(Listener):
-    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
+class TerminalBars:
+    """Progress bars (rich, loaded only for a terminal) where `console` is a terminal, none otherwise
+    (CI logs get lines instead): started and stopped with the `with` block. For `run` and `explore`."""
 
     def __init__(self, console: Output) -> None:
-        self.console = console
-        self.pump = Pump(console)
-        self.live = console.is_terminal
-        self._lock = threading.Lock()
-        self._tasks: dict[str, int] = {}
-        self.progress = progress_bars(console) if self.live else None
+        self.progress = None
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(), console=console.rich, transient=True)
 
-    def __enter__(self) -> "ConsoleListener":
+    def __enter__(self) -> "TerminalBars":
         if self.progress:
             self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Every line printed (this waits for a slow reader: leave the block once the files are written)."""
         if self.progress:
             self.progress.stop()
+
+
+class ConsoleListener(Listener, TerminalBars):
+    """A progress bar per target on a terminal; one line per scenario otherwise (CI logs)."""
+
+    def __init__(self, console: Output) -> None:
+        TerminalBars.__init__(self, console)
+        self.console = console
+        self.pump = Pump(console)
+        self.live = console.is_terminal
+        self._lock = threading.Lock()
+        self._tasks: dict[str, int] = {}
+
+    def __exit__(self, *exc: object) -> None:
+        """Every line printed (this waits for a slow reader: leave the block once the files are written)."""
+        TerminalBars.__exit__(self, *exc)
         self.pump.drain()
 
     def target_started(self, target: Target, total: int) -> None:
@@ -89,14 +104,6 @@ class ConsoleListener(Listener):
 
     def target_finished(self, target: Target) -> None:
         pass
-
-
-def progress_bars(console: Output):  # type: ignore[no-untyped-def]
-    """The progress bars of a terminal (rich, loaded only for one), for `run` and `explore`."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console.rich, transient=True)
 
 
 def summary_table(scenarios: list[Scenario], targets: list[Target], verdicts: list[ScenarioVerdict],
