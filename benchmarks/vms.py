@@ -4,8 +4,10 @@ Not a test: it prints figures, medians of several runs, each to the first result
 to all results of scenarios/reuseport.yaml, timed from the start of the run inside
 one process (the runner; Python start-up is apart), plus the guest's cost on the
 host: the QEMU process's resident memory while it runs, and the saved state's
-size on disk while it is saved. Also the whole `harness run` command on a saved
-machine (start-up to exit, saving it again included). Needs root, scripts/setup.sh
+size on disk while it is saved. Also the whole `harness run` command (start-up to exit) as a user meets it,
+with where its time went: on a saved machine with the libvirt daemons stopped,
+saving at once or with `--save-after` (a keeper saves it later), and on a
+machine an earlier `--save-after` run left running. Needs root, scripts/setup.sh
 and the libvirt daemons (`bash vagrant/host-daemons.sh start`). Only the locally
 built Debian 12 box exists here; linux-modern uses it (isolated networking).
 `--parallel` adds two machines booted at once (linux-modern and, as a stand-in,
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,18 +109,55 @@ def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def command_median(count: int) -> None:
-    """The whole `harness run` on a saved machine: Python start-up, resume, run, save again."""
+def daemons(action: str) -> None:
+    subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), action], capture_output=True, timeout=120)
+
+
+def command(*extra: str) -> float:
+    """One whole `harness run` of the seed file on linux-modern (start-up to exit), seconds; where its
+    time went, from its run.log's timestamps, printed."""
+    out = Path("/tmp/harness-bench-vms")
+    shutil.rmtree(out, ignore_errors=True)  # its run.log is appended to: this command's lines only
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(SEED), "--targets", "linux-modern",
+                           "--out", str(out), *extra], cwd=ROOT, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(f"  harness run exited {proc.returncode}: {proc.stderr[-300:]}")
+    print(f"  {took:.1f} s: {phases(out / 'run.log')}")
+    return took
+
+
+MILESTONES = [("daemons started", "libvirtd answers"), ("resumed", "resumed from disk in"),
+              ("taken over", "stopped keeper pid"), ("agent started", "guest: clock"),
+              ("last result, keeper started", "left running; keeper"), ("saved", "saved to disk"),
+              ("daemons stopped", "virtlogd stopped")]
+
+
+def phases(log: Path) -> str:
+    """Seconds from the log's first line to each milestone found in it."""
+    from datetime import datetime
+
+    stamps = []
+    for line in log.read_text().splitlines():
+        try:
+            stamps.append((datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f"), line[24:]))
+        except ValueError:
+            continue
+    if not stamps:
+        return "no log"
+    found = [f"{name} {(next(t for t, text in stamps if key in text) - stamps[0][0]).total_seconds():.1f}"
+             for name, key in MILESTONES if any(key in text for _, text in stamps)]
+    return ", ".join(found)
+
+
+def command_median(label: str, count: int, before: callable, *extra: str) -> None:
+    """`count` whole commands, `before()` ahead of each (untimed)."""
     times = []
     for _ in range(count):
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(SEED), "--targets", "linux-modern",
-                               "--out", "/tmp/harness-bench-vms"], cwd=ROOT, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            print(f"  harness run exited {proc.returncode}: {proc.stderr[-300:]}")
-    print(f"resume, whole `harness run` command (start-up to exit, saving again included): median of {count}: "
-          f"{statistics.median(times):.1f} s")
+        before()
+        times.append(command(*extra))
+    print(f"{label}: median of {count}: {statistics.median(times):.1f} s")
 
 
 def main() -> None:
@@ -139,7 +179,17 @@ def main() -> None:
 
     measure("resume (saved machine: virsh start, clock stepped, cleaned)", args.runs,
             lambda: VagrantTarget(modern, Lifecycle(after="save")))
-    command_median(3)
+    # As a user meets it: the machine saved, the libvirt daemons stopped (each run stops those it started).
+    command_median("saved machine, whole `harness run` (daemons started, resumed, run, saved, daemons stopped)",
+                   args.runs, lambda: daemons("stop"))
+    command_median("saved machine, whole `harness run --save-after 60` (daemons started, resumed, run; "
+                   "saved later by the keeper)", args.runs, lambda: (command("--save"), daemons("stop")),
+                   "--save-after", "60")
+    command_median("machine left running by --save-after, whole `harness run --save-after 60` (taken over, run)",
+                   args.runs, lambda: None, "--save-after", "60")
+    measure("taken over (left running by --save-after: no daemons, no resume)", args.runs,
+            lambda: VagrantTarget(modern, Lifecycle(save_after=60)))
+    daemons("start")
 
     run([VagrantTarget(modern, Lifecycle(after="keep"))])  # resumes it and leaves it running
     measure("warm (running machine, --keep: no Vagrant, no virsh)", args.runs,

@@ -102,6 +102,26 @@ def test_runner_judges_what_the_agent_observed(tmp_path):
     assert target.released == (False, False)  # one scenario failed
 
 
+class EndWatching(ProcessSession):
+    """A session that records whether the agent had said `end` when the runner closed it."""
+
+    ended_at_close: list[bool] = []
+
+    def close(self) -> int:
+        EndWatching.ended_at_close.append(self.ended)
+        return super().close()
+
+
+def test_the_session_is_closed_after_the_agents_end_not_before(tmp_path):
+    # Closing before `end` makes a VM session take the agent for stuck: it is killed (a second lost,
+    # and a machine whose agent was killed is not saved). The runner reads `end` after the last result.
+    target = PlainAgent()
+    target.launch = lambda needs_root=False: EndWatching(target.argv)
+    EndWatching.ended_at_close.clear()
+    Runner([sc for sc in scenarios(tmp_path) if sc.name == "bind-twice"], RunOptions(), [Recorder()]).run([target])
+    assert EndWatching.ended_at_close == [True] and target.released == (True, False)
+
+
 def test_an_agent_that_dies_early_makes_errors_that_still_say_what_was_expected(tmp_path):
     hello = json.dumps(agent_hello())
     target = PlainAgent(argv=[sys.executable, "-c", f"print({hello!r}); import sys; sys.stdin.read()"])

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
-from conftest import ROOT, SEED, harness
+from conftest import ROOT, SEED, default_signals, harness
 
 from harness.targets import select_targets
 from harness.targets.base import AgentError
@@ -16,7 +18,7 @@ from harness.targets.vagrant import VagrantTarget, load_machines
 from harness.targets.lifecycle import Lifecycle
 from harness.targets.vagrant_commands import settings
 from harness.targets.vagrantcli import domain_prefix, machine_readable_error, vagrant_env
-from harness.targets.vmstate import fingerprint, machine_env
+from harness.targets.vmstate import SAVED, domain_state, fingerprint, machine_env
 
 
 def test_targets_yaml_defines_the_four_families():
@@ -76,6 +78,16 @@ def test_save_is_the_default_and_the_choices_exclude_each_other(tmp_path):
         after="destroy", destroy="never")
     proc = harness("run", str(SEED), "--targets", "linux-modern", "--keep", "--save", "--out", str(tmp_path))
     assert proc.returncode == 2 and "choose one of --save, --keep and --destroy" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+    later = settings({"save": False, "keep": False, "destroy": None, "boot_timeout": None, "save_after": 90.0})
+    assert (later.after, later.save_after) == ("save", 90.0)
+    for choice in ("--keep", "--destroy=always"):
+        proc = harness("run", str(SEED), "--targets", "linux-modern", choice, "--save-after", "60", "--out",
+                       str(tmp_path))
+        assert proc.returncode == 2 and f"--save-after saves the machines later: it does not go with {choice.split('=')[0]}" \
+            in proc.stderr, proc.stderr
+    proc = harness("run", str(SEED), "--targets", "linux-modern", "--save-after", "0", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "--save-after" in proc.stderr
     assert not (tmp_path / "results.json").exists()
 
 
@@ -245,6 +257,32 @@ def test_virtualbox_machines_are_saved_with_vagrant_suspend_and_resumed_with_vag
     assert saver.resume() is False  # running: nothing to resume
 
 
+DOMINFO = """Id:             {id}
+Name:           harness-f2af6c09-linux-modern
+UUID:           1af27d78-34db-4ea0-be8b-5347f5e88759
+OS Type:        hvm
+State:          {state}
+CPU(s):         1
+Max memory:     1048576 KiB
+Used memory:    1048576 KiB
+Persistent:     yes
+Autostart:      disable
+Managed save:   {saved}
+Security model: none
+Security DOI:   0
+"""
+
+
+@pytest.mark.parametrize("state, saved, expected", [
+    ("shut off", "yes", SAVED),  # what a libvirtd started after the save says (domstate: `shut off (unknown)`)
+    ("shut off", "no", "off"),
+    ("running", "no", "running"),
+    ("paused", "no", "running"),
+])
+def test_a_libvirt_machine_is_saved_when_dominfo_says_it_has_a_managed_save(state, saved, expected):
+    assert domain_state(DOMINFO.format(id="-" if state == "shut off" else "3", state=state, saved=saved)) == expected
+
+
 def test_the_fingerprint_follows_what_the_machine_is_made_of(tmp_path):
     vagrantfile, box = tmp_path / "Vagrantfile", tmp_path / "box.img"
     vagrantfile.write_text("one")
@@ -319,3 +357,17 @@ def test_the_harness_starts_libvirtd_itself_and_stops_what_it_started(tmp_path):
     log = (tmp_path / "run.log").read_text()
     assert "starting libvirtd and virtlogd" in log and "stopping the libvirt daemons this run started" in log
     assert subprocess.run(daemons, capture_output=True).returncode == 3  # stopped again
+
+
+def test_the_daemons_reaper_reaps_their_orphans_at_once_and_goes_with_the_last(tmp_path):
+    # libvirtd double-forks QEMU, whose orphan init may reap seconds late (libvirt waits for it to vanish
+    # at every save): under vagrant/reaper.py an orphan's parent is the reaper, which reaps it at once.
+    told = tmp_path / "ppid"
+    orphan = (f"import os, time; time.sleep(0.5); open({str(told)!r}, 'w').write(str(os.getppid()))")
+    start = time.monotonic()
+    reaper = subprocess.Popen([sys.executable, str(ROOT / "vagrant" / "reaper.py"), "sh", "-c",
+                               f"{shlex.quote(sys.executable)} -c {shlex.quote(orphan)} & exit 3"],
+                              preexec_fn=default_signals)
+    assert reaper.wait(timeout=30) == 3  # the command's own status, once its orphan is gone too
+    assert time.monotonic() - start >= 0.5  # it stayed for the orphan
+    assert told.read_text() == str(reaper.pid)  # whose parent, once the shell had exited, was the reaper

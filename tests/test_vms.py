@@ -65,9 +65,22 @@ def libvirt_daemons():
 
 
 def domain_state() -> str:
-    """`virsh domstate --reason` of this checkout's linux-modern: `shut off (saved)` when saved."""
-    proc = virsh("domstate", "--reason", f"{domain_prefix()}linux-modern")
-    return proc.stdout.strip() if proc.returncode == 0 else "absent"
+    """This checkout's linux-modern as `virsh dominfo` tells it: its state, `shut off (saved)` when a
+    managed save exists (what any libvirtd says, not only the one that saved it)."""
+    proc = virsh("dominfo", f"{domain_prefix()}linux-modern")
+    if proc.returncode != 0:
+        return "absent"
+    info = proc.stdout
+    state = info.split("State:", 1)[1].splitlines()[0].strip()
+    return f"{state} (saved)" if "\nManaged save:   yes" in info else state
+
+
+def restart_libvirt_daemons() -> None:
+    """libvirtd and virtlogd stopped and started again, as between two runs that each start them."""
+    for action in ("stop", "start"):
+        proc = subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), action], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def record() -> dict:
@@ -172,6 +185,9 @@ def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
     saved = harness("up", "linux-modern", "--save")
     assert saved.returncode == 0 and "linux-modern: saved" in saved.stdout, saved.stdout + saved.stderr
     assert domain_state() == "shut off (saved)" and qemu_pids() == []
+    # A later run on a host whose daemons were stopped meanwhile (each run stops those it started): a new
+    # libvirtd, which says `shut off (unknown)` to `domstate --reason`, must still resume the saved state.
+    restart_libvirt_daemons()
     time.sleep(5)  # saved for a while: its clock is behind when it wakes
 
     out = tmp_path / "resumed"
@@ -196,6 +212,53 @@ def test_a_resumed_machine_answers_as_a_fresh_one_and_is_as_clean(tmp_path):
     agent = on_guest(client, "ls -ln /var/lib/harness/").split("\n")
     assert any(" 0 0 " in line and line.startswith("-rw-r--r--") for line in agent), agent
     client.close()
+
+
+def keeper_pid() -> int:
+    """The keeper the machine's record names, checked to be alive and this machine's (0: none)."""
+    from harness.targets.keeper import is_keeper
+
+    pid = record().get("keeper", 0)
+    assert not pid or is_keeper(pid, state_dir("linux-modern") / "machine.json"), pid
+    return pid
+
+
+def test_a_machine_left_running_by_save_after_is_taken_over_clean_then_saved_by_its_keeper(tmp_path):
+    # The previous test left the machine running (--keep). A run with --save-after leaves it running,
+    # a keeper to save it later; the fixture started the libvirt daemons, so no keeper stops them.
+    first = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--save-after", "120",
+                    "--out", str(tmp_path / "first"))
+    assert first.returncode == 0, first.stdout + first.stderr
+    held = keeper_pid()
+    assert held and domain_state() == "running" and record()["keeper_daemons"] is False
+    assert f"left running; keeper pid {held} saves it in 120 s" in (tmp_path / "first" / "run.log").read_text()
+    client = guest()  # what that run might have left behind
+    on_guest(client, LEFTOVER)
+    assert on_guest(client, LEFTOVER_PIDS).split()
+    client.close()
+
+    # The next run takes it over from the keeper, cleans it as it would a resumed one, and hands it on.
+    out = tmp_path / "taken"
+    again = harness("run", str(SEED), "--targets", "linux-modern", "--tags", "bind", "--save-after", "3",
+                    "--out", str(out))
+    assert again.returncode == 0, again.stdout + again.stderr
+    log = (out / "run.log").read_text()
+    assert f"stopped keeper pid {held}" in log and "leftovers of earlier runs removed" in log
+    assert "$ " not in log  # neither Vagrant nor virsh: no resume, no save
+    assert results(out)["targets"][0]["details"]["started"] == "reused, left running by an earlier run"
+    assert not Path(f"/proc/{held}").exists()
+    handed = keeper_pid()
+    assert handed and handed != held
+
+    # Nobody comes within 3 s: the keeper saves the machine, as a run with --save would have.
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{handed}").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not Path(f"/proc/{handed}").exists(), "the keeper never finished"
+    assert domain_state() == "shut off (saved)" and qemu_pids() == []
+    assert record()["state"] == "saved" and record()["keeper"] == 0
+    client_log = (state_dir("linux-modern") / "keeper.log").read_text()
+    assert f"keeper {handed} " in client_log and "saved to disk; the next run resumes it" in client_log
 
 
 def test_ctrl_c_while_resuming_leaves_the_machine_saved_or_destroyed(tmp_path):

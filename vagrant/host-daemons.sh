@@ -18,6 +18,7 @@
 # libvirtd is started without --listen: it serves only its local UNIX sockets.
 set -uo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 run_dir=${HARNESS_RUN_DIR:-/run/harness}
 timeout=${HARNESS_LIBVIRT_TIMEOUT:-30}
 uri=qemu:///system
@@ -40,6 +41,15 @@ running_pid() {
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
     [ "$(basename "${exe% (deleted)}")" = "$1" ] || return 1
     echo "$pid"
+}
+
+# Whether process $1 still runs: a zombie does not (a daemon's parent is init, which on some
+# hosts reaps only every second or two: waiting for /proc/PID to vanish waited for that).
+alive() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
 }
 
 answers() { timeout 10 virsh -c "$uri" version >/dev/null 2>&1; }
@@ -67,9 +77,12 @@ start_one() {
     fi
     bin=$(command -v "$name") || { err "$name not installed (run vagrant/setup-host.sh)"; return 1; }
     rm -f "$(pidfile "$name")"
-    # The daemon forks, writes the pid file and holds a lock on it.
-    LIBVIRT_LOG_OUTPUTS="3:file:$log_dir/$name.log" "$bin" --daemon --pid-file "$(pidfile "$name")" \
-        </dev/null >>"$log_dir/$name.log" 2>&1
+    # The daemon forks, writes the pid file and holds a lock on it; under reaper.py (in a session of
+    # its own), which reaps it and libvirtd's QEMU processes as soon as they exit (see there).
+    local reaper=()
+    command -v python3 >/dev/null && reaper=(setsid python3 "$here/reaper.py")
+    LIBVIRT_LOG_OUTPUTS="3:file:$log_dir/$name.log" "${reaper[@]}" "$bin" --daemon --pid-file "$(pidfile "$name")" \
+        </dev/null >>"$log_dir/$name.log" 2>&1 &
     for _ in $(seq 1 50); do
         if pid=$(running_pid "$name"); then
             say "$name started (pid $pid)"
@@ -89,16 +102,16 @@ stop_one() {
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.1
+    for _ in $(seq 1 200); do
+        alive "$pid" || break
+        sleep 0.05
     done
-    if [ -d "/proc/$pid" ]; then
+    if alive "$pid"; then
         say "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null
         sleep 0.5
     fi
-    if [ -d "/proc/$pid" ]; then
+    if alive "$pid"; then
         err "could not stop $name (pid $pid)"
         return 1
     fi

@@ -17,6 +17,8 @@ from ..targets.base import AgentSession, Target
 from ..transport import END, ENVIRONMENT, SCENARIO, AgentError
 from .protocol import RunOptions, agent_input, environment, identity_from_hello, scenario_run
 
+END_WAIT_S = 10.0  # for the agent's `end` after its last result (it is sent straight after)
+
 
 class Listener:
     """What the runner reports as it goes; the CLI shows it, tests may record it."""
@@ -187,8 +189,10 @@ class Runner:
         return all(v.verdict in ("pass", "skipped") for v in self.verdicts if v.target == target.name)
 
     def _collect(self, session: AgentSession, target: Target, ident: Identity, pending: dict[str, Scenario]) -> None:
-        while pending:
-            event = session.read_event(self.config.idle_timeout_s)
+        """Every pending scenario's result, then the agent's `end`, which follows the last one at once:
+        a session closed before it came would take the agent for stuck and kill it (a second lost on a VM)."""
+        while True:
+            event = session.read_event(self.config.idle_timeout_s if pending else END_WAIT_S)
             if event is None or event.get("event") == END:
                 return
             if event.get("event") == ENVIRONMENT:

@@ -23,6 +23,7 @@ class Lifecycle:
     after: str = "save"
     destroy: str = "always"  # with after == "destroy"
     boot_timeout: Optional[float] = None  # seconds; None: from targets.yaml (HARNESS_BOOT_TIMEOUT overrides)
+    save_after: float = 0  # with after == "save": seconds the machine stays running first (0: saved at once)
 
     @property
     def keep(self) -> bool:

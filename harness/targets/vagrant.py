@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import yaml
 
 from ..resources import shown, vagrant_file, vagrantfile
+from . import keeper
 from .base import AgentError, AgentSession, Availability, Target, TargetInfo
 from .lifecycle import Lifecycle
 from .registry import TargetSettings, TargetURL
@@ -136,20 +137,38 @@ class LibvirtDaemons:
         """None when libvirtd answers (started now if need be), else why not."""
         with self._lock:
             self._users += 1
-            why = libvirt_reachable()
-            if why is None or not self.can_start():
-                return why
-            log(f"starting libvirtd and virtlogd with {HOST_DAEMONS}")
-            try:
-                proc = subprocess.run(["bash", str(HOST_DAEMONS), "start"], capture_output=True, text=True,
-                                      timeout=120)
-            except subprocess.TimeoutExpired:
-                return "libvirtd did not start within 120 s"
-            for line in (proc.stdout + proc.stderr).splitlines():
-                log(line)
-            self._started = proc.returncode == 0 or self._started
-            return libvirt_reachable() if proc.returncode == 0 else (
-                f"could not start libvirtd: {(proc.stderr or proc.stdout).strip()[-300:]}")
+            return self._answering(log)
+
+    def ensure(self, log: Callable[[str], None]) -> Optional[str]:
+        """As acquire, for a user that holds them already: a keeper may have stopped them meanwhile."""
+        with self._lock:
+            return self._answering(log)
+
+    def _answering(self, log: Callable[[str], None]) -> Optional[str]:
+        """None when libvirtd answers, started now if it did not and may be; else why not."""
+        why = libvirt_reachable()
+        if why is None or not self.can_start():
+            return why
+        log(f"starting libvirtd and virtlogd with {HOST_DAEMONS}")
+        try:
+            proc = subprocess.run(["bash", str(HOST_DAEMONS), "start"], capture_output=True, text=True,
+                                  timeout=120)
+        except subprocess.TimeoutExpired:
+            return "libvirtd did not start within 120 s"
+        for line in (proc.stdout + proc.stderr).splitlines():
+            log(line)
+        self._started = proc.returncode == 0 or self._started
+        return libvirt_reachable() if proc.returncode == 0 else (
+            f"could not start libvirtd: {(proc.stderr or proc.stdout).strip()[-300:]}")
+
+    def adopt(self) -> None:
+        """The daemons a keeper was to stop (a run had started them) are now this run's to stop."""
+        with self._lock:
+            self._started = True
+
+    @property
+    def started_here(self) -> bool:
+        return self._started
 
     def release(self, machines_left: bool, log: Callable[[str], None]) -> None:
         with self._lock:
@@ -177,6 +196,7 @@ class VagrantTarget(Target):
         self.resumed = False  # from its saved state by this run
         self.reached = False  # up in this run: resumed, or answered over SSH
         self.healthy = False  # the agent ran to its end in this run
+        self.adopted = False  # left running by an earlier run (--save-after), taken over from its keeper
         self._stopped = threading.Event()
         self.info = TargetInfo(name=machine.name, provider=f"vagrant/{machine.provider}",
                                description=machine.description,
@@ -324,6 +344,7 @@ class VagrantTarget(Target):
         """`vagrant destroy` (which drops a saved state too); then, with libvirt, any domain of this
         machine Vagrant did not know of (an `up` killed before Vagrant recorded the machine leaves one)."""
         self.vagrant.aborted = False
+        self._take_over()  # a keeper must not save what is being destroyed
         self.vagrant.bounded(180).destroy(vm_name=self.name)
         if self.machine.provider == "libvirt" and self.domain in leftover_domains():
             self.log(f"[{self.name}] removing libvirt domain {self.domain} unknown to Vagrant")
@@ -378,6 +399,8 @@ class VagrantTarget(Target):
         from .ssh import connect
 
         self.phase("checking the machine")
+        self._take_over()
+        self._daemons_answer()
         conn = self._recorded_machine()
         if conn is None:
             self.up()
@@ -424,7 +447,29 @@ class VagrantTarget(Target):
     @property
     def _clean(self) -> bool:
         """Whether leftovers of earlier runs are removed: on a machine one of them may have left something in."""
-        return self.resumed
+        return self.resumed or self.adopted
+
+    def _take_over(self) -> None:
+        """A machine an earlier run left running for a while (--save-after) becomes this run's: its keeper
+        is stopped, and the libvirt daemons it would have stopped are this run's to stop."""
+        if self.machine.provider != "libvirt":
+            return
+        try:
+            taken = keeper.take_over(self.record_path, lambda line: self.log(f"[{self.name}] {line}"))
+        except TimeoutError as exc:
+            raise AgentError(f"{self.name}: {exc}") from None
+        if taken is None:
+            return
+        self.adopted = True
+        if taken.daemons:
+            DAEMONS.adopt()
+
+    def _daemons_answer(self) -> None:
+        """libvirtd answering still: a keeper that saved the machine before this run took it over may
+        have stopped the daemons it had started."""
+        why = DAEMONS.ensure(self.log) if self.machine.provider == "libvirt" and self._holds_daemons else None
+        if why:
+            raise AgentError(f"{self.name}: {why}")
 
     def _compiled(self) -> str:
         """The SHA-256 of the agent's bytecode on the guest, as its install reported it."""
@@ -440,7 +485,8 @@ class VagrantTarget(Target):
                 record.write(self.record_path)
         self.info.details["clock"] = report.clock_note()
         self.info.details["started"] = "resumed from disk" if self.resumed else (
-            "booted" if self.created else "reused running")
+            "booted" if self.created else "reused, left running by an earlier run" if self.adopted
+            else "reused running")
         self.log(f"[{self.name}] guest: clock {report.clock_note()}; agent {report.agent}"
                  + (f"; {report.leftovers} leftovers of earlier runs removed" if report.leftovers else ""))
 
@@ -538,9 +584,11 @@ class VagrantTarget(Target):
                 time.sleep(0.5)
 
     def release(self, ok: bool, interrupted: bool = False) -> None:
-        action = self.lifecycle.decide(owned=self.created or self.resumed, reached=self.reached,
+        action = self.lifecycle.decide(owned=self.created or self.resumed or self.adopted, reached=self.reached,
                                        healthy=self.healthy, ok=ok, interrupted=interrupted)
         self.vagrant.aborted = False
+        if action == "save" and self.lifecycle.save_after and not interrupted and self.machine.provider == "libvirt":
+            action = self._save_later()
         if action == "save":
             try:
                 self.save()
@@ -554,8 +602,20 @@ class VagrantTarget(Target):
                 self.log(f"[{self.name}] destroy failed: {exc}")
         if self._holds_daemons:  # a saved machine needs no daemon; a running one does
             self._holds_daemons = False
-            running = action == "leave" and (self.reached or self.created or self.lifecycle.keep)
+            running = action in ("leave", "kept") and (self.reached or self.created or self.lifecycle.keep)
             DAEMONS.release(machines_left=running, log=self.log)
+
+    def _save_later(self) -> str:
+        """Leave the machine running for --save-after seconds, a keeper to save it then: `kept`; `save`
+        (at once) where it cannot be."""
+        try:
+            pid = keeper.spawn(self.record_path, self.domain, self.lifecycle.save_after, DAEMONS.started_here)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            self.log(f"[{self.name}] cannot leave it running for later: {exc}; saving it now")
+            return "save"
+        self.log(f"[{self.name}] left running; keeper pid {pid} saves it in {self.lifecycle.save_after:g} s "
+                 f"unless a run takes it over")
+        return "kept"
 
     def abort(self) -> None:
         self._stopped.set()

@@ -31,6 +31,9 @@ def run_options(command: Callable) -> Callable:
         click.option("--save", is_flag=True,
                      help="Save VMs to disk (memory included) after the run; the next run resumes them "
                           "[default after a run whose agent finished]."),
+        click.option("--save-after", type=click.FloatRange(1), metavar="SECONDS",
+                     help="Save VMs that many seconds after the run instead of at once: a run within that time "
+                          "finds them running (a background keeper saves them; libvirt only)."),
         click.option("--keep", is_flag=True, help="Leave VMs running for the next run."),
         click.option("--destroy", type=click.Choice(DESTROY_POLICIES),
                      help="Destroy the VMs this run created or resumed: always, only if all passed, or never."),
@@ -47,8 +50,11 @@ def settings(values: dict[str, Any]) -> Lifecycle:
         chosen.append("destroy")
     if len(chosen) > 1:
         bad_input(f"choose one of --save, --keep and --destroy, not {' and '.join('--' + c for c in chosen)}")
-    return Lifecycle(after=chosen[0] if chosen else "save", destroy=values["destroy"] or "always",
-                     boot_timeout=values["boot_timeout"])
+    after = chosen[0] if chosen else "save"
+    if values.get("save_after") and after != "save":
+        bad_input(f"--save-after saves the machines later: it does not go with --{after}")
+    return Lifecycle(after=after, destroy=values["destroy"] or "always", boot_timeout=values["boot_timeout"],
+                     save_after=values.get("save_after") or 0)
 
 
 def machines(spec: str, lifecycle: Lifecycle) -> list["VagrantTarget"]:

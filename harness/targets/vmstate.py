@@ -46,6 +46,8 @@ class MachineRecord:
     key_file: str
     details: dict[str, Any] = field(default_factory=dict)  # for the reports: box version, source
     compiled: str = ""  # SHA-256 of the agent's bytecode installed on the guest (guest.py checks it)
+    keeper: int = 0  # pid of the keeper that saves the running machine after an idle time (keeper.py)
+    keeper_daemons: bool = False  # that keeper also stops the libvirt daemons (a run had started them)
 
     @classmethod
     def read(cls, path: Path) -> Optional["MachineRecord"]:
@@ -99,6 +101,15 @@ class Saver:
         raise NotImplementedError
 
 
+def domain_state(dominfo: str) -> str:
+    """running, saved or off, from `virsh dominfo`'s `State:` and `Managed save:` lines."""
+    facts = dict(line.split(":", 1) for line in dominfo.splitlines() if ":" in line)
+    state, saved = facts.get("State", "").strip(), facts.get("Managed save", "").strip()
+    if state.startswith(("running", "paused", "in shutdown", "blocked")):
+        return RUNNING
+    return SAVED if saved == "yes" else "off"
+
+
 class LibvirtSaver(Saver):
     """libvirt's managed save, through virsh (no Ruby start-up)."""
 
@@ -119,15 +130,13 @@ class LibvirtSaver(Saver):
         return proc
 
     def state(self) -> str:
-        proc = self._virsh("domstate", "--reason", self.domain, timeout=30)
-        text = proc.stdout.strip()
+        """From `virsh dominfo`: its `Managed save` line says whether a saved state exists. (`domstate
+        --reason` says `shut off (saved)` only to the libvirtd that saved it: one started later, as
+        every run that starts the daemons does, says `shut off (unknown)` of the same saved machine.)"""
+        proc = self._virsh("dominfo", self.domain, timeout=30)
         if proc.returncode != 0:
             return "absent"
-        if text.startswith("shut off (saved"):
-            return SAVED
-        if text.startswith(("running", "paused", "in shutdown", "blocked")):
-            return RUNNING
-        return "off"
+        return domain_state(proc.stdout)
 
     def save(self) -> None:
         proc = self._virsh("managedsave", self.domain, timeout=300)
