@@ -232,6 +232,8 @@ def test_a_machine_left_running_by_save_after_is_taken_over_clean_then_saved_by_
     held = keeper_pid()
     assert held and domain_state() == "running" and record()["keeper_daemons"] is False
     assert f"left running; keeper pid {held} saves it in 120 s" in (tmp_path / "first" / "run.log").read_text()
+    shown = harness("targets")
+    assert f"left by --save-after: keeper pid {held} saves it unless a run comes" in shown.stdout, shown.stdout
     client = guest()  # what that run might have left behind
     on_guest(client, LEFTOVER)
     assert on_guest(client, LEFTOVER_PIDS).split()

@@ -314,6 +314,8 @@ class VagrantTarget(Target):
             record = MachineRecord.read(self.record_path)
             if facts["state"] != "running" and record and record.state == SAVED and self.saver.state() == SAVED:
                 facts["state"] = "saved (the next run resumes it)"
+            elif record and record.keeper and keeper.is_keeper(record.keeper, self.record_path):
+                facts["state"] += f" (left by --save-after: keeper pid {record.keeper} saves it unless a run comes)"
         except VagrantCommandError as exc:
             facts["state"] = f"unknown: {exc}"
         return facts
