@@ -154,17 +154,13 @@ def keep(record_path: Path, domain: str, seconds: float, stop_daemons: bool) -> 
 
 def stop_daemons_if_idle(say: Callable[[str], None]) -> None:
     """The libvirt daemons a run started, stopped when no machine runs on them any more."""
-    from ..resources import vagrant_file
-    from .vagrantcli import virsh
+    from .vagrantcli import host_daemons, virsh
 
     running = virsh("list", "--name", timeout=30).stdout.split()
     if running:
         say(f"libvirt daemons left running for {', '.join(running)}")
         return
-    proc = subprocess.run(["bash", str(vagrant_file("host-daemons.sh")), "stop"], capture_output=True, text=True,
-                          timeout=120)
-    for line in (proc.stdout + proc.stderr).splitlines():
-        say(line)
+    host_daemons("stop", say)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

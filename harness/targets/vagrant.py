@@ -30,6 +30,7 @@ from .vagrantcli import (
     TimedVagrant,
     VagrantCommandError,
     domain_prefix,
+    host_daemons,
     state_dir,
     vagrant_env,
     vagrant_installed,
@@ -151,12 +152,9 @@ class LibvirtDaemons:
             return why
         log(f"starting libvirtd and virtlogd with {HOST_DAEMONS}")
         try:
-            proc = subprocess.run(["bash", str(HOST_DAEMONS), "start"], capture_output=True, text=True,
-                                  timeout=120)
+            proc = host_daemons("start", log)
         except subprocess.TimeoutExpired:
             return "libvirtd did not start within 120 s"
-        for line in (proc.stdout + proc.stderr).splitlines():
-            log(line)
         self._started = proc.returncode == 0 or self._started
         return libvirt_reachable() if proc.returncode == 0 else (
             f"could not start libvirtd: {(proc.stderr or proc.stdout).strip()[-300:]}")
@@ -176,7 +174,7 @@ class LibvirtDaemons:
             self._machines_left = self._machines_left or machines_left
             if self._users == 0 and self._started and not self._machines_left:
                 log(f"stopping the libvirt daemons this run started ({HOST_DAEMONS} stop)")
-                subprocess.run(["bash", str(HOST_DAEMONS), "stop"], capture_output=True, timeout=120)
+                host_daemons("stop", log)
                 self._started = False
 
 

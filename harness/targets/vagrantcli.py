@@ -24,7 +24,7 @@ import vagrant  # noqa: E402
 
 from .. import statedir
 from ..files import cache_dir
-from ..resources import data_root
+from ..resources import data_root, vagrant_file
 from .base import AgentError
 from .process import kill_group
 
@@ -151,3 +151,13 @@ def virsh(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     short: the harness itself decides what becomes of the machine."""
     return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, timeout=timeout,
                           start_new_session=True)
+
+
+def host_daemons(action: str, log: Callable[[str], None], timeout: float = 120) -> subprocess.CompletedProcess:
+    """`vagrant/host-daemons.sh ACTION` (start or stop), each line it prints logged; TimeoutExpired
+    for the caller to judge."""
+    proc = subprocess.run(["bash", str(vagrant_file("host-daemons.sh")), action], capture_output=True, text=True,
+                          timeout=timeout)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        log(line)
+    return proc
