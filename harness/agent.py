@@ -235,6 +235,7 @@ DATAGRAM_COST = 2048  # receive buffer a small datagram may take (Linux: 768-102
 MAX_WINDOW = 1024  # connections or datagrams in flight at most, whatever the backlogs and buffers
 SPURIOUS_WAIT = 0.01  # between retries of a call its socket polls ready for but that would block
 LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT left
+SETTLE_POLL = 0.0002  # between looks at a rump kernel's threads while one still runs
 
 # Linux-only constants used through ctypes / ioctl / netlink.
 CLONE_NEWNET = 0x40000000
@@ -529,6 +530,9 @@ class HostKernel(SystemNumbers):
 
     def wait(self, rsocks, wsocks, deadline):
         return wait_fds(rsocks, wsocks, deadline)
+
+    def settle(self, deadline):
+        """Nothing to wait for: a host's loopback delivers within the call that sends."""
 
     def errno_name(self, num):
         return errno_name(num)
@@ -1633,7 +1637,9 @@ class Supervisor(object):
         return result
 
     def run_step(self, index, step):
-        """One step's outcome record; InfraError if the actor fails to answer."""
+        """One step's outcome record; InfraError if the actor fails to answer. The kernel settles
+        first (a rump kernel finishes handling what earlier steps sent), outside the step's time."""
+        self.kernel.settle(now() + self.step_timeout)
         start = now()
         step = self.resolved(index, step)
         if step["op"] == "sleep":
@@ -2105,6 +2111,43 @@ def unbuffer_stdout():
             pass  # another C library: its console may be lost in a crash, nothing else
 
 
+def own_thread_id():
+    """This host thread's id, as /proc/self/task names it (the main thread's is the pid)."""
+    try:
+        return os.readlink("/proc/thread-self").rsplit("/", 1)[1]
+    except OSError:  # Linux < 3.17: the caller is the forked supervisor's one thread
+        return str(os.getpid())
+
+
+class OtherThreads(object):
+    """This process's host threads other than the calling one (a rump kernel's softint, clock and
+    worker threads), read from /proc (`tasks`: another process's, for a test). Their stat files stay
+    open: a reread costs a third of an open, read and close, and a settle looks before every step."""
+
+    def __init__(self, tasks="/proc/self/task"):
+        self.tasks, self.files = tasks, {}
+        self.driver = tasks == "/proc/self/task" and own_thread_id() or None
+
+    def busy(self):
+        """Names of those running or runnable (R) or in an uninterruptible wait (D)."""
+        names = []
+        for tid in os.listdir(self.tasks):
+            if tid == self.driver:
+                continue
+            try:
+                fd = self.files.get(tid)
+                if fd is None:
+                    fd = self.files[tid] = os.open("%s/%s/stat" % (self.tasks, tid), os.O_RDONLY)
+                os.lseek(fd, 0, 0)
+                stat = os.read(fd, 512)
+            except OSError:  # ended meanwhile
+                continue
+            end = stat.rindex(b")")
+            if stat[end + 2:end + 3] in (b"R", b"D"):
+                names.append(stat[stat.index(b"(") + 1:end].decode("ascii", "replace"))
+        return names
+
+
 class RumpKernel(object):
     """A booted rump kernel: its processes, which one runs the next call, and waits on sockets.
 
@@ -2116,6 +2159,7 @@ class RumpKernel(object):
 
     def __init__(self, lib):
         self.lib, self.current = lib, None
+        self.threads = OtherThreads()  # the kernel's own; the caller is the one host thread driving it
         error = self.lib.calls["rfork"](RUMP_RFCFDG)
         if error:
             raise InfraError("rump_pub_lwproc_rfork: %s" % netbsd_errno_name(error))
@@ -2207,6 +2251,21 @@ class RumpKernel(object):
         facts["settings"] = settings
         return facts
 
+    def settle(self, deadline):
+        """Return once none of the kernel's own threads is running or runnable: what the calls so
+        far put in flight (a datagram, a FIN, its ACK) has been handled. NetBSD hands loopback
+        packets to a software interrupt (looutput -> ipintr, netinet/ip_input.c) that a NetBSD
+        machine runs before the call returns to the process; a rump kernel runs it on a host thread
+        of its own, which a loaded or stalled host may not run for a while (a `pending` right after
+        a `sendto` saw 0 in 1 of 60 tries here, in 2 of 3 with the CPU shared by four processes)."""
+        busy = self.threads.busy()
+        while busy:
+            if now() >= deadline:
+                raise InfraError("the rump kernel's threads %s were still running after the step timeout"
+                                 % ", ".join(busy))
+            time.sleep(SETTLE_POLL)
+            busy = self.threads.busy()
+
     def wait(self, rsocks, wsocks, deadline):
         """(readable, writable) of the sockets given (of any process: they share one table),
         waiting until deadline for one."""
@@ -2281,6 +2340,9 @@ class RumpProcess(SystemNumbers):
 
     def wait(self, rsocks, wsocks, deadline):
         return self.kernel.wait(rsocks, wsocks, deadline)
+
+    def settle(self, deadline):
+        self.kernel.settle(deadline)
 
     def errno_name(self, num):
         return netbsd_errno_name(num)

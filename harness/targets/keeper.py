@@ -74,11 +74,13 @@ def is_keeper(pid: int, record_path: Path) -> bool:
 
 
 def _gone(pid: int, record_path: Path) -> bool:
+    """Whether the keeper `pid` has ended. Our own child (a caller that spawned it, in one process) is
+    gone once reaped here: /proc alone would say so while it is exiting, before it can be reaped."""
     try:
-        os.waitpid(pid, os.WNOHANG)  # our own child (a caller that spawned it, in one process): reaped
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass
-    return not is_keeper(pid, record_path)
+        return not is_keeper(pid, record_path)
+    return reaped == pid
 
 
 def spawn(record_path: Path, domain: str, seconds: float, stop_daemons: bool) -> int:

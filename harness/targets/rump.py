@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +23,8 @@ from .registry import TargetSettings, TargetURL
 ENV = "HARNESS_RUMP_LIB"
 SYSTEM = "netbsd 7.99"  # the kernel the target was checked against: expectations where none ran
 HINT = (f"set {ENV}=DIR to a folder holding librump.so and the network libraries, or put them in "
-        "~/.cache/harness/rump/netbsd-7.99-<machine>/lib (docs/rump.md)")
+        "~/.cache/harness/rump/netbsd-7.99-<machine>/lib or PREFIX/share/rump/netbsd-7.99-rump-net-<machine>/lib "
+        "of the Python environment harness runs in (docs/rump.md)")
 
 
 def cache_folder() -> Path:
@@ -30,13 +32,22 @@ def cache_folder() -> Path:
     return cache_dir() / "rump" / f"netbsd-7.99-{platform.machine()}" / "lib"
 
 
+def environment_folder() -> Path:
+    """Where an installer unpacked the libraries into the Python environment harness runs in (the
+    checkout's scripts/setup.sh does, into .venv): its set-up alone makes `rump` available."""
+    return Path(sys.prefix) / "share" / "rump" / f"netbsd-7.99-rump-net-{platform.machine()}" / "lib"
+
+
 def library_folder() -> tuple[Optional[Path], str]:
-    """(folder, how it was chosen): HARNESS_RUMP_LIB wins, else the cache if a build put one there."""
+    """(folder, how it was chosen): HARNESS_RUMP_LIB wins, else the cache if a user put them there,
+    else the Python environment's copy."""
     chosen = os.environ.get(ENV)
     if chosen:
         return Path(chosen).expanduser(), ENV
-    if (cache_folder() / "librump.so").exists():
-        return cache_folder(), "the harness's cache folder"
+    for folder, source in ((cache_folder(), "the harness's cache folder"),
+                           (environment_folder(), "the Python environment's share/rump")):
+        if (folder / "librump.so").exists():
+            return folder, source
     return None, ""
 
 
