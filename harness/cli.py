@@ -23,8 +23,8 @@ from .run.protocol import RunOptions
 from .run.results import ResultsWriter
 from .run.runner import Runner
 from .files import atomic_write, in_place, write_or_fall_back
-from .command_options import (DEFAULT_TARGETS, PROVIDER_CLI, claim_or_exit, provider_options, target_settings,
-                              targets_or_exit, timeout_options)
+from .command_options import (PROVIDER_CLI, RUN_DEFAULT_SHOWN, claim_or_exit, default_run_targets, provider_options,
+                              target_settings, targets_or_exit, timeout_options)
 from .interrupt import interrupted_status, stop_on_signals, stopped_by
 from .resources import scenarios_dir, shown
 from .scenario import library
@@ -163,8 +163,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--targets", "targets_spec", default=lambda: os.environ.get("HARNESS_TARGETS", DEFAULT_TARGETS),
-              show_default=DEFAULT_TARGETS, help="Comma-separated target names, or `all`.")
+@click.option("--targets", "targets_spec", default=default_run_targets, show_default=RUN_DEFAULT_SHOWN,
+              help="Comma-separated target names, or `all`.")
 @click.option("--tags", multiple=True, help="Only scenarios carrying one of these tags (repeat or comma-separate).")
 @click.option("--reference", "references", multiple=True, metavar="SYSTEM[,SYSTEM]",
               help="Add a column of what the scenarios expect of SYSTEM (e.g. freebsd-14, macos-14), not measured.")

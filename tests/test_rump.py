@@ -452,6 +452,32 @@ def test_without_libraries_the_target_is_unavailable_and_says_where_they_go(tmp_
     assert built.availability().available and built.folder == lib == rump.cache_folder()
 
 
+def test_a_run_without_targets_adds_rump_where_its_libraries_are_found(tmp_path, monkeypatch):
+    from harness.command_options import default_run_targets
+
+    for name in ("HARNESS_RUMP_LIB", "HARNESS_TARGETS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    assert default_run_targets() == "local,local-legacy"  # none found: nothing said of rump
+    unpacked = rump.environment_folder()
+    unpacked.mkdir(parents=True)
+    (unpacked / "librump.so").write_bytes(b"")
+    assert default_run_targets() == "local,local-legacy,rump"
+    monkeypatch.setenv("HARNESS_TARGETS", "local")
+    assert default_run_targets() == "local"  # named: as named
+
+
+@needs_rump
+def test_the_main_job_has_a_netbsd_column_a_kernel_answered(tmp_path):
+    """`harness run FILE` with no --targets, where the libraries are found: NetBSD beside the Linux columns."""
+    proc = harness("run", str(SEED), "--out", str(tmp_path), env=rump_env())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    targets = {t["name"]: t for t in results(tmp_path)["targets"]}
+    assert list(targets) == ["local", "local-legacy", "rump"]
+    assert targets["rump"]["ran"] and targets["rump"]["identity"]["family"] == "netbsd"
+
+
 def test_a_rump_url_names_netbsd_or_is_bad_input(tmp_path):
     proc = harness("run", str(SEED), "--targets", "rump://freebsd", "--out", str(tmp_path))
     assert proc.returncode == 2 and "expected rump://netbsd" in proc.stderr
