@@ -39,6 +39,7 @@ from harness.scenario.loader import load_files  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
 from harness.targets.vagrant import Machine, VagrantTarget, load_machines  # noqa: E402
 from harness.targets.vagrant_commands import Lifecycle  # noqa: E402
+from harness.targets.vagrantcli import host_daemons  # noqa: E402
 
 SEED = ROOT / "scenarios" / "reuseport.yaml"
 SCENARIOS = [sc for suite in load_files([str(SEED)]) for sc in suite.scenarios]
@@ -110,7 +111,7 @@ def load() -> str:
 
 
 def daemons(action: str) -> None:
-    subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), action], capture_output=True, timeout=120)
+    host_daemons(action, lambda line: None)
 
 
 def command(*extra: str) -> float:

@@ -20,20 +20,18 @@ from .terminal import bad_input
 
 DEFAULT_TARGETS = "local,local-legacy"
 RUN_DEFAULT_SHOWN = f"{DEFAULT_TARGETS}, and rump where its libraries are found"
+PROVIDER_CLI = cli_modules()
 
 
 def default_run_targets() -> str:
-    """`harness run`'s targets when none are named: HARNESS_TARGETS, else this kernel and the emulated
-    3.8, and NetBSD's kernel code (`rump`) wherever its libraries are found, so that the main job's
-    matrix has a BSD column a kernel answered, not only expectations. Not explore's: every Linux and
-    NetBSD difference would be a finding there."""
+    """`harness run`'s targets when none are named: HARNESS_TARGETS (as explore reads it), else this
+    kernel and the emulated 3.8, and NetBSD's kernel code (`rump`) wherever its libraries are found, so
+    that the main job's matrix has a BSD column a kernel answered, not only expectations. Not explore's
+    default: every Linux and NetBSD difference would be a finding there."""
     from .targets.rump import library_folder
 
-    chosen = os.environ.get("HARNESS_TARGETS")
-    if chosen:
-        return chosen
-    return DEFAULT_TARGETS + (",rump" if library_folder()[0] is not None else "")
-PROVIDER_CLI = cli_modules()
+    found = library_folder()[0] is not None
+    return os.environ.get("HARNESS_TARGETS", DEFAULT_TARGETS + (",rump" if found else ""))
 
 
 def provider_options(command: Callable) -> Callable:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from conftest import ROOT, SEED, harness_in_background, results
+from conftest import SEED, harness_in_background, results
 from conftest import harness as run_harness
 
 from harness import observation
 from harness.scenario.loader import load_suite
 from harness.targets.vagrant import leftover_domains
-from harness.targets.vagrantcli import cache_dir, domain_prefix, state_dir, virsh
+from harness.targets.vagrantcli import cache_dir, domain_prefix, host_daemons, state_dir, virsh
 pytestmark = [
     pytest.mark.vm,
     pytest.mark.skipif(os.environ.get("HARNESS_SKIP_VM_TESTS") == "1", reason="HARNESS_SKIP_VM_TESTS=1"),
@@ -51,8 +51,7 @@ def qemu_pids() -> list[int]:
 def libvirt_daemons():
     """libvirtd and virtlogd for these tests; stopped afterwards if this fixture started them."""
     assert os.geteuid() == 0, "the VM tests need root (set HARNESS_SKIP_VM_TESTS=1 to skip them)"
-    started = subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), "start"], capture_output=True,
-                             text=True, timeout=120)
+    started = host_daemons("start", lambda line: None)
     assert started.returncode == 0, started.stdout + started.stderr
     clear = harness("down", "linux-modern", timeout=600)  # the first test boots a fresh machine
     assert clear.returncode == 0, clear.stdout + clear.stderr
@@ -61,7 +60,7 @@ def libvirt_daemons():
     assert down.returncode == 0, down.stdout + down.stderr
     assert leftover_domains() == [] and qemu_pids() == [], "a VM was left behind"
     if "already running" not in started.stdout:
-        subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), "stop"], timeout=120)
+        host_daemons("stop", lambda line: None)
 
 
 def domain_state() -> str:
@@ -78,8 +77,7 @@ def domain_state() -> str:
 def restart_libvirt_daemons() -> None:
     """libvirtd and virtlogd stopped and started again, as between two runs that each start them."""
     for action in ("stop", "start"):
-        proc = subprocess.run(["bash", str(ROOT / "vagrant" / "host-daemons.sh"), action], capture_output=True,
-                              text=True, timeout=120)
+        proc = host_daemons(action, lambda line: None)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
